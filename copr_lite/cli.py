@@ -1,0 +1,386 @@
+"""Command line: serve | user (add, token, grant, list) | config check | db (migrate, check)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import re
+import secrets
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from aiohttp import web
+
+from . import auth, migrations, store
+from .config import Config, ConfigError, load_config, render_config
+from .db import DatabaseError, connect_sync, run_in_transaction
+from .logs import AccessLogger, setup_logging
+
+log = logging.getLogger("copr_lite")
+T = TypeVar("T")
+NAME_RE = re.compile(r"^(?!\.)(?![0-9]+$)[A-Za-z0-9_.-]{1,100}$")
+DEFAULT_CONFIG = Path("copr-lite.ini")
+
+
+class Fatal(Exception):
+    """Stops a command with one line for the operator and exit status 1."""
+
+
+def fail(message: str) -> NoReturn:
+    raise Fatal(message)
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _config(args: argparse.Namespace, **overrides: Any) -> Config:
+    path = args.config
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    try:
+        return load_config(path, **overrides)
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
+
+
+def _prepare_data_dir(config: Config) -> None:
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = config.data_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        fail(f"data directory {config.data_dir} is not writable: {exc.strerror or exc}")
+
+
+@contextlib.contextmanager
+def _database(config: Config) -> Iterator[sqlite3.Connection]:
+    """A migrated synchronous connection for the CLI commands."""
+    _prepare_data_dir(config)
+    try:
+        conn = connect_sync(config.db_path)
+        migrations.migrate(conn)
+    except migrations.SchemaTooNew as exc:
+        fail(str(exc))
+    except sqlite3.Error as exc:
+        fail(f"cannot use database {config.db_path}: {exc}")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _write(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    return run_in_transaction(conn, fn, args)
+
+
+def _new_token(conn: sqlite3.Connection, user_id: int, days: int) -> auth.NewToken:
+    new = auth.NewToken(
+        auth.random_letters(auth.LOGIN_LENGTH),
+        auth.random_letters(auth.TOKEN_LENGTH),
+        int(time.time()) + days * 86400,
+    )
+    _write(
+        conn, store.set_api_token, user_id, new.login, auth.hash_token(new.token), new.expires_on
+    )
+    return new
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            fail("no terminal to ask for a password: use --password-stdin")
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            fail("the passwords differ")
+    if len(password) < 8:
+        fail("the password must have at least 8 characters")
+    return password
+
+
+# ---------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(args, host=args.host, port=args.port)
+    setup_logging(config.log_level)
+    with _database(config) as conn:
+        if store.count_users(conn) == 0:
+            _create_first_admin(conn, config)
+    try:
+        asyncio.run(_serve(config))
+    except DatabaseError as exc:
+        fail(str(exc))
+    return 0
+
+
+def _create_first_admin(conn: sqlite3.Connection, config: Config) -> None:
+    """An empty database gets an `admin` account; its credentials are printed this once."""
+    password = secrets.token_urlsafe(12)
+    user = _write(conn, store.create_user, "admin", auth.hash_password(password), True)
+    new = _new_token(conn, user.id, config.token_expiration_days)
+    print(
+        "\nThe database had no users, so an administrator was created. Keep these now:\n"
+        f"  sign in at {config.public_base_url}/login/ as: admin / {password}\n"
+        "  ~/.config/copr for the copr client and copr-cli:\n\n"
+        + auth.copr_config_block(user.name, new, config.public_base_url),
+        flush=True,
+    )
+
+
+async def _serve(config: Config) -> None:
+    from .app import create_app
+
+    app = create_app(config)
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("access") if config.access_log else None,
+        handle_signals=False,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("serving url=%s data_dir=%s", config.public_base_url, config.data_dir)
+    print(f"copr_lite serving on http://{config.host}:{config.port}/ (Ctrl+C stops)", flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    AccessLogger.flush()
+
+
+# ---------------------------------------------------------------- user
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not NAME_RE.match(args.name):
+        fail(
+            f"invalid user name {args.name!r}: use letters, digits, '_', '.', '-' "
+            "(not only digits, not starting with '.')"
+        )
+    password = _read_password(args)
+    with _database(config) as conn:
+        try:
+            user = _write(
+                conn, store.create_user, args.name, auth.hash_password(password), args.admin
+            )
+        except sqlite3.IntegrityError:
+            fail(f"user {args.name} already exists")
+    print(f"created user {user.name}{' (admin)' if user.is_admin else ''}")
+    return 0
+
+
+def cmd_user_token(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config) as conn:
+        user = store.get_user(conn, args.name)
+        if user is None:
+            fail(f"no user named {args.name}")
+        new = _new_token(conn, user.id, config.token_expiration_days)
+    print("# Paste into ~/.config/copr (the previous token of this user no longer works):")
+    print(auth.copr_config_block(user.name, new, config.public_base_url), end="")
+    return 0
+
+
+def cmd_user_grant(args: argparse.Namespace) -> int:
+    config = _config(args)
+    owner, sep, project_name = args.project.partition("/")
+    if not sep or not owner or not project_name:
+        fail("the project must be written OWNER/PROJECT")
+    with _database(config) as conn:
+        user = store.get_user(conn, args.name)
+        if user is None:
+            fail(f"no user named {args.name}")
+        project = store.get_project(conn, owner, project_name)
+        if project is None:
+            fail(f"no project {args.project}")
+        _write(conn, store.grant, project.id, user.id, args.role)
+    print(f"granted {args.role} on {args.project} to {user.name}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config) as conn:
+        users = store.list_users(conn)
+    print(f"{'NAME':<24} {'ADMIN':<6} TOKEN EXPIRES")
+    for user, expires_on in users:
+        expires = auth.expiration_date(expires_on) if expires_on else "-"
+        print(f"{user.name:<24} {'yes' if user.is_admin else 'no':<6} {expires}")
+    return 0
+
+
+# ---------------------------------------------------------------- config, db
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    source = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    print(f"# {source or 'no config file'}: valid. Effective settings:\n")
+    print(render_config(config), end="")
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config) as conn:
+        version = migrations.current_version(conn)
+    print(f"database {config.db_path} is at schema version {version}")
+    return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not config.db_path.exists():
+        fail(f"no database at {config.db_path}")
+    conn = connect_sync(config.db_path)
+    try:
+        version = migrations.current_version(conn)
+        result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+    finally:
+        conn.close()
+    print(f"schema version {version} (code knows {migrations.LATEST_VERSION})")
+    print(f"integrity: {result}; foreign key problems: {len(problems)}")
+    return 0 if result == "ok" and not problems and version <= migrations.LATEST_VERSION else 1
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=f"settings file (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m copr_lite",
+        description="copr_lite: a self-hosted package build service speaking the Copr API v1.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the HTTP server",
+        description="Run the server. On an empty database an `admin` account is created and "
+        "its password and API token are printed once.",
+    )
+    serve.add_argument("--host", help="listen address (overrides [server] host)")
+    serve.add_argument("--port", type=int, help="listen port (overrides [server] port)")
+    serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser(
+        "user",
+        help="manage accounts",
+        description="Create accounts, issue API tokens, grant permissions.",
+    )
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser(
+        "add",
+        parents=[common],
+        help="create an account",
+        description="Create an account; the password is asked for.",
+    )
+    add.add_argument("name", help="user name (letters, digits, '_', '.', '-')")
+    add.add_argument("--admin", action="store_true", help="make the user a system admin")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    add.set_defaults(func=cmd_user_add)
+    token = user_sub.add_parser(
+        "token",
+        parents=[common],
+        help="issue a new API token",
+        description="Issue a new API token (the old one stops working) and print the "
+        "~/.config/copr block for the copr client and copr-cli.",
+    )
+    token.add_argument("name", help="user name")
+    token.set_defaults(func=cmd_user_token)
+    grant = user_sub.add_parser(
+        "grant",
+        parents=[common],
+        help="grant a role on a project",
+        description="Let a user build in (builder) or also administer (admin) a project "
+        "they do not own.",
+    )
+    grant.add_argument("name", help="user name")
+    grant.add_argument("project", help="OWNER/PROJECT")
+    grant.add_argument("role", choices=("builder", "admin"), help="the role to grant")
+    grant.set_defaults(func=cmd_user_grant)
+    listing = user_sub.add_parser(
+        "list",
+        parents=[common],
+        help="list accounts",
+        description="List accounts with their token expiry.",
+    )
+    listing.set_defaults(func=cmd_user_list)
+
+    cfg = sub.add_parser(
+        "config", help="inspect settings", description="Validate and show settings."
+    )
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = cfg_sub.add_parser(
+        "check",
+        parents=[common],
+        help="validate a settings file and print the effective ones",
+        description="Validate a settings file (unknown keys and bad values are errors) and "
+        "print every effective setting with its help.",
+    )
+    check.set_defaults(func=cmd_config_check)
+
+    db = sub.add_parser(
+        "db", help="database maintenance", description="Migrate or check the SQLite database."
+    )
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    migrate = db_sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="apply schema migrations",
+        description="Apply pending schema migrations and print the schema version.",
+    )
+    migrate.set_defaults(func=cmd_db_migrate)
+    dbcheck = db_sub.add_parser(
+        "check",
+        parents=[common],
+        help="check database integrity",
+        description="Run SQLite's integrity and foreign key checks.",
+    )
+    dbcheck.set_defaults(func=cmd_db_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Fatal as exc:
+        print(f"copr_lite: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,19 @@
+"""Every key under which the app or a request keeps a shared object."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .auth import TokenCache
+from .config import Config
+from .db import Database
+from .models import User
+
+CONFIG = web.AppKey("config", Config)
+DB = web.AppKey("db", Database)
+TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
+
+# Set on a request by the session middleware for web pages (None: anonymous).
+CURRENT_USER = web.RequestKey("current_user", User)
+# A CSRF token minted during this request, to be set as a cookie on the response.
+NEW_CSRF = web.RequestKey("new_csrf", str)

@@ -1,0 +1,205 @@
+"""Numbered, forward-only schema migrations, recorded in the one-row `schema_version` table.
+
+Append a new `Migration` to `MIGRATIONS` to change the schema; never edit a released one.
+Each step runs in its own transaction. A database whose version is higher than the newest
+step here was written by a newer copr_lite, and is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "users, tokens, sessions, projects, chroots, permissions, builds, packages",
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            created_on INTEGER NOT NULL
+        );
+        -- One API credential per user; only a hash of the token is stored.
+        CREATE TABLE api_tokens (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            login TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL,
+            created_on INTEGER NOT NULL,
+            expires_on INTEGER NOT NULL
+        );
+        CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_on INTEGER NOT NULL,
+            expires_on INTEGER NOT NULL
+        );
+        CREATE INDEX sessions_user ON sessions(user_id);
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            instructions TEXT NOT NULL DEFAULT '',
+            repos TEXT NOT NULL DEFAULT '',
+            homepage TEXT NOT NULL DEFAULT '',
+            contact TEXT NOT NULL DEFAULT '',
+            auto_createrepo INTEGER NOT NULL DEFAULT 1,
+            build_enable_net INTEGER NOT NULL DEFAULT 1,
+            unlisted_on_hp INTEGER NOT NULL DEFAULT 0,
+            persistent INTEGER NOT NULL DEFAULT 0,
+            auto_prune INTEGER NOT NULL DEFAULT 1,
+            use_bootstrap_container INTEGER NOT NULL DEFAULT 0,
+            created_on INTEGER NOT NULL,
+            UNIQUE (owner_id, name)
+        );
+        CREATE TABLE project_chroots (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            chroot TEXT NOT NULL,
+            buildroot_pkgs TEXT,
+            PRIMARY KEY (project_id, chroot)
+        ) WITHOUT ROWID;
+        CREATE TABLE permissions (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('builder', 'admin')),
+            PRIMARY KEY (project_id, user_id, role)
+        ) WITHOUT ROWID;
+        CREATE INDEX permissions_user ON permissions(user_id);
+        CREATE TABLE builds (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            submitter_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            source_url TEXT NOT NULL,
+            srpm_path TEXT,
+            srpm_sha256 TEXT,
+            pkg_name TEXT,
+            pkg_epoch INTEGER,
+            pkg_version TEXT,
+            pkg_release TEXT,
+            memory_reqs INTEGER NOT NULL,
+            timeout INTEGER NOT NULL,
+            enable_net INTEGER NOT NULL,
+            repos TEXT NOT NULL DEFAULT '',
+            background INTEGER NOT NULL DEFAULT 0,
+            canceled INTEGER NOT NULL DEFAULT 0,
+            submitted_on INTEGER NOT NULL,
+            started_on INTEGER,
+            ended_on INTEGER
+        );
+        CREATE INDEX builds_project ON builds(project_id, id);
+        CREATE INDEX builds_project_ended ON builds(project_id, ended_on);
+        CREATE TABLE build_chroots (
+            build_id INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+            chroot TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            started_on INTEGER,
+            ended_on INTEGER,
+            fail_reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (build_id, chroot)
+        ) WITHOUT ROWID;
+        CREATE INDEX build_chroots_status ON build_chroots(status, build_id);
+        CREATE TABLE built_packages (
+            build_id INTEGER NOT NULL,
+            chroot TEXT NOT NULL,
+            name TEXT NOT NULL,
+            epoch INTEGER,
+            version TEXT NOT NULL,
+            release TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            FOREIGN KEY (build_id, chroot)
+                REFERENCES build_chroots(build_id, chroot) ON DELETE CASCADE
+        );
+        CREATE INDEX built_packages_build ON built_packages(build_id, chroot);
+        -- The newest non-canceled build of each package in each chroot of a project, kept
+        -- up to date on every change, so the monitor costs packages x chroots, not builds.
+        CREATE TABLE latest_builds (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            pkg_name TEXT NOT NULL,
+            chroot TEXT NOT NULL,
+            build_id INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+            PRIMARY KEY (project_id, pkg_name, chroot)
+        ) WITHOUT ROWID;
+        CREATE INDEX latest_builds_build ON latest_builds(build_id);
+        CREATE INDEX builds_project_pkg ON builds(project_id, pkg_name, id);
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer copr_lite than this one."""
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,"
+        " updated_on INTEGER NOT NULL)"
+    )
+    row = conn.execute("SELECT version FROM schema_version WHERE id = 1").fetchone()
+    return row[0] if row else 0
+
+
+def migrate(conn: sqlite3.Connection, steps: tuple[Migration, ...] = MIGRATIONS) -> list[Migration]:
+    """Apply the steps newer than the database's version; return the ones applied."""
+    version = current_version(conn)
+    newest = steps[-1].version if steps else 0
+    if version > newest:
+        raise SchemaTooNew(
+            f"the database is at schema version {version}, but this copr_lite only knows "
+            f"up to {newest}: upgrade copr_lite or use another data directory"
+        )
+    applied = []
+    for step in steps:
+        if step.version <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(step.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (id, version, updated_on) VALUES (1, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
+                " updated_on = excluded.updated_on",
+                (step.version, int(time.time())),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        log.info("migrated database to version=%d (%s)", step.version, step.description)
+        applied.append(step)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script into statements (executescript would commit on its own)."""
+    statements, buffer = [], ""
+    for line in sql.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,158 @@
+"""HTML pages: sign-in, sign-out, the API docs page with the user's token."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from .. import auth, store
+from ..errors import BadRequest
+from ..keys import CONFIG, CURRENT_USER, DB, NEW_CSRF, TOKEN_CACHE
+from ..models import User
+from ..responses import json_response
+
+
+async def current_user(request: web.Request) -> User | None:
+    """The signed-in web user (looked up once per request)."""
+    if CURRENT_USER not in request:
+        user = await auth.session_user(request.app[DB], request)
+        if user is not None:
+            request[CURRENT_USER] = user
+        return user
+    return request[CURRENT_USER]
+
+
+async def render_page(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    """Render a page with what layout.html needs, setting the CSRF cookie when new."""
+    config = request.app[CONFIG]
+    full = {
+        "current_user": await current_user(request),
+        "csrf_token": auth.csrf_token(request),
+        "base_url": config.public_base_url,
+        **context,
+    }
+    response = aiohttp_jinja2.render_template(template, request, full, status=status)
+    if NEW_CSRF in request:
+        response.set_cookie(
+            auth.CSRF_COOKIE,
+            request[NEW_CSRF],
+            httponly=True,
+            samesite="Strict",
+            secure=config.public_base_url.startswith("https"),
+            path="/",
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local absolute paths are followed after sign-in (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/api/"
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    try:
+        data = await request.post()
+    except ValueError:
+        raise BadRequest("The form could not be read.") from None
+    form = {k: v for k, v in data.items() if isinstance(v, str)}
+    auth.check_csrf(request, form.get(auth.CSRF_FIELD))
+    return form
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/api/")
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    return await render_page(
+        request, "login.html", {"error": None, "next": _safe_next(request.query.get("next"))}
+    )
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    db, config = request.app[DB], request.app[CONFIG]
+    name, password = form.get("username", "").strip(), form.get("password", "")
+    found = await db.read(store.get_password_hash, name) if name else None
+    user = found[0] if found and auth.verify_password(password, found[1]) else None
+    if user is None:
+        return await render_page(
+            request,
+            "login.html",
+            {"error": "Wrong user name or password.", "next": _safe_next(form.get("next"))},
+            status=401,
+        )
+    response = web.HTTPFound(_safe_next(form.get("next")))
+    await auth.start_session(
+        db, response, user, config.session_days, secure=config.public_base_url.startswith("https")
+    )
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await _form(request)
+    response = web.HTTPFound("/")
+    await auth.end_session(request.app[DB], request, response)
+    raise response
+
+
+async def api_docs(request: web.Request, new_token: auth.NewToken | None = None) -> web.Response:
+    """GET /api/: the API documentation and, for a signed-in user, their ~/.config/copr."""
+    config = request.app[CONFIG]
+    user = await current_user(request)
+    login = expiration = None
+    if new_token is not None:
+        login, expiration = new_token.login, new_token.expiration_date
+    elif user is not None:
+        existing = await request.app[DB].read(store.get_api_login, user.id)
+        if existing is not None:
+            login, expiration = existing[0], auth.expiration_date(existing[1])
+    return await render_page(
+        request,
+        "api.html",
+        {
+            "token_days": config.token_expiration_days,
+            "api_login": login,
+            "api_token": new_token.token if new_token else None,
+            "api_token_expiration": expiration,
+            "error": None,
+        },
+    )
+
+
+async def api_new_token(request: web.Request) -> web.StreamResponse:
+    """POST /api/new/: regenerate the signed-in user's API token and show it once."""
+    user = await current_user(request)
+    if user is None:
+        raise web.HTTPFound("/login/?next=" + quote("/api/"))
+    await _form(request)
+    config = request.app[CONFIG]
+    new = await auth.issue_token(
+        request.app[DB], request.app[TOKEN_CACHE], user, config.token_expiration_days
+    )
+    return await api_docs(request, new_token=new)
+
+
+async def api_new_token_get(request: web.Request) -> web.StreamResponse:
+    # Regenerating changes state, so it needs the POST form (and its CSRF token) on /api/.
+    raise web.HTTPFound("/api/")
+
+
+async def auth_check(request: web.Request) -> web.StreamResponse:
+    """/api/auth_check/: 200 for valid API credentials (copr-cli asks before a build)."""
+    config = request.app[CONFIG]
+    await auth.authenticate(
+        request.app[DB],
+        request.app[TOKEN_CACHE],
+        request.headers.get("Authorization"),
+        config.public_base_url,
+    )
+    return json_response({"output": "ok"})

@@ -1,0 +1,234 @@
+"""The command line, run as a user would run it: real processes, real ports, real files."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from copr_lite import migrations
+
+
+def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "copr_lite", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess[str], text: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert text in lines[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["user"],
+        ["user", "add"],
+        ["user", "token"],
+        ["user", "grant"],
+        ["user", "list"],
+        ["config"],
+        ["config", "check"],
+        ["db"],
+        ["db", "migrate"],
+        ["db", "check"],
+    ],
+)
+def test_every_command_has_help(tmp_path, command):
+    result = run(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "usage:" in result.stdout
+    assert len(result.stdout.splitlines()) >= 4
+
+
+def test_config_check_prints_effective_settings(tmp_path):
+    (tmp_path / "x.ini").write_text("[server]\nport = 9123\n")
+    result = run("config", "check", "--config", "x.ini", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "port = 9123" in result.stdout
+    assert "token_expiration_days = 180" in result.stdout
+    assert "fedora-rawhide-x86_64 = " in result.stdout
+
+
+def test_config_check_names_a_bad_key(tmp_path):
+    (tmp_path / "x.ini").write_text("[auth]\ntoken_days = 3\n")
+    assert_one_line_failure(
+        run("config", "check", "--config", "x.ini", cwd=tmp_path), "unknown key [auth] token_days"
+    )
+
+
+def test_serve_refuses_a_bad_config_value(tmp_path):
+    (tmp_path / "x.ini").write_text("[server]\nport = -1\n")
+    assert_one_line_failure(run("serve", "--config", "x.ini", cwd=tmp_path), "[server] port = -1")
+
+
+def test_serve_refuses_an_unusable_data_dir(tmp_path):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "x.ini").write_text(f"[server]\ndata_dir = {tmp_path / 'file' / 'data'}\n")
+    assert_one_line_failure(run("serve", "--config", "x.ini", cwd=tmp_path), "is not writable")
+
+
+def test_serve_refuses_a_port_in_use(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("serve", "--port", str(port), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_serve_refuses_a_newer_database(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    with contextlib.closing(sqlite3.connect(data / "copr-lite.sqlite3")) as conn:
+        migrations.migrate(conn)
+        conn.execute("UPDATE schema_version SET version = ?", (migrations.LATEST_VERSION + 5,))
+        conn.commit()
+    result = run("serve", "--port", str(free_port()), cwd=tmp_path)
+    assert_one_line_failure(result, "upgrade copr_lite or use another data directory")
+
+
+def http(url: str, headers: dict[str, str] | None = None, method: str = "GET"):
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def serve(cwd: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "copr_lite", "serve", "--port", str(port)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_until_serving(proc: subprocess.Popen[str]) -> str:
+    output = ""
+    while "serving on" not in output:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        output += line
+    return output
+
+
+def test_serve_on_defaults_first_admin_auth_and_clean_shutdown(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve(tmp_path, port) as proc:
+        try:
+            output = read_until_serving(proc)
+            assert "serving on" in output
+            assert (tmp_path / "data" / "copr-lite.sqlite3").exists()
+            login = re.search(r"^login = (\S+)$", output, re.M).group(1)
+            token = re.search(r"^token = (\S+)$", output, re.M).group(1)
+            assert f"copr_url = {base}" in output
+
+            status, html = http(base + "/api/")
+            assert status == 200 and "API Token" in html
+            good = base64.b64encode(f"{login}:{token}".encode()).decode()
+            status, body = http(
+                base + "/api/auth_check/", {"Authorization": f"Basic {good}"}, "POST"
+            )
+            assert status == 200 and json.loads(body) == {"output": "ok"}
+            bad = base64.b64encode(f"{login}:wrong".encode()).decode()
+            status, body = http(
+                base + "/api/auth_check/", {"Authorization": f"Basic {bad}"}, "POST"
+            )
+            assert status == 401 and json.loads(body)["output"] == "notok"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()
+        stderr = proc.stderr.read()
+    assert "Traceback" not in stderr
+    assert 'path="/api/auth_check/" status=401' in stderr
+
+    # A second start prints no new credentials; SIGINT stops it cleanly too.
+    with serve(tmp_path, port) as proc:
+        try:
+            output = read_until_serving(proc)
+            assert "serving on" in output and "token =" not in output
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()
+
+
+def test_user_commands(tmp_path):
+    result = run("user", "add", "alice", "--password-stdin", cwd=tmp_path, stdin="longpassword\n")
+    assert result.returncode == 0, result.stderr
+    assert_one_line_failure(
+        run("user", "add", "alice", "--password-stdin", cwd=tmp_path, stdin="longpassword\n"),
+        "already exists",
+    )
+    assert_one_line_failure(
+        run("user", "add", "bob", "--password-stdin", cwd=tmp_path, stdin="short\n"),
+        "at least 8 characters",
+    )
+    assert_one_line_failure(
+        run("user", "add", "../x", "--password-stdin", cwd=tmp_path, stdin="longpassword\n"),
+        "invalid user name",
+    )
+    result = run(
+        "user", "add", "root", "--admin", "--password-stdin", cwd=tmp_path, stdin="longpassword\n"
+    )
+    assert "(admin)" in result.stdout
+
+    result = run("user", "token", "alice", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "[copr-cli]" in result.stdout and "username = alice" in result.stdout
+    assert re.search(r"^token = [a-z]{30}$", result.stdout, re.M)
+
+    listing = run("user", "list", cwd=tmp_path).stdout
+    assert re.search(r"^alice\s+no\s+\d{4}-\d{2}-\d{2}$", listing, re.M)
+    assert re.search(r"^root\s+yes\s+-$", listing, re.M)
+
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "copr-lite.sqlite3")) as conn:
+        conn.execute(
+            "INSERT INTO projects (owner_id, name, created_on)"
+            " SELECT id, 'proj', 0 FROM users WHERE name = 'alice'"
+        )
+        conn.commit()
+        result = run("user", "grant", "root", "alice/proj", "builder", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert conn.execute("SELECT role FROM permissions").fetchall() == [("builder",)]
+    assert_one_line_failure(
+        run("user", "grant", "root", "alice/none", "builder", cwd=tmp_path), "no project"
+    )
+    assert_one_line_failure(run("user", "token", "ghost", cwd=tmp_path), "no user named ghost")

@@ -1,0 +1,56 @@
+"""`pip install .` (not only editable) ships the templates and the built-in plugins."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_contains_templates_and_plugins_and_serves_from_them(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    wheel = next(tmp_path.glob("copr_lite-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for template in ("api.html", "layout.html", "login.html", "error.html"):
+        assert f"copr_lite/_templates/{template}" in names
+    assert "copr_lite/_plugins/__init__.py" in names
+    assert not any(name.startswith(("tests/", "plugins/", "templates/")) for name in names)
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    probe = (
+        "import copr_lite.resources as r; t = r.resource_dir('templates');"
+        "assert (t / 'api.html').is_file(), t; print(t)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(target)},
+        check=True,
+    )
+    assert result.stdout.strip().startswith(str(target))
