@@ -186,11 +186,10 @@ class Action(enum.Enum):
     DELETE = frozenset()  # owner or system admin only
 
 
-async def require_permission(db: Database, user: User, project: Project, action: Action) -> None:
-    """Raise Forbidden unless `user` may do `action`: owner, granted role, or system admin."""
-    if user.is_admin or user.id == project.owner_id:
-        return
-    if action.value and action.value & await db.read(store.project_roles, project.id, user.id):
+def check_permission(user: User, project: Project, roles: frozenset[str], action: Action) -> None:
+    """Raise Forbidden unless `user` may do `action` on `project`, holding `roles` on it:
+    the owner, a user granted a fitting role, or a system admin."""
+    if user.is_admin or user.id == project.owner_id or action.value & roles:
         return
     texts = {
         Action.BUILD: f"You are not allowed to build in the project {project.full_name}.",

@@ -8,7 +8,6 @@ import contextlib
 import getpass
 import logging
 import os
-import re
 import secrets
 import signal
 import sqlite3
@@ -23,11 +22,11 @@ from aiohttp import web
 from . import auth, migrations, store
 from .config import Config, ConfigError, load_config, render_config
 from .db import DatabaseError, connect_sync, run_in_transaction
+from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
 
 log = logging.getLogger("copr_lite")
 T = TypeVar("T")
-NAME_RE = re.compile(r"^(?!\.)(?![0-9]+$)[A-Za-z0-9_.-]{1,100}$")
 DEFAULT_CONFIG = Path("copr-lite.ini")
 
 
@@ -173,7 +172,7 @@ async def _serve(config: Config) -> None:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     config = _config(args)
-    if not NAME_RE.match(args.name):
+    if not NAME_RE.match(args.name) or args.name in RESERVED_USER_NAMES:
         fail(
             f"invalid user name {args.name!r}: use letters, digits, '_', '.', '-' "
             "(not only digits, not starting with '.')"

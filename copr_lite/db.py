@@ -9,6 +9,7 @@ writer writes), also as one function per request where a request needs several q
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -75,16 +76,18 @@ class Database:
         await self._reader.close()
         await self._writer.close()
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(conn, *args)` as one IMMEDIATE transaction on the writer thread."""
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(conn, *args, **kwargs)` as one IMMEDIATE transaction on the writer thread."""
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
         async with self._write_lock:
             # aiosqlite's _execute runs a callable on the connection's own thread; it is
             # the one hop that keeps a whole transaction off the event loop.
             return await self._writer._execute(run_in_transaction, self._writer._conn, fn, args)
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(conn, *args)` on the reader thread (several queries, one hop)."""
-        return await self._reader._execute(fn, self._reader._conn, *args)
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(conn, *args, **kwargs)` on the reader thread (several queries, one hop)."""
+        return await self._reader._execute(fn, self._reader._conn, *args, **kwargs)
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """One read query; rows support index and name access."""

@@ -69,3 +69,87 @@ class Project:
     @property
     def full_name(self) -> str:
         return f"{self.owner_name}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildChroot:
+    chroot: str
+    status: int
+    started_on: int | None
+    ended_on: int | None
+    fail_reason: str | None
+    built_packages: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> BuildChroot:
+        built = row["built"]
+        return cls(
+            row["chroot"],
+            row["status"],
+            row["started_on"],
+            row["ended_on"],
+            row["fail_reason"],
+            tuple(built.split("\n")) if built else (),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    id: int
+    project_id: int
+    owner_name: str
+    project_name: str
+    submitter_name: str | None
+    source_url: str
+    srpm_path: str | None
+    srpm_sha256: str | None
+    pkg_name: str | None
+    pkg_epoch: int | None
+    pkg_version: str | None
+    pkg_release: str | None
+    memory_reqs: int
+    timeout: int
+    enable_net: bool
+    repos: str
+    background: bool
+    canceled: bool
+    submitted_on: int
+    started_on: int | None
+    ended_on: int | None
+    chroots: tuple[BuildChroot, ...] = ()
+    built_packages: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, chroots: list[BuildChroot]) -> Build:
+        built = tuple(dict.fromkeys(p for c in chroots for p in c.built_packages))
+        return cls(
+            row["id"],
+            row["project_id"],
+            row["owner_name"],
+            row["project_name"],
+            row["submitter_name"],
+            row["source_url"],
+            row["srpm_path"],
+            row["srpm_sha256"],
+            row["pkg_name"],
+            row["pkg_epoch"],
+            row["pkg_version"],
+            row["pkg_release"],
+            row["memory_reqs"],
+            row["timeout"],
+            bool(row["enable_net"]),
+            row["repos"],
+            bool(row["background"]),
+            bool(row["canceled"]),
+            row["submitted_on"],
+            row["started_on"],
+            row["ended_on"],
+            tuple(chroots),
+            built,
+        )
+
+    @property
+    def version_release(self) -> str | None:
+        if self.pkg_version is None:
+            return None
+        return f"{self.pkg_version}-{self.pkg_release}" if self.pkg_release else self.pkg_version

@@ -6,10 +6,14 @@ read functions through `Database.read(fn, ...)`; neither kind awaits anything it
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import time
+from dataclasses import dataclass
 
-from .models import ApiCredential, Project, User
+from .models import ApiCredential, Build, BuildChroot, Project, User
+from .states import BUILT_CODES, UNFINISHED_CODES, State, can_move
 
 # ---------------------------------------------------------------- users and credentials
 
@@ -153,3 +157,458 @@ def grant(conn: sqlite3.Connection, project_id: int, user_id: int, role: str) ->
         "INSERT OR IGNORE INTO permissions (project_id, user_id, role) VALUES (?, ?, ?)",
         (project_id, user_id, role),
     )
+
+
+def get_project_with_roles(
+    conn: sqlite3.Connection, owner: str, name: str, user_id: int | None
+) -> tuple[Project, frozenset[str], tuple[str, ...]] | None:
+    """The project, the roles `user_id` holds on it, and its enabled chroots (sorted)."""
+    row = conn.execute(
+        f"SELECT {PROJECT_COLUMNS},"
+        " (SELECT group_concat(role) FROM permissions"
+        "   WHERE project_id = p.id AND user_id = ?) AS roles,"
+        " (SELECT group_concat(chroot, ' ') FROM"
+        "   (SELECT chroot FROM project_chroots WHERE project_id = p.id ORDER BY chroot))"
+        "   AS chroots"
+        " FROM projects p JOIN users u ON u.id = p.owner_id WHERE u.name = ? AND p.name = ?",
+        (user_id, owner, name),
+    ).fetchone()
+    if row is None:
+        return None
+    roles = frozenset(row["roles"].split(",")) if row["roles"] else frozenset()
+    chroots = tuple(row["chroots"].split()) if row["chroots"] else ()
+    return Project.from_row(row), roles, chroots
+
+
+def create_project(
+    conn: sqlite3.Connection, owner_id: int, fields: dict[str, object], chroots: list[str]
+) -> int:
+    """Insert a project and its chroots; raises sqlite3.IntegrityError on a taken name."""
+    columns = ["owner_id", "created_on", *fields]
+    values = [owner_id, int(time.time()), *fields.values()]
+    marks = ", ".join("?" for _ in columns)
+    cur = conn.execute(f"INSERT INTO projects ({', '.join(columns)}) VALUES ({marks})", values)
+    project_id = int(cur.lastrowid or 0)
+    conn.executemany(
+        "INSERT INTO project_chroots (project_id, chroot) VALUES (?, ?)",
+        [(project_id, chroot) for chroot in chroots],
+    )
+    return project_id
+
+
+MODIFIABLE_PROJECT_FIELDS = frozenset(
+    {
+        "description",
+        "instructions",
+        "repos",
+        "homepage",
+        "contact",
+        "auto_createrepo",
+        "build_enable_net",
+        "unlisted_on_hp",
+        "persistent",
+        "auto_prune",
+        "use_bootstrap_container",
+    }
+)
+
+
+def update_project(
+    conn: sqlite3.Connection, project_id: int, fields: dict[str, object]
+) -> sqlite3.Row:
+    """Change the given fields; returns the stored description, instructions and repos."""
+    unknown = set(fields) - MODIFIABLE_PROJECT_FIELDS
+    if unknown:
+        raise ValueError(f"not modifiable: {sorted(unknown)}")
+    if fields:
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        conn.execute(
+            f"UPDATE projects SET {assignments} WHERE id = ?", (*fields.values(), project_id)
+        )
+    return conn.execute(
+        "SELECT description, instructions, repos FROM projects WHERE id = ?", (project_id,)
+    ).fetchone()
+
+
+def delete_project(conn: sqlite3.Connection, project_id: int) -> None:
+    """Remove the project with its chroots, permissions, builds and their rows."""
+    conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+
+def get_chroot_packages(
+    conn: sqlite3.Connection, project_id: int, chroot: str
+) -> tuple[bool, str | None]:
+    """(chroot enabled in the project?, its buildroot packages)."""
+    row = conn.execute(
+        "SELECT buildroot_pkgs FROM project_chroots WHERE project_id = ? AND chroot = ?",
+        (project_id, chroot),
+    ).fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+def set_chroot_packages(
+    conn: sqlite3.Connection, project_id: int, chroot: str, packages: str
+) -> None:
+    conn.execute(
+        "UPDATE project_chroots SET buildroot_pkgs = ? WHERE project_id = ? AND chroot = ?",
+        (packages, project_id, chroot),
+    )
+
+
+def list_projects(conn: sqlite3.Connection, owner: str) -> list[tuple[Project, list[str]]]:
+    """The owner's projects, newest first, each with its enabled chroots."""
+    rows = conn.execute(
+        f"SELECT {PROJECT_COLUMNS},"
+        " (SELECT group_concat(chroot, ' ') FROM project_chroots WHERE project_id = p.id)"
+        "   AS chroots"
+        " FROM projects p JOIN users u ON u.id = p.owner_id WHERE u.name = ?"
+        " ORDER BY p.id DESC",
+        (owner,),
+    ).fetchall()
+    return [(Project.from_row(row), sorted((row["chroots"] or "").split())) for row in rows]
+
+
+def last_modified(conn: sqlite3.Connection, project_id: int) -> int | None:
+    """ended_on of the newest ended build with a succeeded or skipped chroot (spec §4.2)."""
+    marks = ", ".join("?" for _ in BUILT_CODES)
+    row = conn.execute(
+        "SELECT b.ended_on FROM builds b WHERE b.project_id = ? AND b.ended_on IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM build_chroots bc WHERE bc.build_id = b.id"
+        f"   AND bc.status IN ({marks}))"
+        " ORDER BY b.ended_on DESC LIMIT 1",
+        (project_id, *BUILT_CODES),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def search_projects(
+    conn: sqlite3.Connection,
+    words: list[str],
+    owner_part: str | None,
+    name_part: str | None,
+    limit: int,
+) -> list[sqlite3.Row]:
+    """Projects matching every word (owner, name, description, instructions), or the
+    `owner/name` substrings; best matches first, then newest."""
+    where, score, params, score_params = [], [], [], []
+    if owner_part is not None:
+        where.append("u.name LIKE ? ESCAPE '\\' AND p.name LIKE ? ESCAPE '\\'")
+        params += [_like(owner_part), _like(name_part or "")]
+        score.append("(length(u.name) + length(p.name)) * -1")
+    for word in words:
+        pattern = _like(word)
+        where.append(
+            "(u.name LIKE ?1 ESCAPE '\\' OR p.name LIKE ?1 ESCAPE '\\'"
+            " OR p.description LIKE ?1 ESCAPE '\\' OR p.instructions LIKE ?1 ESCAPE '\\')".replace(
+                "?1", "?"
+            )
+        )
+        params += [pattern] * 4
+        score.append(
+            "(CASE WHEN lower(p.name) = lower(?) THEN 100 WHEN p.name LIKE ? ESCAPE '\\'"
+            " THEN 10 WHEN u.name LIKE ? ESCAPE '\\' THEN 5 ELSE 1 END)"
+        )
+        score_params += [word, pattern, pattern]
+    rows = conn.execute(
+        "SELECT u.name AS username, p.name AS coprname, p.description,"
+        f" {' + '.join(score) or '0'} AS score"
+        " FROM projects p JOIN users u ON u.id = p.owner_id"
+        f" WHERE {' AND '.join(where) or '1'}"
+        " ORDER BY score DESC, p.id DESC LIMIT ?",
+        (*score_params, *params, limit),
+    ).fetchall()
+    return rows
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# ---------------------------------------------------------------- builds
+
+
+@dataclass(frozen=True)
+class NewBuild:
+    """What new_build stores for each SRPM (one build per URL or uploaded file)."""
+
+    source_url: str
+    srpm_path: str | None = None
+
+
+def insert_builds(
+    conn: sqlite3.Connection,
+    project_id: int,
+    submitter_id: int,
+    sources: list[NewBuild],
+    chroots: list[str],
+    *,
+    memory_reqs: int,
+    timeout: int,
+    enable_net: bool,
+    repos: str,
+    background: bool,
+) -> list[int]:
+    """Insert one build per source, each with its chroots in `importing`."""
+    now = int(time.time())
+    ids = []
+    importing = State.IMPORTING.code
+    for source in sources:
+        cur = conn.execute(
+            "INSERT INTO builds (project_id, submitter_id, source_url, srpm_path, memory_reqs,"
+            " timeout, enable_net, repos, background, submitted_on)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                project_id,
+                submitter_id,
+                source.source_url,
+                source.srpm_path,
+                memory_reqs,
+                timeout,
+                int(enable_net),
+                repos,
+                int(background),
+                now,
+            ),
+        )
+        build_id = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO build_chroots (build_id, chroot, status) VALUES (?, ?, ?)",
+            [(build_id, chroot, importing) for chroot in chroots],
+        )
+        ids.append(build_id)
+    return ids
+
+
+def set_source_url(conn: sqlite3.Connection, build_id: int, url: str) -> None:
+    conn.execute("UPDATE builds SET source_url = ? WHERE id = ?", (url, build_id))
+
+
+def get_build_state(conn: sqlite3.Connection, build_id: int) -> tuple[bool, list[int]] | None:
+    """(canceled flag, chroot state codes) of a build: what its derived state needs."""
+    row = conn.execute(
+        "SELECT b.canceled, group_concat(bc.status) FROM builds b"
+        " LEFT JOIN build_chroots bc ON bc.build_id = b.id WHERE b.id = ? GROUP BY b.id",
+        (build_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return bool(row[0]), [int(code) for code in row[1].split(",")] if row[1] else []
+
+
+BUILD_COLUMNS = (
+    "b.id, b.project_id, u.name AS owner_name, p.name AS project_name,"
+    " s.name AS submitter_name, b.source_url, b.srpm_path, b.srpm_sha256, b.pkg_name,"
+    " b.pkg_epoch, b.pkg_version, b.pkg_release, b.memory_reqs, b.timeout, b.enable_net,"
+    " b.repos, b.background, b.canceled, b.submitted_on, b.started_on, b.ended_on"
+)
+BUILD_JOINS = (
+    " FROM builds b JOIN projects p ON p.id = b.project_id JOIN users u ON u.id = p.owner_id"
+    " LEFT JOIN users s ON s.id = b.submitter_id"
+)
+
+
+def get_build(conn: sqlite3.Connection, build_id: int) -> Build | None:
+    """A build with its chroots and built packages (two queries, one thread hop)."""
+    row = conn.execute(f"SELECT {BUILD_COLUMNS}{BUILD_JOINS} WHERE b.id = ?", (build_id,))
+    row = row.fetchone()
+    if row is None:
+        return None
+    chroots = conn.execute(
+        "SELECT bc.chroot, bc.status, bc.started_on, bc.ended_on, bc.fail_reason,"
+        " (SELECT group_concat(name || ' ' || version, char(10)) FROM built_packages bp"
+        "   WHERE bp.build_id = bc.build_id AND bp.chroot = bc.chroot) AS built"
+        " FROM build_chroots bc WHERE bc.build_id = ? ORDER BY bc.chroot",
+        (build_id,),
+    ).fetchall()
+    return Build.from_row(row, [BuildChroot.from_row(c) for c in chroots])
+
+
+def project_builds_page(
+    conn: sqlite3.Connection, project_id: int, offset: int, limit: int
+) -> list[Build]:
+    """One page of the project's builds, newest first."""
+    ids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM builds WHERE project_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            (project_id, limit, offset),
+        )
+    ]
+    return _builds_by_ids(conn, ids)
+
+
+def _builds_by_ids(conn: sqlite3.Connection, ids: list[int]) -> list[Build]:
+    """Builds (newest first) with chroots and built packages, in three queries."""
+    if not ids:
+        return []
+    wanted = json.dumps(ids)
+    chroots: dict[int, list[BuildChroot]] = {}
+    for row in conn.execute(
+        "SELECT bc.build_id, bc.chroot, bc.status, bc.started_on, bc.ended_on, bc.fail_reason,"
+        " NULL AS built FROM json_each(?) w JOIN build_chroots bc ON bc.build_id = w.value",
+        (wanted,),
+    ):
+        chroots.setdefault(row[0], []).append(BuildChroot.from_row(row))
+    built: dict[int, list[str]] = {}
+    for build_id, text in conn.execute(
+        "SELECT bp.build_id, bp.name || ' ' || bp.version FROM json_each(?) w"
+        " JOIN built_packages bp ON bp.build_id = w.value",
+        (wanted,),
+    ):
+        built.setdefault(build_id, []).append(text)
+    rows = conn.execute(
+        f"SELECT {BUILD_COLUMNS}{BUILD_JOINS}"
+        " WHERE b.id IN (SELECT value FROM json_each(?)) ORDER BY b.id DESC",
+        (wanted,),
+    ).fetchall()
+    builds = []
+    for row in rows:
+        build = Build.from_row(row, chroots.get(row["id"], []))
+        names = list(dict.fromkeys(built.get(row["id"], [])))
+        builds.append(dataclasses.replace(build, built_packages=tuple(names)))
+    return builds
+
+
+def monitor(
+    conn: sqlite3.Connection, project_id: int, page: tuple[int, int] | None
+) -> tuple[list[sqlite3.Row], list[Build]]:
+    """The newest non-canceled build of every package in every chroot (from latest_builds,
+    so the cost follows packages x chroots), and the builds it refers to, or `page`
+    (offset, limit) of the whole history."""
+    latest = conn.execute(
+        "SELECT l.pkg_name, l.chroot, l.build_id, bc.status, b.pkg_version, b.pkg_release"
+        " FROM latest_builds l"
+        " JOIN build_chroots bc ON bc.build_id = l.build_id AND bc.chroot = l.chroot"
+        " JOIN builds b ON b.id = l.build_id"
+        " WHERE l.project_id = ? ORDER BY l.pkg_name, l.chroot",
+        (project_id,),
+    ).fetchall()
+    if page is not None:
+        return latest, project_builds_page(conn, project_id, *page)
+    ids = sorted({row["build_id"] for row in latest}, reverse=True)
+    return latest, _builds_by_ids(conn, ids)
+
+
+def _refresh_latest(conn: sqlite3.Connection, build_id: int, chroots: list[str]) -> None:
+    """Recompute latest_builds for this build's package in `chroots` (after a change)."""
+    row = conn.execute(
+        "SELECT project_id, pkg_name FROM builds WHERE id = ?", (build_id,)
+    ).fetchone()
+    if row is None or row["pkg_name"] is None:
+        return
+    project_id, pkg_name = row
+    canceled = State.CANCELED.code
+    for chroot in chroots:
+        newest = conn.execute(
+            "SELECT b.id FROM builds b JOIN build_chroots bc"
+            " ON bc.build_id = b.id AND bc.chroot = ? AND bc.status != ?"
+            " WHERE b.project_id = ? AND b.pkg_name = ? ORDER BY b.id DESC LIMIT 1",
+            (chroot, canceled, project_id, pkg_name),
+        ).fetchone()
+        if newest is None:
+            conn.execute(
+                "DELETE FROM latest_builds WHERE project_id = ? AND pkg_name = ? AND chroot = ?",
+                (project_id, pkg_name, chroot),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO latest_builds (project_id, pkg_name, chroot, build_id)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET build_id = excluded.build_id",
+                (project_id, pkg_name, chroot, newest[0]),
+            )
+
+
+def set_build_package(
+    conn: sqlite3.Connection,
+    build_id: int,
+    name: str,
+    epoch: int | None,
+    version: str,
+    release: str,
+) -> None:
+    """Record the package read from the SRPM header; the build joins the monitor."""
+    conn.execute(
+        "UPDATE builds SET pkg_name = ?, pkg_epoch = ?, pkg_version = ?, pkg_release = ?"
+        " WHERE id = ?",
+        (name, epoch, version, release, build_id),
+    )
+    chroots = [
+        r[0]
+        for r in conn.execute("SELECT chroot FROM build_chroots WHERE build_id = ?", (build_id,))
+    ]
+    _refresh_latest(conn, build_id, chroots)
+
+
+def set_chroot_state(
+    conn: sqlite3.Connection,
+    build_id: int,
+    chroot: str,
+    state: State,
+    *,
+    now: int | None = None,
+    fail_reason: str | None = None,
+) -> bool:
+    """Move one build-chroot to `state` if the transition is allowed (returns whether it
+    moved), stamping start/end times on the chroot and on the build."""
+    now = int(time.time()) if now is None else now
+    row = conn.execute(
+        "SELECT status FROM build_chroots WHERE build_id = ? AND chroot = ?", (build_id, chroot)
+    ).fetchone()
+    if row is None or not can_move(State.from_code(row[0]), state):
+        return False
+    started = now if state in (State.STARTING, State.RUNNING) else None
+    ended = now if state.terminal else None
+    conn.execute(
+        "UPDATE build_chroots SET status = ?, started_on = coalesce(started_on, ?),"
+        " ended_on = ?, fail_reason = ? WHERE build_id = ? AND chroot = ?",
+        (state.code, started, ended, fail_reason, build_id, chroot),
+    )
+    _update_build_times(conn, build_id)
+    if state is State.CANCELED:
+        _refresh_latest(conn, build_id, [chroot])
+    return True
+
+
+def _update_build_times(conn: sqlite3.Connection, build_id: int) -> None:
+    """started_on: the first chroot start; ended_on: the last chroot end, once all ended."""
+    marks = ", ".join("?" for _ in UNFINISHED_CODES)
+    conn.execute(
+        "UPDATE builds SET"
+        " started_on = (SELECT min(started_on) FROM build_chroots WHERE build_id = ?1),"
+        " ended_on = CASE WHEN EXISTS (SELECT 1 FROM build_chroots WHERE build_id = ?1"
+        f"   AND status IN ({marks})) THEN NULL"
+        "   ELSE (SELECT max(ended_on) FROM build_chroots WHERE build_id = ?1) END"
+        " WHERE id = ?1".replace("?1", "?"),
+        (build_id, build_id, *UNFINISHED_CODES, build_id, build_id),
+    )
+
+
+def cancel_build(conn: sqlite3.Connection, build_id: int) -> list[str]:
+    """Cancel the build's unfinished chroots; returns them (empty: nothing to cancel)."""
+    unfinished = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT chroot FROM build_chroots WHERE build_id = ?"
+            f" AND status IN ({', '.join('?' for _ in UNFINISHED_CODES)})",
+            (build_id, *UNFINISHED_CODES),
+        )
+    ]
+    if not unfinished:
+        return []
+    conn.execute("UPDATE builds SET canceled = 1 WHERE id = ?", (build_id,))
+    for chroot in unfinished:
+        set_chroot_state(conn, build_id, chroot, State.CANCELED)
+    return unfinished
+
+
+def unfinished_builds(conn: sqlite3.Connection, project_id: int) -> list[int]:
+    marks = ", ".join("?" for _ in UNFINISHED_CODES)
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT b.id FROM builds b JOIN build_chroots bc ON bc.build_id = b.id"
+            f" WHERE b.project_id = ? AND bc.status IN ({marks})",
+            (project_id, *UNFINISHED_CODES),
+        )
+    ]

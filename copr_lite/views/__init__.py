@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import pages
+from . import api_v1, pages
 
 
 def setup_routes(app: web.Application) -> None:
@@ -17,3 +17,28 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/new/", pages.api_new_token)
     app.router.add_get("/api/auth_check/", pages.auth_check)
     app.router.add_post("/api/auth_check/", pages.auth_check)
+    add_api_v1_routes(app.router)
+
+
+def add_api_v1_routes(router: web.UrlDispatcher) -> None:
+    """API v1. Fixed paths first: their first segment is never a user name (see RESERVED)."""
+    router.add_get("/api/openapi.json", api_v1.openapi)
+    router.add_get("/api/chroots/", api_v1.chroots)
+    router.add_get("/api/coprs/", api_v1.list_projects)
+    router.add_get("/api/coprs/search/", api_v1.search)
+    router.add_get("/api/coprs/search/{query}/", api_v1.search)
+    router.add_get("/api/coprs/build_status/{build_id}/", api_v1.build_status)
+    router.add_get("/api/coprs/build_detail/{build_id}/", api_v1.build_detail)
+    router.add_get("/api/coprs/build/{build_id}/", api_v1.build_detail)
+    router.add_post("/api/coprs/cancel_build/{build_id}/", api_v1.cancel_build)
+    router.add_get("/api/coprs/{username}/", api_v1.list_projects)
+    router.add_post("/api/coprs/{username}/new/", api_v1.create_project)
+    prefix = "/api/coprs/{username}/{project}"
+    router.add_get(prefix + "/detail/", api_v1.project_detail)
+    router.add_post(prefix + "/delete/", api_v1.delete_project)
+    router.add_get(prefix + "/monitor/", api_v1.monitor)
+    router.add_post(prefix + "/new_build/", api_v1.new_build)
+    router.add_post(prefix + "/new_build_upload/", api_v1.new_build_upload)
+    router.add_post(prefix + "/modify/", api_v1.modify_project)
+    router.add_post(prefix + "/modify/{chroot}/", api_v1.modify_chroot)
+    router.add_get(prefix + "/detail/{chroot}/", api_v1.chroot_detail)

@@ -1,0 +1,657 @@
+"""The Copr API v1 (`/api/coprs/...`): HTTP in, store calls, JSON out.
+
+Checks run in the order of spec A17: credentials (401), the addressed owner, project, build
+or chroot (404), permission (403), the body (400, 413), then the state (409).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .. import auth, forms, store
+from ..config import Config
+from ..errors import BadRequest, Conflict, Forbidden, NotFound
+from ..forms import Form
+from ..keys import CONFIG, DB, TOKEN_CACHE
+from ..models import Build, Project, User
+from ..openapi import openapi_document
+from ..responses import json_response
+from ..states import State, derive_build_state
+
+log = logging.getLogger(__name__)
+
+MAX_BUILD_ID = 2**63 - 1
+_BUILD_ID = re.compile(r"^[0-9]{1,19}$")
+
+# Fields historic clients send (spec A4, §5); those that mean something here are stored.
+CREATE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "instructions",
+        "repos",
+        "initial_pkgs",
+        "disable_createrepo",
+        "auto_createrepo",
+        "build_enable_net",
+        "unlisted_on_hp",
+        "persistent",
+        "auto_prune",
+        "use_bootstrap_container",
+        "homepage",
+        "contact",
+        "id",
+        "group_id",
+        "username",
+        "chroots",
+    }
+)
+BUILD_FIELDS = frozenset(
+    {
+        "pkgs",
+        "memory_reqs",
+        "timeout",
+        "enable_net",
+        "build_enable_net",
+        "background",
+        "package_name",
+        "source_type",
+        "username",
+        "chroots",
+        "id",
+    }
+)
+MODIFY_FIELDS = frozenset(
+    {
+        "description",
+        "instructions",
+        "repos",
+        "disable_createrepo",
+        "auto_createrepo",
+        "build_enable_net",
+        "unlisted_on_hp",
+        "persistent",
+        "auto_prune",
+        "use_bootstrap_container",
+        "homepage",
+        "contact",
+        "username",
+        "id",
+        "chroots",
+    }
+)
+CHROOT_MODIFY_FIELDS = frozenset({"buildroot_pkgs", "id"})
+DELETE_FIELDS = frozenset({"verify", "id"})
+# Checkbox fields of a project: (stored column, default when absent on create).
+PROJECT_FLAGS = {
+    "build_enable_net": True,
+    "unlisted_on_hp": False,
+    "persistent": False,
+    "auto_prune": True,
+    "use_bootstrap_container": False,
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def ok(**payload: Any) -> web.Response:
+    return json_response({"output": "ok", **payload})
+
+
+async def caller(request: web.Request) -> User:
+    config = request.app[CONFIG]
+    return await auth.authenticate(
+        request.app[DB],
+        request.app[TOKEN_CACHE],
+        request.headers.get("Authorization"),
+        config.public_base_url,
+    )
+
+
+def build_id_of(request: web.Request) -> int:
+    text = request.match_info["build_id"]
+    if _BUILD_ID.match(text) and int(text) <= MAX_BUILD_ID:
+        return int(text)
+    raise NotFound(f"Build {text[:40]} does not exist.")
+
+
+def _name(request: web.Request, key: str) -> str:
+    return request.match_info[key]
+
+
+async def project_of(
+    request: web.Request, user: User | None = None
+) -> tuple[Project, frozenset[str], tuple[str, ...]]:
+    """The addressed project, the caller's roles on it and its enabled chroots, or 404."""
+    owner, name = _name(request, "username"), _name(request, "project")
+    found = None
+    if forms.NAME_RE.match(owner) and forms.NAME_RE.match(name):
+        found = await request.app[DB].read(
+            store.get_project_with_roles, owner, name, user.id if user else None
+        )
+    if found is None:
+        raise NotFound(f"Project {owner[:100]}/{name[:100]} does not exist.")
+    return found
+
+
+def results_base(config: Config, project: Project | Build) -> str:
+    if isinstance(project, Build):
+        return f"{config.public_results_url}/{project.owner_name}/{project.project_name}/"
+    return f"{config.public_results_url}/{project.owner_name}/{project.name}/"
+
+
+def yum_repos(config: Config, project: Project, chroots: list[str] | tuple[str, ...]) -> dict:
+    base = results_base(config, project)
+    return {chroot: f"{base}{chroot}/" for chroot in chroots}
+
+
+def project_json(config: Config, project: Project, chroots: list[str] | tuple[str, ...]) -> dict:
+    return {
+        "name": project.name,
+        "description": project.description,
+        "instructions": project.instructions,
+        "additional_repos": project.repos,
+        "yum_repos": yum_repos(config, project, chroots),
+        "auto_createrepo": project.auto_createrepo,
+        "build_enable_net": project.build_enable_net,
+        "persistent": project.persistent,
+        "unlisted_on_hp": project.unlisted_on_hp,
+        "auto_prune": project.auto_prune,
+    }
+
+
+def selected_chroots(form: Form, offered: set[str] | tuple[str, ...]) -> list[str]:
+    """Chroots chosen by `<chroot>=y` fields and the `chroots` convenience field."""
+    chosen = [name for name in offered if form.checkbox(name)]
+    for name in (form.get("chroots") or "").split():
+        if name not in offered:
+            raise forms.validation_error("chroots", f"Chroot {name} is not available here.")
+        chosen.append(name)
+    return sorted(set(chosen))
+
+
+def package_name_from_url(url: str) -> str:
+    """The package name in an SRPM file name (N-V-R.src.rpm), for result paths."""
+    base = url.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in forms.SRPM_SUFFIXES:
+        base = base.removesuffix(suffix)
+    parts = base.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 and parts[0] else base
+
+
+# ---------------------------------------------------------------- projects
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    """GET /api/coprs/<username>/ and /api/coprs/?username= (or ?search=, spec A13)."""
+    username = request.query.get("username") or request.match_info.get("username")
+    if not username:
+        if "search" in request.query:
+            return await _search(request, request.query["search"])
+        raise BadRequest("Invalid request: missing `username`")
+    config = request.app[CONFIG]
+    projects = await request.app[DB].read(store.list_projects, username)
+    return ok(repos=[project_json(config, project, chroots) for project, chroots in projects])
+
+
+async def project_detail(request: web.Request) -> web.Response:
+    project, _, chroots = await project_of(request)
+    config = request.app[CONFIG]
+    detail = project_json(config, project, chroots)
+    detail["last_modified"] = await request.app[DB].read(store.last_modified, project.id)
+    return ok(detail=detail, repos=[detail])
+
+
+async def create_project(request: web.Request) -> web.Response:
+    """POST /api/coprs/<username>/new/: the project belongs to the caller, or to the URL's
+    user when the caller is a system admin (spec A14)."""
+    user = await caller(request)
+    config, db = request.app[CONFIG], request.app[DB]
+    owner = user
+    url_user = request.match_info["username"]
+    if user.is_admin and url_user != user.name and forms.NAME_RE.match(url_user):
+        owner = await db.read(store.get_user, url_user) or user
+    form = await forms.read_form(request)
+    offered = set(config.chroots)
+    form.refuse_unknown(CREATE_FIELDS | offered)
+    name = forms.check_name(form.get("name"))
+    chroots = selected_chroots(form, offered)
+    if not chroots:
+        raise forms.validation_error("chroots", "At least one chroot must be selected")
+    fields: dict[str, object] = {
+        "name": name,
+        "description": forms.check_text(form, "description") or "",
+        "instructions": forms.check_text(form, "instructions") or "",
+        "repos": forms.check_repos(form.get("repos")),
+        "homepage": (form.get("homepage") or "").strip()[:1000],
+        "contact": (form.get("contact") or "").strip()[:1000],
+        "auto_createrepo": not form.checkbox("disable_createrepo")
+        if "disable_createrepo" in form
+        else form.checkbox("auto_createrepo", True),
+    }
+    for flag, default in PROJECT_FLAGS.items():
+        fields[flag] = form.checkbox(flag, default)
+    if fields["persistent"] and not user.is_admin:
+        raise Forbidden("Only admins may create persistent projects.")
+    initial = forms.check_srpm_urls(
+        form.get("initial_pkgs"), "initial_pkgs", config.srpm_allowed_networks
+    )
+    try:
+        project_id = await db.write(
+            _create_with_builds, owner.id, user.id, fields, chroots, initial, config.default_timeout
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict(f"You already have a project named '{name}'.") from None
+    log.info("project created owner=%s name=%s id=%d", owner.name, name, project_id)
+    message = "New project was successfully created."
+    if initial:
+        message += "\nInitial packages were successfully submitted for building."
+    return ok(message=message)
+
+
+def _create_with_builds(
+    conn: sqlite3.Connection,
+    owner_id: int,
+    submitter_id: int,
+    fields: dict[str, object],
+    chroots: list[str],
+    initial: list[str],
+    timeout: int,
+) -> int:
+    project_id = store.create_project(conn, owner_id, fields, chroots)
+    if initial:
+        store.insert_builds(
+            conn,
+            project_id,
+            submitter_id,
+            [store.NewBuild(url) for url in initial],
+            chroots,
+            memory_reqs=forms.DEFAULT_MEMORY,
+            timeout=timeout,
+            enable_net=bool(fields["build_enable_net"]),
+            repos="",
+            background=False,
+        )
+    return project_id
+
+
+async def modify_project(request: web.Request) -> web.Response:
+    """POST .../modify/: change only the fields present (spec §4.10)."""
+    user = await caller(request)
+    project, roles, _ = await project_of(request, user)
+    auth.check_permission(user, project, roles, auth.Action.MODIFY)
+    form = await forms.read_form(request)
+    form.refuse_unknown(MODIFY_FIELDS)
+    changes: dict[str, object] = {}
+    for key in ("description", "instructions"):
+        value = forms.check_text(form, key)
+        if value is not None:
+            changes[key] = value
+    if "repos" in form:
+        changes["repos"] = forms.check_repos(form.get("repos"))
+    for key in ("homepage", "contact"):
+        if key in form:
+            changes[key] = (form.get(key) or "").strip()[:1000]
+    if "disable_createrepo" in form:
+        changes["auto_createrepo"] = not form.checkbox("disable_createrepo")
+    elif "auto_createrepo" in form:
+        changes["auto_createrepo"] = form.checkbox("auto_createrepo")
+    for flag in PROJECT_FLAGS:
+        if flag in form:
+            changes[flag] = form.checkbox(flag)
+    if changes.get("persistent") and not user.is_admin:
+        raise Forbidden("Only admins may make projects persistent.")
+    row = await request.app[DB].write(store.update_project, project.id, changes)
+    return ok(description=row["description"], instructions=row["instructions"], repos=row["repos"])
+
+
+async def delete_project(request: web.Request) -> web.Response:
+    """POST .../delete/ with verify=yes: cancel unfinished builds, remove the project, its
+    builds and its published results (spec A11)."""
+    user = await caller(request)
+    project, roles, _ = await project_of(request, user)
+    auth.check_permission(user, project, roles, auth.Action.DELETE)
+    form = await forms.read_form(request)
+    form.refuse_unknown(DELETE_FIELDS)
+    if form.get("verify") != "yes":
+        raise forms.validation_error("verify", "Must be exactly 'yes' to delete the project.")
+    if project.persistent:
+        raise Forbidden("This project is protected against deletion.")
+    config, db = request.app[CONFIG], request.app[DB]
+    await db.write(_delete_project, project.id)
+    results = config.data_dir / "results" / project.owner_name / project.name
+    await asyncio.to_thread(shutil.rmtree, results, True)
+    log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
+    return ok(message=f"Project {project.name} has been deleted.")
+
+
+def _delete_project(conn: sqlite3.Connection, project_id: int) -> None:
+    for build_id in store.unfinished_builds(conn, project_id):
+        store.cancel_build(conn, build_id)
+    store.delete_project(conn, project_id)
+
+
+async def modify_chroot(request: web.Request) -> web.Response:
+    user = await caller(request)
+    project, roles, chroots = await project_of(request, user)
+    chroot = _enabled_chroot(request, chroots)
+    auth.check_permission(user, project, roles, auth.Action.MODIFY)
+    form = await forms.read_form(request)
+    form.refuse_unknown(CHROOT_MODIFY_FIELDS)
+    packages = forms.check_buildroot_pkgs(form.get("buildroot_pkgs"))
+    await request.app[DB].write(store.set_chroot_packages, project.id, chroot, packages)
+    return ok(buildroot_pkgs=packages)
+
+
+async def chroot_detail(request: web.Request) -> web.Response:
+    project, _, chroots = await project_of(request)
+    chroot = _enabled_chroot(request, chroots)
+    _, packages = await request.app[DB].read(store.get_chroot_packages, project.id, chroot)
+    return ok(buildroot_pkgs=packages)
+
+
+def _enabled_chroot(request: web.Request, chroots: tuple[str, ...]) -> str:
+    chroot = request.match_info["chroot"]
+    if chroot not in chroots:
+        raise NotFound(f"Chroot name {chroot[:100]} does not exist in this project.")
+    return chroot
+
+
+async def chroots(request: web.Request) -> web.Response:
+    """GET /api/chroots/: the chroots this server offers and their builders."""
+    return ok(chroots=dict(request.app[CONFIG].chroots))
+
+
+# ---------------------------------------------------------------- search
+
+
+async def search(request: web.Request) -> web.Response:
+    query = request.query.get("project")
+    if query is None:
+        query = request.match_info.get("query", "")
+    return await _search(request, query)
+
+
+async def _search(request: web.Request, query: str) -> web.Response:
+    _, limit = forms.check_page(request)
+    text = query.replace("*", "").strip()
+    if not text:
+        raise forms.validation_error("project", "Search string must have at least 1 character.")
+    owner_part = name_part = None
+    words: list[str] = []
+    if "/" in text:
+        owner_part, _, rest = text.partition("/")
+        name_part = rest.split("/", 1)[0]
+    else:
+        words = text.split()[:20]
+    rows = await request.app[DB].read(store.search_projects, words, owner_part, name_part, limit)
+    return ok(
+        repos=[
+            {"username": r["username"], "coprname": r["coprname"], "description": r["description"]}
+            for r in rows
+        ]
+    )
+
+
+# ---------------------------------------------------------------- builds
+
+
+async def new_build(request: web.Request) -> web.Response:
+    """POST .../new_build/: one build per SRPM URL, its chroots in `importing`."""
+    user = await caller(request)
+    project, roles, enabled = await project_of(request, user)
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    form = await forms.read_form(request)
+    config = request.app[CONFIG]
+    urls = forms.check_srpm_urls(form.get("pkgs"), "pkgs", config.srpm_allowed_networks)
+    if not urls:
+        raise forms.validation_error("pkgs", "This field is required.")
+    sources = [store.NewBuild(url) for url in urls]
+    return await _submit(request, user, project, enabled, form, sources)
+
+
+async def new_build_upload(request: web.Request) -> web.Response:
+    """POST .../new_build_upload/: multipart with the SRPM as file part `pkgs`."""
+    user = await caller(request)
+    project, roles, enabled = await project_of(request, user)
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    config = request.app[CONFIG]
+    form = await forms.read_form(
+        request,
+        file_field="pkgs",
+        upload_dir=config.data_dir / "uploads",
+        file_limit=config.upload_size_limit,
+    )
+    try:
+        if form.upload is None:
+            raise forms.validation_error("pkgs", "Attach the SRPM as the file part 'pkgs'.")
+        source = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
+        return await _submit(request, user, project, enabled, form, [source])
+    except BaseException:
+        forms.discard_upload(form)
+        raise
+
+
+async def _submit(
+    request: web.Request,
+    user: User,
+    project: Project,
+    enabled: tuple[str, ...],
+    form: Form,
+    sources: list[store.NewBuild],
+) -> web.Response:
+    form.refuse_unknown(BUILD_FIELDS | set(enabled))
+    config = request.app[CONFIG]
+    chroots = selected_chroots(form, enabled) or list(enabled)
+    if not chroots:
+        raise Conflict(f"Project {project.full_name} has no chroots to build in.")
+    memory = forms.check_int(
+        form.get("memory_reqs"), "memory_reqs", forms.DEFAULT_MEMORY, *forms.MEMORY_RANGE
+    )
+    timeout = forms.check_int(form.get("timeout"), "timeout", 0, 0, forms.MAX_TIMEOUT)
+    if "enable_net" in form:
+        enable_net = form.checkbox("enable_net")
+    else:
+        enable_net = form.checkbox("build_enable_net", project.build_enable_net)
+    ids = await request.app[DB].write(
+        _insert_builds,
+        project,
+        user.id,
+        sources,
+        chroots,
+        memory,
+        timeout or config.default_timeout,
+        enable_net,
+        form.checkbox("background"),
+        config.public_results_url,
+    )
+    log.info(
+        "builds submitted project=%s ids=%s chroots=%s", project.full_name, ids, ",".join(chroots)
+    )
+    return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
+
+
+def _insert_builds(
+    conn: sqlite3.Connection,
+    project: Project,
+    submitter_id: int,
+    sources: list[store.NewBuild],
+    chroots: list[str],
+    memory: int,
+    timeout: int,
+    enable_net: bool,
+    background: bool,
+    results_url: str,
+) -> list[int]:
+    ids = store.insert_builds(
+        conn,
+        project.id,
+        submitter_id,
+        sources,
+        chroots,
+        memory_reqs=memory,
+        timeout=timeout,
+        enable_net=enable_net,
+        repos=project.repos,
+        background=background,
+    )
+    for build_id, source in zip(ids, sources, strict=True):
+        if source.srpm_path is not None:
+            # An uploaded SRPM is published with the build's import results.
+            url = (
+                f"{results_url}/{project.owner_name}/{project.name}/srpm-builds/"
+                f"{build_id:08d}/{Path(source.srpm_path).name}"
+            )
+            store.set_source_url(conn, build_id, url)
+    return ids
+
+
+async def build_status(request: web.Request) -> web.Response:
+    await caller(request)
+    build_id = build_id_of(request)
+    state = await request.app[DB].read(store.get_build_state, build_id)
+    if state is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    return ok(status=derive_build_state(*state))
+
+
+def build_results_url(config: Config, build: Build) -> str | None:
+    """Spec §3.6: the project's results URL once no chroot waits to start."""
+    waiting = {State.IMPORTING.code, State.PENDING.code, State.STARTING.code}
+    if not build.chroots or any(c.status in waiting for c in build.chroots):
+        return None
+    return results_base(config, build)
+
+
+def build_json(config: Config, build: Build) -> dict[str, Any]:
+    """The build detail answer (spec §4.8 with results_by_chroot and fail_reasons)."""
+    base = results_base(config, build)
+    package = build.pkg_name or package_name_from_url(build.source_url)
+    return {
+        "status": derive_build_state(build.canceled, (c.status for c in build.chroots)),
+        "project": build.project_name,
+        "owner": build.owner_name,
+        "results": build_results_url(config, build),
+        "built_pkgs": list(build.built_packages) or None,
+        "src_version": build.version_release,
+        "chroots": {c.chroot: State.from_code(c.status).value for c in build.chroots},
+        "submitted_on": build.submitted_on,
+        "started_on": build.started_on,
+        "ended_on": build.ended_on,
+        "src_pkg": build.source_url,
+        "submitted_by": build.submitter_name,
+        "results_by_chroot": {
+            c.chroot: f"{base}{c.chroot}/{build.id:08d}-{package}" for c in build.chroots
+        },
+        "fail_reasons": {
+            c.chroot: c.fail_reason or "failed"
+            for c in build.chroots
+            if c.status == State.FAILED.code
+        },
+        "memory_reqs": build.memory_reqs,
+        "timeout": build.timeout,
+        "enable_net": build.enable_net,
+    }
+
+
+async def build_detail(request: web.Request) -> web.Response:
+    build_id = build_id_of(request)
+    build = await request.app[DB].read(store.get_build, build_id)
+    if build is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    return ok(**build_json(request.app[CONFIG], build))
+
+
+async def cancel_build(request: web.Request) -> web.Response:
+    """POST /api/coprs/cancel_build/<id>/ (spec A10)."""
+    user = await caller(request)
+    build_id = build_id_of(request)
+    db = request.app[DB]
+    build = await db.read(store.get_build, build_id)
+    if build is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    found = await db.read(
+        store.get_project_with_roles, build.owner_name, build.project_name, user.id
+    )
+    if found is None:  # deleted meanwhile
+        raise NotFound(f"Build {build_id} does not exist.")
+    project, roles, _ = found
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    canceled = await db.write(store.cancel_build, build_id)
+    if not canceled:
+        raise Conflict(f"Cannot cancel build {build_id}")
+    log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
+    return ok(status="Build canceled")
+
+
+# ---------------------------------------------------------------- monitor
+
+
+async def monitor(request: web.Request) -> web.Response:
+    """GET .../monitor/: newest build of each package in each chroot (spec A12)."""
+    project, _, chroots = await project_of(request)
+    paged = "offset" in request.query or "limit" in request.query
+    page = forms.check_page(request) if paged else None
+    config = request.app[CONFIG]
+    latest, builds = await request.app[DB].read(store.monitor, project.id, page)
+    packages: dict[str, dict[str, Any]] = {}
+    newest: dict[str, int] = {}
+    for row in latest:
+        name = row["pkg_name"]
+        entry = packages.get(name)
+        if entry is None:
+            entry = packages[name] = {
+                "pkg_name": name,
+                "pkg_version": None,
+                "results": dict.fromkeys(chroots),
+            }
+        if row["chroot"] in entry["results"]:
+            entry["results"][row["chroot"]] = [
+                row["build_id"],
+                State.from_code(row["status"]).value,
+            ]
+        if row["build_id"] > newest.get(name, 0):
+            newest[name] = row["build_id"]
+            version, release = row["pkg_version"], row["pkg_release"]
+            entry["pkg_version"] = f"{version}-{release}" if release else version
+    base = results_base(config, project)
+    return ok(
+        chroots=list(chroots),
+        builds=[_monitor_build(build, base) for build in builds],
+        packages=[packages[name] for name in sorted(packages)],
+    )
+
+
+def _monitor_build(build: Build, results: str) -> dict[str, Any]:
+    state = derive_build_state(build.canceled, (c.status for c in build.chroots))
+    return {
+        "id": build.id,
+        "pkg_name": build.pkg_name,
+        "pkg_version": build.version_release,
+        "status": State(state).code if state != "unknown" else None,
+        "state": state,
+        "canceled": build.canceled,
+        "repos": build.repos,
+        "submitted_on": build.submitted_on,
+        "started_on": build.started_on,
+        "ended_on": build.ended_on,
+        "results": results if build.started_on else None,
+        "memory_reqs": build.memory_reqs,
+        "timeout": build.timeout,
+        "src_pkg": build.source_url,
+        "built_packages": list(build.built_packages),
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    return json_response(openapi_document(config.public_base_url, sorted(config.chroots)))
