@@ -1,3 +1,36 @@
-"""copr_lite: a self-hosted package build service speaking the Copr API v1."""
+"""copr_lite: a self-hosted package build service speaking the Copr API v1.
+
+What plugin authors import: `hookimpl`, the builder contract (`Builder`, `BuildJob`,
+`BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`) and `run_logged`.
+"""
+
+import pluggy
+
+from .builders import (
+    BuildContext,
+    Builder,
+    BuildJob,
+    Chroot,
+    ChrootResult,
+    Outcome,
+    PackageInfo,
+    read_rpm_headers,
+    run_logged,
+)
 
 __version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("copr_lite")
+
+__all__ = [
+    "BuildContext",
+    "BuildJob",
+    "Builder",
+    "Chroot",
+    "ChrootResult",
+    "Outcome",
+    "PackageInfo",
+    "hookimpl",
+    "read_rpm_headers",
+    "run_logged",
+]

@@ -92,6 +92,16 @@ class Config:
         "(e.g. 127.0.0.0/8). Empty: only public addresses.",
         networks=True,
     )
+    # [plugins]
+    plugins_dir: str = _setting(
+        "plugins", "", "Directory whose *.py files are loaded as plugins. Empty: none."
+    )
+    blocklist: tuple[str, ...] = _setting(
+        "plugins",
+        (),
+        "Comma-separated names of plugins not to load (built-in file stems or entry-point names).",
+        names=True,
+    )
     # [chroots]: free-form name = builder map, see load_config().
     chroots: dict[str, str] = field(
         default_factory=default_chroots,
@@ -101,6 +111,15 @@ class Config:
             "of the builder that serves it.",
         },
     )
+
+    # [plugin:NAME] sections, kept as text for each plugin to read (see plugin_settings).
+    plugin_sections: dict[str, dict[str, str]] = field(
+        default_factory=dict, metadata={"section": "plugin:*", "help": "Per-plugin settings."}
+    )
+
+    def plugin_settings(self, name: str) -> dict[str, str]:
+        """The keys of the `[plugin:NAME]` section (empty when there is none)."""
+        return dict(self.plugin_sections.get(name, {}))
 
     @property
     def public_base_url(self) -> str:
@@ -126,6 +145,8 @@ class Config:
 
 SETTINGS: tuple[dataclasses.Field[Any], ...] = tuple(dataclasses.fields(Config))
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(f.metadata["section"] for f in SETTINGS))
+# Settings written as `key = value` lines of their section (the others are whole sections).
+SIMPLE_SETTINGS = tuple(f for f in SETTINGS if f.name not in ("chroots", "plugin_sections"))
 
 
 def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
@@ -153,6 +174,8 @@ def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
         if not raw:
             raise ConfigError(f"{where}: must not be empty")
         return Path(raw).expanduser()
+    if f.metadata.get("names"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     if f.metadata.get("networks"):
         nets = [part.strip() for part in raw.split(",") if part.strip()]
         for net in nets:
@@ -205,6 +228,9 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
             raise ConfigError(f"config file {path} is not valid ini: {first}") from None
         by_key = {(f.metadata["section"], f.name): f for f in SETTINGS}
         for section in parser.sections():
+            if section.startswith("plugin:") and len(section) > len("plugin:"):
+                values.setdefault("plugin_sections", {})[section[7:]] = dict(parser.items(section))
+                continue
             if section not in SECTIONS:
                 raise ConfigError(
                     f"{path}: unknown section [{section}] (known: {', '.join(SECTIONS)})"
@@ -234,11 +260,15 @@ def render_config(config: Config) -> str:
     """The effective settings as an ini text, each with its help as a comment."""
     lines: list[str] = []
     for section in SECTIONS:
+        if section == "plugin:*":
+            continue
         lines.append(f"[{section}]")
         for f in SETTINGS:
             if f.metadata["section"] != section:
                 continue
             value = getattr(config, f.name)
+            if f.name == "plugin_sections":
+                continue
             if f.name == "chroots":
                 lines.append(f"# {f.metadata['help']}")
                 lines.extend(f"{name} = {builder}" for name, builder in value.items())
@@ -249,5 +279,9 @@ def render_config(config: Config) -> str:
                 value = ", ".join(value)
             lines.append(f"# {f.metadata['help']}")
             lines.append(f"{f.name} = {value}")
+        lines.append("")
+    for name, items in config.plugin_sections.items():
+        lines.append(f"[plugin:{name}]")
+        lines.extend(f"{key} = {value}" for key, value in items.items())
         lines.append("")
     return "\n".join(lines)

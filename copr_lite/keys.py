@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import pluggy
 from aiohttp import web
 
 from .auth import TokenCache
+from .builders import BuilderRegistry
 from .config import Config
 from .db import Database
 from .models import User
 
 CONFIG = web.AppKey("config", Config)
+PLUGINS = web.AppKey("plugins", pluggy.PluginManager)
+BUILDERS = web.AppKey("builders", BuilderRegistry)
 DB = web.AppKey("db", Database)
 TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
 

@@ -1,1 +1,0 @@
-"""Built-in builder plugins, shipped with copr_lite and loaded by path."""

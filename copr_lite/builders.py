@@ -1,0 +1,255 @@
+"""The builder contract: a job in, a ChrootResult out, a live log, cancellation.
+
+A builder is any object with a `name` and `async def build(job, ctx) -> ChrootResult`.
+It builds `job.srpm` for `job.chroot` and leaves the produced files in `ctx.result_dir`,
+writes progress through `await ctx.log(line)`, never touches the database, and when the
+task is cancelled (`asyncio.CancelledError`: user cancel or timeout) stops every process it
+started before re-raising. `run_logged()` does that for a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+import signal
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+# Chroot os names whose version gives a dist macro, e.g. fedora-40 -> .fc40, epel-9 -> .el9.
+_DIST = {
+    "fedora": ("fc", "fedora"),
+    "epel": ("el", "rhel"),
+    "rhel": ("el", "rhel"),
+    "centos-stream": ("el", "rhel"),
+    "almalinux": ("el", "rhel"),
+    "rocky": ("el", "rhel"),
+    "opensuse-tumbleweed": ("", "suse_version"),
+}
+RAWHIDE_VERSION = "42"
+
+
+@dataclass(frozen=True)
+class Chroot:
+    """A chroot name split into its parts, with the macros a build for it needs."""
+
+    name: str
+    os: str
+    version: str
+    arch: str
+
+    @classmethod
+    def parse(cls, name: str) -> Chroot:
+        """`fedora-40-x86_64` -> os fedora, version 40, arch x86_64 (os may contain '-')."""
+        base, _, arch = name.rpartition("-")
+        os_name, _, version = base.rpartition("-")
+        if not os_name or not version or not arch:
+            raise ValueError(f"not a chroot name: {name!r}")
+        return cls(name, os_name, version, arch)
+
+    @property
+    def numeric_version(self) -> str:
+        return RAWHIDE_VERSION if self.version == "rawhide" else self.version
+
+    @property
+    def dist(self) -> str:
+        """The %dist macro value: fedora-40 -> .fc40, epel-9 -> .el9."""
+        short, _ = _DIST.get(self.os, ("", ""))
+        return f".{short}{self.numeric_version}" if short else ""
+
+    @property
+    def macros(self) -> dict[str, str]:
+        """rpm macros describing the target: dist, and fedora/rhel with the version."""
+        macros = {"dist": self.dist} if self.dist else {}
+        _, os_macro = _DIST.get(self.os, ("", ""))
+        if os_macro and self.numeric_version.isdigit():
+            macros[os_macro] = self.numeric_version
+        return macros
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """Name, epoch, version, release and arch of one RPM, read from its header."""
+
+    name: str
+    epoch: int | None
+    version: str
+    release: str
+    arch: str
+
+    @property
+    def nevra(self) -> str:
+        epoch = f"{self.epoch}:" if self.epoch else ""
+        return f"{self.name}-{epoch}{self.version}-{self.release}.{self.arch}"
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """Everything a builder needs to build one chroot of one build."""
+
+    build_id: int
+    owner: str
+    project: str
+    chroot: Chroot
+    srpm: Path
+    package: PackageInfo | None
+    buildroot_pkgs: tuple[str, ...] = ()
+    repos: tuple[str, ...] = ()  # the project's own repo first, then its additional repos
+    enable_net: bool = False
+    memory_reqs: int = 2048
+    timeout: int = 18000
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ChrootResult:
+    """What a builder reports: the outcome, the binary packages built, the files it left in
+    the result directory, and for a failure one line saying why."""
+
+    status: Outcome
+    packages: tuple[PackageInfo, ...] = ()
+    files: tuple[Path, ...] = ()
+    fail_reason: str | None = None
+
+    @classmethod
+    def failed(cls, reason: str) -> ChrootResult:
+        return cls(Outcome.FAILED, fail_reason=reason)
+
+
+LogWriter = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class BuildContext:
+    """Where a builder works: `result_dir` (what it produces), `work_dir` (scratch, removed
+    afterwards), and `log(line)`, whose lines reach builder-live.log as they come."""
+
+    result_dir: Path
+    work_dir: Path
+    log: LogWriter
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Builder(Protocol):
+    name: str
+
+    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult: ...
+
+
+class BuilderRegistry:
+    """Builders by name; filled by the `register_builders` hook."""
+
+    def __init__(self) -> None:
+        self._builders: dict[str, Builder] = {}
+
+    def add(self, builder: Builder) -> None:
+        if not isinstance(builder, Builder):
+            raise TypeError(f"{builder!r} is not a Builder (needs .name and async .build())")
+        if builder.name in self._builders:
+            raise ValueError(f"a builder named {builder.name!r} is already registered")
+        self._builders[builder.name] = builder
+
+    def get(self, name: str) -> Builder | None:
+        return self._builders.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._builders)
+
+
+# ---------------------------------------------------------------- helpers for builders
+
+TERMINATE_GRACE = 3.0
+
+
+async def run_logged(
+    argv: Sequence[str],
+    log: LogWriter,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run a command in its own process group, sending each output line to `log`.
+
+    Returns the exit status. On cancellation the whole process group gets SIGTERM, then
+    SIGKILL after TERMINATE_GRACE seconds, and is reaped before CancelledError goes on.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    try:
+        while line := await proc.stdout.readline():
+            await log(line.decode("utf-8", "replace").rstrip("\n"))
+        return await proc.wait()
+    except BaseException:
+        await _kill_group(proc)
+        raise
+
+
+async def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), TERMINATE_GRACE)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    # Children that outlived their leader are still in the group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+_QUERY_FORMAT = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCEPACKAGE}\\n"
+
+
+async def read_rpm_headers(paths: Sequence[Path]) -> list[PackageInfo]:
+    """Name, epoch, version, release and arch of RPM files ("src" for source packages).
+
+    Raises ValueError when rpm cannot read one of them.
+    """
+    if not paths:
+        return []
+    with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
+        proc = await asyncio.create_subprocess_exec(
+            "rpm",
+            "-qp",
+            "--nosignature",
+            "--nodigest",
+            "--define",
+            f"_dbpath {dbpath}",
+            "--qf",
+            _QUERY_FORMAT,
+            *map(str, paths),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+    if proc.returncode != 0:
+        message = err.decode("utf-8", "replace").strip().splitlines()
+        raise ValueError(message[-1] if message else "rpm could not read the package")
+    packages = []
+    for line in out.decode().splitlines():
+        name, epoch, version, release, arch, source = line.split("\t")
+        epoch_number = int(epoch) if epoch.isdigit() and int(epoch) else None
+        packages.append(
+            PackageInfo(name, epoch_number, version, release, "src" if source == "1" else arch)
+        )
+    return packages

@@ -1,0 +1,91 @@
+"""Every hook of copr_lite, one docstring each. Plugins implement them with
+`from copr_lite import hookimpl`.
+
+Rules:
+- Event hooks return nothing. They may be plain functions, or return an awaitable, which
+  the core awaits (one helper, `plugins.await_all`); they must not raise (errors are logged).
+- Builders are not chosen by a hook: plugins register them by name, and copr-lite.ini maps
+  each chroot to a builder name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .builders import BuilderRegistry, ChrootResult
+    from .config import Config
+    from .models import Build
+
+hookspec = pluggy.HookspecMarker("copr_lite")
+
+# ---------------------------------------------------------------- registration
+
+
+@hookspec
+def register_builders(registry: BuilderRegistry, config: Config) -> None:
+    """Add builders to the registry, each under its own name.
+
+    Called once per app, while it is being created.
+
+    :param registry: call ``registry.add(builder)`` for each builder this plugin offers.
+    :param config: the server's settings (``config.plugin_settings(name)`` for a plugin's
+        own ``[plugin:NAME]`` section).
+    """
+
+
+@hookspec
+def startup(app: web.Application) -> Any:
+    """The server has opened its database and is about to accept requests.
+
+    :param app: the aiohttp application; its shared objects are under ``copr_lite.keys``.
+    :return: None, or an awaitable the core awaits before serving.
+    """
+
+
+# ---------------------------------------------------------------- build lifecycle events
+
+
+@hookspec
+def build_submitted(build: Build) -> Any:
+    """A build was stored by new_build or new_build_upload (its chroots are `importing`).
+
+    :param build: the build as stored.
+    :return: None or an awaitable.
+    """
+
+
+@hookspec
+def chroot_started(build: Build, chroot: str) -> Any:
+    """A builder took one chroot of a build (the chroot is now `running`).
+
+    :param build: the build.
+    :param chroot: the chroot name, e.g. ``fedora-40-x86_64``.
+    :return: None or an awaitable.
+    """
+
+
+@hookspec
+def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, state: str) -> Any:
+    """One chroot of a build reached a terminal state.
+
+    :param build: the build.
+    :param chroot: the chroot name.
+    :param result: what the builder reported, or None when it never ran to the end
+        (canceled, timed out, crashed, skipped).
+    :param state: the stored state: ``succeeded``, ``failed``, ``canceled`` or ``skipped``.
+    :return: None or an awaitable.
+    """
+
+
+@hookspec
+def build_finished(build: Build) -> Any:
+    """Every chroot of a build reached a terminal state.
+
+    :param build: the build with its final chroot states.
+    :return: None or an awaitable.
+    """
