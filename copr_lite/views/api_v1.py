@@ -88,8 +88,8 @@ MODIFY_FIELDS = frozenset(
         "chroots",
     }
 )
-CHROOT_MODIFY_FIELDS = frozenset({"buildroot_pkgs", "id"})
-DELETE_FIELDS = frozenset({"verify", "id"})
+CHROOT_MODIFY_FIELDS = frozenset({"buildroot_pkgs", "username", "id"})
+DELETE_FIELDS = frozenset({"verify", "username", "id"})
 # Checkbox fields of a project: (stored column, default when absent on create).
 PROJECT_FLAGS = {
     "build_enable_net": True,
