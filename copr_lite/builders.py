@@ -217,6 +217,7 @@ async def _kill_group(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+RPM_MAGIC = b"\xed\xab\xee\xdb"
 _QUERY_FORMAT = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCEPACKAGE}\\n"
 
 
@@ -227,6 +228,11 @@ async def read_rpm_headers(paths: Sequence[Path]) -> list[PackageInfo]:
     """
     if not paths:
         return []
+    for path in paths:
+        # rpm -qp reads a text file as a manifest naming other files: only real RPMs pass.
+        with open(path, "rb") as fh:
+            if fh.read(4) != RPM_MAGIC:
+                raise ValueError(f"{Path(path).name} is not an RPM file")
     with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
         proc = await asyncio.create_subprocess_exec(
             "rpm",

@@ -21,8 +21,9 @@ NAME_PATTERN = "^[A-Za-z0-9_.-]+$"
 # A new project's name: NAME_PATTERN, but not only digits and not starting with a dot (spec A16).
 NEW_NAME_PATTERN = "^([A-Za-z_-]|[0-9]+[A-Za-z_.-])[A-Za-z0-9_.-]*$"
 BUILD_ID_PATTERN = "^[0-9]{1,19}$"
-# Build states (spec §3.3 and A9): every chroot state, plus `unknown` for a build without any.
-BUILD_STATES = [state.value for state in State] + ["unknown"]
+# Chroot states (spec §3.3); a build's state is one of them, or `unknown` when it has no chroot.
+CHROOT_STATES = [state.value for state in State]
+BUILD_STATES = [*CHROOT_STATES, "unknown"]
 STATE_CODES = [state.code for state in State]
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CHECKBOX_TEXT = (
@@ -220,7 +221,7 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
         },
     },
     "BuildState": string("Overall build state (spec A9).", enum=BUILD_STATES),
-    "ChrootState": string("State of one build chroot (spec §3.3).", enum=BUILD_STATES),
+    "ChrootState": string("State of one build chroot (spec §3.3).", enum=CHROOT_STATES),
     "Project": obj(PROJECT_FIELDS, "A project as listed (spec §4.1)."),
     "ProjectDetail": obj(
         {
@@ -539,7 +540,10 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 (404,),
                 operation_id="list_projects",
                 description="An unknown user has no projects: 200 with `repos: []`.",
-                parameters=[USERNAME],
+                parameters=[
+                    USERNAME,
+                    query_param("username", "Wins over the path (historic).", string()),
+                ],
             )
         },
         "/api/coprs/{username}/new/": {
@@ -666,8 +670,11 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
 
 
 def openapi_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 description of this server's /api/ surface."""
-    return {
+    """The OpenAPI 3.0.3 description of this server's /api/ surface.
+
+    A fresh copy each time: the parts shared between operations are module constants.
+    """
+    document = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "copr_lite API v1",
@@ -679,7 +686,7 @@ def openapi_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
         "servers": [{"url": base_url}],
         "paths": api_paths(sorted(chroot_names)),
         "components": {
-            "schemas": copy.deepcopy(COMPONENT_SCHEMAS),
+            "schemas": COMPONENT_SCHEMAS,
             "responses": {
                 f"Error{status}": {
                     "description": text,
@@ -696,3 +703,4 @@ def openapi_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
             },
         },
     }
+    return copy.deepcopy(document)
