@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
 from .auth import TokenCache
-from .config import Config
+from .builders import BuilderRegistry
+from .config import Config, ConfigError
 from .db import Database
-from .keys import CONFIG, DB, TOKEN_CACHE
+from .dispatcher import Dispatcher
+from .keys import BUILDERS, CONFIG, DB, DISPATCHER, PLUGINS, PUBLISHER, TOKEN_CACHE
 from .middlewares import error_middleware, normalize_path_middleware
+from .plugins import fire, make_plugin_manager
+from .publisher import Publisher
 from .resources import resource_dir
 from .views import setup_routes
 
@@ -23,14 +27,32 @@ log = logging.getLogger(__name__)
 BODY_SLACK = 1024 * 1024
 
 
-def create_app(config: Config) -> web.Application:
-    """Build the application for `config`; resources open in its cleanup context."""
+def create_app(
+    config: Config, *, plugins: Iterable[object] = (), load_entrypoints: bool = True
+) -> web.Application:
+    """Build the application for `config`; resources open in its cleanup context.
+
+    Raises ConfigError when a chroot is mapped to a builder no plugin registered, and
+    plugins.PluginError when a plugin cannot be loaded.
+    """
     app = web.Application(
         middlewares=[error_middleware, normalize_path_middleware],
         client_max_size=config.upload_size_limit + BODY_SLACK,
     )
     app[CONFIG] = config
     app[TOKEN_CACHE] = TokenCache()
+    pm = make_plugin_manager(config, plugins, load_entrypoints)
+    registry = BuilderRegistry()
+    pm.hook.register_builders(registry=registry, config=config)
+    missing = sorted({b for b in config.chroots.values() if registry.get(b) is None})
+    if missing:
+        raise ConfigError(
+            f"[chroots] names builders no plugin provides: {', '.join(missing)} "
+            f"(available: {', '.join(registry.names()) or 'none'})"
+        )
+    app[PLUGINS] = pm
+    app[BUILDERS] = registry
+    app[PUBLISHER] = Publisher(config.data_dir / "results")
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
@@ -38,6 +60,7 @@ def create_app(config: Config) -> web.Application:
     )
     setup_routes(app)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_dispatcher)
     return app
 
 
@@ -49,3 +72,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database open path=%s", config.db_path)
     yield
     await db.close()
+
+
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    dispatcher = Dispatcher(app[CONFIG], app[DB], app[PLUGINS], app[BUILDERS], app[PUBLISHER])
+    app[DISPATCHER] = dispatcher
+    await dispatcher.start()
+    await fire(app[PLUGINS], "startup", app=app)
+    yield
+    await dispatcher.stop()

@@ -221,6 +221,12 @@ RPM_MAGIC = b"\xed\xab\xee\xdb"
 _QUERY_FORMAT = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCEPACKAGE}\\n"
 
 
+def is_rpm_file(path: Path) -> bool:
+    """True when the file starts with the RPM lead (a 4-byte read; fine on the loop)."""
+    with path.open("rb") as fh:
+        return fh.read(len(RPM_MAGIC)) == RPM_MAGIC
+
+
 async def read_rpm_headers(paths: Sequence[Path]) -> list[PackageInfo]:
     """Name, epoch, version, release and arch of RPM files ("src" for source packages).
 
@@ -228,11 +234,10 @@ async def read_rpm_headers(paths: Sequence[Path]) -> list[PackageInfo]:
     """
     if not paths:
         return []
+    # rpm -qp reads a text file as a manifest naming other files: only real RPMs pass.
     for path in paths:
-        # rpm -qp reads a text file as a manifest naming other files: only real RPMs pass.
-        with open(path, "rb") as fh:
-            if fh.read(4) != RPM_MAGIC:
-                raise ValueError(f"{Path(path).name} is not an RPM file")
+        if not is_rpm_file(Path(path)):
+            raise ValueError(f"{Path(path).name} is not an RPM file")
     with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
         proc = await asyncio.create_subprocess_exec(
             "rpm",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
 from aiohttp import web
 
@@ -11,9 +13,15 @@ from .config import Config
 from .db import Database
 from .models import User
 
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+    from .publisher import Publisher
+
 CONFIG = web.AppKey("config", Config)
 PLUGINS = web.AppKey("plugins", pluggy.PluginManager)
 BUILDERS = web.AppKey("builders", BuilderRegistry)
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
+PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher")
 DB = web.AppKey("db", Database)
 TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
 

@@ -44,7 +44,7 @@ BUILT_CODES: tuple[int, ...] = (State.SUCCEEDED.code, State.SKIPPED.code)
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.IMPORTING: frozenset({State.PENDING, State.FAILED}),
     State.PENDING: frozenset({State.STARTING, State.SKIPPED, State.FAILED}),
-    State.STARTING: frozenset({State.RUNNING, State.PENDING, State.FAILED}),
+    State.STARTING: frozenset({State.RUNNING, State.PENDING, State.SKIPPED, State.FAILED}),
     State.RUNNING: frozenset({State.SUCCEEDED, State.FAILED, State.PENDING}),
 }
 

@@ -10,16 +10,26 @@ builds an app from it; `client` is an aiohttp test client on a default app.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from . import auth, store
+from . import auth, hookimpl, store
 from .app import create_app
+from .builders import (
+    BuildContext,
+    BuilderRegistry,
+    BuildJob,
+    ChrootResult,
+    Outcome,
+    PackageInfo,
+)
 from .config import Config, load_config
 from .keys import CONFIG, DB, TOKEN_CACHE
 from .models import User
@@ -62,8 +72,13 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 
 @pytest.fixture
 def make_app(make_config: Callable[..., Config]) -> Callable[..., web.Application]:
-    def factory(**settings: Any) -> web.Application:
-        return create_app(make_config(**settings))
+    """`make_app(plugins=[...], **settings)`: an app on the test's own data dir (entry-point
+    plugins are not loaded, so what is installed on the machine cannot interfere)."""
+
+    def factory(
+        *, plugins: tuple[object, ...] | list[object] = (), **settings: Any
+    ) -> web.Application:
+        return create_app(make_config(**settings), plugins=plugins, load_entrypoints=False)
 
     return factory
 
@@ -82,3 +97,88 @@ def make_user(client: Any) -> Callable[..., Awaitable[tuple[User, auth.NewToken]
         return await add_user(client.server.app, name, **kwargs)
 
     return factory
+
+
+# ---------------------------------------------------------------- builders for tests
+
+
+@dataclass
+class Script:
+    """What FakeBuilder does for one job: log `lines`, wait `seconds`, then end."""
+
+    outcome: Outcome = Outcome.SUCCEEDED
+    seconds: float = 0.0
+    lines: tuple[str, ...] = ("fake build step",)
+    fail_reason: str = "fake failure"
+
+
+class FakeBuilder:
+    """A Builder that records every job and follows a Script per package name.
+
+    It writes one small file per "built" package into the result directory, so publishing
+    has something to lay out; `started`/`finished`/`canceled` record what happened.
+    """
+
+    def __init__(
+        self,
+        name: str = "fake",
+        scripts: dict[str, Script] | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.name = name
+        self.scripts = scripts or {}
+        self.concurrency = concurrency
+        self.started: list[tuple[int, str]] = []
+        self.finished: list[tuple[int, str]] = []
+        self.canceled: list[tuple[int, str]] = []
+        self.jobs: list[BuildJob] = []
+
+    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
+        key = (job.build_id, job.chroot.name)
+        self.started.append(key)
+        self.jobs.append(job)
+        script = self.scripts.get(job.package.name if job.package else "", Script())
+        try:
+            for line in script.lines:
+                await ctx.log(line)
+            await asyncio.sleep(script.seconds)
+        except asyncio.CancelledError:
+            self.canceled.append(key)
+            raise
+        self.finished.append(key)
+        if script.outcome is Outcome.FAILED:
+            return ChrootResult.failed(script.fail_reason)
+        assert job.package is not None
+        package = PackageInfo(
+            job.package.name,
+            None,
+            job.package.version,
+            f"{job.package.release}{job.chroot.dist}",
+            "noarch",
+        )
+        path = ctx.result_dir / f"{package.nevra}.rpm"
+        path.write_bytes(b"fake rpm")
+        return ChrootResult(Outcome.SUCCEEDED, (package,), (path,))
+
+
+class BuilderPlugin:
+    """A plugin object registering the given builders (pass to make_app(plugins=[...]))."""
+
+    def __init__(self, *builders: object) -> None:
+        self.builders = builders
+
+    @hookimpl
+    def register_builders(self, registry: BuilderRegistry, config: Config) -> None:
+        for builder in self.builders:
+            registry.add(builder)  # type: ignore[arg-type]
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], within: float = 15.0, interval: float = 0.05
+) -> None:
+    """Poll an async predicate until it holds; fail the test after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(interval)

@@ -12,3 +12,31 @@ FIXTURES = ROOT / "tests" / "fixtures"
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+# ---------------------------------------------------------------- SRPMs for builder tests
+
+
+@pytest.fixture(scope="session")
+def fixture_srpm(tmp_path_factory: pytest.TempPathFactory):
+    """`fixture_srpm("hello-copr-lite")` -> the SRPM of tests/fixtures/<name>.spec, built once
+    per session with rpmbuild -bs (private _topdir/_tmppath/_dbpath, _sourcedir = fixtures)."""
+    from copr_lite.conformance import make_srpm
+
+    out_dir = tmp_path_factory.mktemp("srpms")
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = make_srpm(FIXTURES / f"{name}.spec", out_dir, sourcedir=FIXTURES)
+        return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def conformance_srpms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The good, failing and long SRPMs of the builder conformance kit."""
+    from copr_lite.conformance import build_conformance_srpms
+
+    return build_conformance_srpms(tmp_path_factory.mktemp("conformance-srpms"))

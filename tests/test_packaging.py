@@ -52,7 +52,7 @@ def test_wheel_contains_templates_and_plugins_and_serves_from_them(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": str(target)},
+        env={"PYTHONPATH": os.pathsep.join([str(target), sysconfig.get_paths()["purelib"]])},
         check=True,
     )
     assert result.stdout.strip().startswith(str(target))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import api_v1, pages
+from .results import add_results_routes
 
 
 def setup_routes(app: web.Application) -> None:
@@ -18,6 +19,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/auth_check/", pages.auth_check)
     app.router.add_post("/api/auth_check/", pages.auth_check)
     add_api_v1_routes(app.router)
+    add_results_routes(app.router)
 
 
 def add_api_v1_routes(router: web.UrlDispatcher) -> None:

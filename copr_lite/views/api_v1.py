@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from .. import auth, forms, store
 from ..config import Config
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..forms import Form
-from ..keys import CONFIG, DB, TOKEN_CACHE
+from ..keys import CONFIG, DB, DISPATCHER, PUBLISHER, TOKEN_CACHE
 from ..models import Build, Project, User
 from ..openapi import openapi_document
 from ..responses import json_response
@@ -29,6 +28,7 @@ from ..states import State, derive_build_state
 log = logging.getLogger(__name__)
 
 MAX_BUILD_ID = 2**63 - 1
+DELETE_WAIT = 12.0
 _BUILD_ID = re.compile(r"^[0-9]{1,19}$")
 
 # Fields historic clients send (spec A4, §5); those that mean something here are stored.
@@ -326,18 +326,27 @@ async def delete_project(request: web.Request) -> web.Response:
         raise forms.validation_error("verify", "Must be exactly 'yes' to delete the project.")
     if project.persistent:
         raise Forbidden("This project is protected against deletion.")
-    config, db = request.app[CONFIG], request.app[DB]
-    await db.write(_delete_project, project.id)
-    results = config.data_dir / "results" / project.owner_name / project.name
-    await asyncio.to_thread(shutil.rmtree, results, True)
+    db = request.app[DB]
+    canceled = await db.write(_cancel_unfinished, project.id)
+    if canceled:
+        # Running builders get DELETE_WAIT seconds to stop; the rest finish stopping
+        # in the background after the project is gone (spec A22).
+        dispatcher = request.app[DISPATCHER]
+        await asyncio.wait(
+            [asyncio.ensure_future(dispatcher.cancel_build(b)) for b in canceled],
+            timeout=DELETE_WAIT,
+        )
+    await db.write(store.delete_project, project.id)
+    await request.app[PUBLISHER].remove_project(project.owner_name, project.name)
     log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
     return ok(message=f"Project {project.name} has been deleted.")
 
 
-def _delete_project(conn: sqlite3.Connection, project_id: int) -> None:
-    for build_id in store.unfinished_builds(conn, project_id):
+def _cancel_unfinished(conn: sqlite3.Connection, project_id: int) -> list[int]:
+    build_ids = store.unfinished_builds(conn, project_id)
+    for build_id in build_ids:
         store.cancel_build(conn, build_id)
-    store.delete_project(conn, project_id)
+    return build_ids
 
 
 async def modify_chroot(request: web.Request) -> web.Response:
@@ -589,6 +598,7 @@ async def cancel_build(request: web.Request) -> web.Response:
     canceled = await db.write(store.cancel_build, build_id)
     if not canceled:
         raise Conflict(f"Cannot cancel build {build_id}")
+    await request.app[DISPATCHER].cancel_build(build_id)
     log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
     return ok(status="Build canceled")
 

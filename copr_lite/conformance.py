@@ -1,0 +1,545 @@
+"""The builder conformance kit: `check_builder()` proves a builder keeps the contract.
+
+Every builder, built-in or third-party, should pass it::
+
+    from copr_lite.conformance import build_conformance_srpms, check_builder, job_factory
+
+    async def test_my_builder_conforms(tmp_path):
+        srpms = build_conformance_srpms(tmp_path / "srpms")   # needs rpmbuild on the host
+        await check_builder(MyBuilder(), make_job=job_factory(srpms), tmp_path=tmp_path)
+
+`make_job(kind)` returns the BuildJob for one of three SRPMs (`kind` is "good", "failing"
+or "long"); `job_factory(srpms, chroot=..., **fields)` makes one from the SRPMs that
+`build_conformance_srpms()` produces, but any factory works as long as its SRPMs behave
+like these (the specs are in `CONFORMANCE_SPECS`):
+
+- good: builds a package with at least one binary RPM;
+- failing: fails in %build after printing `failure_message`;
+- long: prints "long build tick <n>" every 0.2 s for about a minute, from a process whose
+  command line holds `marker` (so the kit can tell whether any of its processes survived).
+
+What is checked, in this order (`checks=` runs a subset):
+
+- "success": SUCCEEDED, no fail_reason, at least one package, every file reported exists
+  inside `ctx.result_dir`, and every package reported is the header of one of those files;
+  something was logged.
+- "failure": FAILED with a non-empty one-line fail_reason, and `failure_message` reached
+  the log (the build's own error output is logged).
+- "streaming": the long build's lines reach `ctx.log` while it runs, not only at the end.
+- "cancel": `task.cancel()` during the long build raises CancelledError within
+  `cancel_within` seconds and no process carrying `marker` is left alive.
+- "timeout": the same under `asyncio.timeout()` (TimeoutError instead of CancelledError).
+
+A broken promise raises `ConformanceError` (an AssertionError, so pytest shows it as a
+test failure) saying which check failed and why; the kit kills leftover marker processes
+before raising so a failing run does not leave a minute-long build behind. On success it
+returns a `ConformanceReport` with the checks passed and the log of every run.
+
+The process check reads /proc, so "cancel" and "timeout" need Linux, and a builder whose
+processes run elsewhere (another machine, a VM) should pass `process_check=False`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .builders import (
+    BuildContext,
+    Builder,
+    BuildJob,
+    Chroot,
+    ChrootResult,
+    Outcome,
+    read_rpm_headers,
+)
+
+__all__ = [
+    "ALL_CHECKS",
+    "CONFORMANCE_SPECS",
+    "FAILURE_MESSAGE",
+    "LONG_MARKER",
+    "ConformanceError",
+    "ConformanceReport",
+    "build_conformance_srpms",
+    "check_builder",
+    "job_factory",
+    "make_srpm",
+    "marker_pids",
+]
+
+LONG_MARKER = "copr-lite-conformance-long-build-marker"
+FAILURE_MESSAGE = "copr-lite-conformance: this build fails on purpose"
+ALL_CHECKS = ("success", "failure", "streaming", "cancel", "timeout")
+
+_CHANGELOG = """%changelog
+* Mon Jan 01 2024 copr_lite tests <tests@example.invalid> - 1.0-1
+- conformance fixture
+"""
+
+CONFORMANCE_SPECS: dict[str, str] = {
+    "good": f"""\
+Name:           copr-lite-conformance-good
+Version:        1.0
+Release:        1%{{?dist}}
+Summary:        copr_lite conformance kit: a package that builds
+License:        MIT
+BuildArch:      noarch
+
+%description
+Installs one small text file.
+
+%prep
+
+%build
+echo "copr-lite-conformance: building the good package"
+
+%install
+mkdir -p %{{buildroot}}%{{_datadir}}/copr-lite-conformance
+echo good > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/good.txt
+
+%files
+%{{_datadir}}/copr-lite-conformance/good.txt
+
+{_CHANGELOG}""",
+    "failing": f"""\
+Name:           copr-lite-conformance-fail
+Version:        1.0
+Release:        1%{{?dist}}
+Summary:        copr_lite conformance kit: a package whose build fails
+License:        MIT
+BuildArch:      noarch
+
+%description
+Fails in %build with a clear message.
+
+%prep
+
+%build
+echo "{FAILURE_MESSAGE}" >&2
+exit 1
+
+%install
+
+%files
+
+{_CHANGELOG}""",
+    "long": f"""\
+Name:           copr-lite-conformance-long
+Version:        1.0
+Release:        1%{{?dist}}
+Summary:        copr_lite conformance kit: a build that takes about a minute
+License:        MIT
+BuildArch:      noarch
+
+%description
+Prints a line every 0.2 s for about 60 s; the looping shell carries a marker in its
+command line so that tests can see whether it outlived a cancel.
+
+%prep
+
+%build
+sh -c 'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "long build tick $i"; sleep 0.2; done' \\
+    {LONG_MARKER}
+
+%install
+mkdir -p %{{buildroot}}%{{_datadir}}/copr-lite-conformance
+echo long > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/long.txt
+
+%files
+%{{_datadir}}/copr-lite-conformance/long.txt
+
+{_CHANGELOG}""",
+}
+
+
+class ConformanceError(AssertionError):
+    """A builder broke the contract; the message names the check and what went wrong."""
+
+
+@dataclass
+class ConformanceReport:
+    """What check_builder() ran: the checks passed and the log lines of each run."""
+
+    builder: str
+    passed: list[str] = field(default_factory=list)
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    results: dict[str, ChrootResult] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- SRPMs and jobs
+
+
+def make_srpm(spec: Path, out_dir: Path, *, sourcedir: Path | None = None) -> Path:
+    """Build an SRPM from `spec` with rpmbuild -bs, privately (nothing in ~/rpmbuild or
+    ~/.rpmdb): _topdir, _tmppath and _dbpath live in a temporary directory."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="copr-lite-srpm-") as tmp:
+        top = Path(tmp)
+        (top / "tmp").mkdir()
+        proc = subprocess.run(
+            [
+                "rpmbuild",
+                "-bs",
+                "--define",
+                f"_topdir {top / 'top'}",
+                "--define",
+                f"_tmppath {top / 'tmp'}",
+                "--define",
+                f"_dbpath {top / 'db'}",
+                "--define",
+                f"_sourcedir {sourcedir or spec.parent}",
+                "--define",
+                f"_srcrpmdir {out_dir}",
+                str(spec),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"rpmbuild -bs {spec} failed: {proc.stderr.strip()}")
+    for line in proc.stdout.splitlines():
+        if line.startswith("Wrote: "):
+            return Path(line.removeprefix("Wrote: ").strip())
+    raise RuntimeError(f"rpmbuild -bs {spec} wrote no SRPM: {proc.stdout.strip()}")
+
+
+def build_conformance_srpms(directory: Path) -> dict[str, Path]:
+    """Write CONFORMANCE_SPECS into `directory` and build them: {"good": srpm, ...}."""
+    directory.mkdir(parents=True, exist_ok=True)
+    srpms = {}
+    for kind, text in CONFORMANCE_SPECS.items():
+        spec = directory / f"copr-lite-conformance-{kind}.spec"
+        spec.write_text(text)
+        srpms[kind] = make_srpm(spec, directory)
+    return srpms
+
+
+def job_factory(
+    srpms: Mapping[str, Path], chroot: str = "fedora-40-x86_64", **fields: Any
+) -> Callable[[str], BuildJob]:
+    """A `make_job` for check_builder(): one BuildJob per kind, other fields from `fields`."""
+    counter = iter(range(1, 1_000_000))
+
+    def make_job(kind: str) -> BuildJob:
+        job = BuildJob(
+            build_id=next(counter),
+            owner="conformance",
+            project="kit",
+            chroot=Chroot.parse(chroot),
+            srpm=srpms[kind],
+            package=None,
+        )
+        return replace(job, **fields) if fields else job
+
+    return make_job
+
+
+# ---------------------------------------------------------------- processes
+
+
+def marker_pids(marker: str) -> set[int]:
+    """Pids of the live processes whose command line contains `marker` (reads /proc)."""
+    needle = marker.encode()
+    own = os.getpid()
+    pids = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if needle in cmdline:
+            pids.add(int(entry.name))
+    return pids
+
+
+def _kill(pids: Iterable[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- the kit
+
+
+class _Run:
+    """One build of the kit: its own result/work dirs and a recording log writer."""
+
+    def __init__(self, tmp_path: Path, name: str) -> None:
+        base = tmp_path / f"conformance-{name}"
+        self.result_dir = base / "result"
+        self.work_dir = base / "work"
+        self.result_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.lines: list[str] = []
+        self.times: list[float] = []
+        self.ctx = BuildContext(self.result_dir, self.work_dir, self.log)
+
+    async def log(self, line: str) -> None:
+        self.lines.append(line)
+        self.times.append(time.monotonic())
+
+
+def _fail(check: str, message: str, run: _Run | None = None) -> ConformanceError:
+    tail = ""
+    if run is not None and run.lines:
+        tail = "\n  last log lines:\n    " + "\n    ".join(run.lines[-15:])
+    return ConformanceError(f"[{check}] {message}{tail}")
+
+
+async def check_builder(
+    builder: Builder,
+    *,
+    make_job: Callable[[str], BuildJob],
+    tmp_path: Path,
+    marker: str = LONG_MARKER,
+    failure_message: str | None = FAILURE_MESSAGE,
+    checks: Iterable[str] = ALL_CHECKS,
+    build_timeout: float = 120.0,
+    start_timeout: float = 60.0,
+    cancel_within: float = 5.0,
+    process_check: bool = True,
+) -> ConformanceReport:
+    """Run the conformance checks on `builder`; raise ConformanceError on the first failure.
+
+    :param make_job: `make_job(kind)` -> BuildJob, kind being "good", "failing" or "long".
+    :param tmp_path: a scratch directory (result and work dirs of each run go there).
+    :param marker: a string in the command line of the long build's looping process.
+    :param failure_message: a text the failing build prints; it must reach the log
+        (None skips that part).
+    :param checks: which of ALL_CHECKS to run.
+    :param build_timeout: how long the good and failing builds may take.
+    :param start_timeout: how long the long build may take to print its first lines.
+    :param cancel_within: how soon a cancelled or timed-out build must be gone.
+    :param process_check: look for surviving marker processes in /proc.
+    """
+    wanted = list(checks)
+    unknown = set(wanted) - set(ALL_CHECKS)
+    if unknown:
+        raise ValueError(f"unknown checks: {sorted(unknown)}; known: {ALL_CHECKS}")
+    if process_check and (stale := marker_pids(marker)):
+        raise ConformanceError(
+            f"processes with the marker {marker!r} are already running ({sorted(stale)}); "
+            "stop them first, the kit cannot tell them apart from a builder's leftovers"
+        )
+    report = ConformanceReport(builder=builder.name)
+    for check in wanted:
+        run = _Run(tmp_path, check)
+        report.logs[check] = run.lines
+        if check == "success":
+            report.results[check] = await _check_success(builder, make_job, run, build_timeout)
+        elif check == "failure":
+            report.results[check] = await _check_failure(
+                builder, make_job, run, build_timeout, failure_message
+            )
+        elif check == "streaming":
+            await _check_streaming(builder, make_job, run, start_timeout, marker, process_check)
+        else:
+            await _check_stop(
+                check, builder, make_job, run, start_timeout, cancel_within, marker, process_check
+            )
+        report.passed.append(check)
+    return report
+
+
+async def _build(builder: Builder, job: BuildJob, run: _Run, limit: float, check: str) -> Any:
+    try:
+        async with asyncio.timeout(limit):
+            result = await builder.build(job, run.ctx)
+    except TimeoutError:
+        raise _fail(check, f"the build did not finish within {limit:.0f} s", run) from None
+    except Exception as exc:
+        raise _fail(
+            check, f"build() raised {exc.__class__.__name__}: {exc} (it must return a result)", run
+        ) from exc
+    if not isinstance(result, ChrootResult):
+        raise _fail(check, f"build() returned {result!r}, not a ChrootResult", run)
+    return result
+
+
+async def _check_success(
+    builder: Builder, make_job: Callable[[str], BuildJob], run: _Run, limit: float
+) -> ChrootResult:
+    check = "success"
+    result = await _build(builder, make_job("good"), run, limit, check)
+    if result.status != Outcome.SUCCEEDED:
+        raise _fail(check, f"status {result.status!s}, reason {result.fail_reason!r}", run)
+    if result.fail_reason:
+        raise _fail(check, f"a successful build has a fail_reason: {result.fail_reason!r}", run)
+    if not result.packages:
+        raise _fail(check, "no packages reported", run)
+    if not run.lines:
+        raise _fail(check, "nothing was logged", run)
+    result_dir = run.result_dir.resolve()
+    rpms = []
+    for path in result.files:
+        full = Path(path) if Path(path).is_absolute() else result_dir / path
+        if not full.is_file():
+            raise _fail(check, f"reported file {path} does not exist", run)
+        if not full.resolve().is_relative_to(result_dir):
+            raise _fail(check, f"reported file {path} is not inside the result dir", run)
+        if full.name.endswith(".rpm"):
+            rpms.append(full)
+    headers = set(await read_rpm_headers(rpms))
+    missing = [p.nevra for p in result.packages if p not in headers]
+    if missing:
+        raise _fail(check, f"packages without a file in the result: {missing}", run)
+    if any(p.arch == "src" for p in result.packages):
+        raise _fail(check, "packages must list binary packages only, not the SRPM", run)
+    return result
+
+
+async def _check_failure(
+    builder: Builder,
+    make_job: Callable[[str], BuildJob],
+    run: _Run,
+    limit: float,
+    failure_message: str | None,
+) -> ChrootResult:
+    check = "failure"
+    result = await _build(builder, make_job("failing"), run, limit, check)
+    if result.status != Outcome.FAILED:
+        raise _fail(check, f"status {result.status!s} for a build that fails", run)
+    reason = result.fail_reason or ""
+    if not reason.strip():
+        raise _fail(check, "no fail_reason", run)
+    if "\n" in reason.strip():
+        raise _fail(check, f"fail_reason is not one line: {reason!r}", run)
+    if failure_message and not any(failure_message in line for line in run.lines):
+        raise _fail(check, f"the build's error {failure_message!r} is not in the log", run)
+    return result
+
+
+_TICK = re.compile(r"long build tick \d+")
+
+
+def _ticks(run: _Run) -> int:
+    return sum(bool(_TICK.search(line)) for line in run.lines)
+
+
+async def _wait_for(
+    task: asyncio.Task[Any],
+    run: _Run,
+    predicate: Callable[[], bool],
+    limit: float,
+    check: str,
+    what: str,
+) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if task.done():
+            raise _fail(check, f"the long build ended before {what}: {_outcome(task)}", run)
+        if time.monotonic() > deadline:
+            raise _fail(check, f"no {what} within {limit:.0f} s", run)
+        await asyncio.sleep(0.05)
+
+
+async def _wait_started(task: asyncio.Task[Any], run: _Run, limit: float, check: str) -> None:
+    await _wait_for(task, run, lambda: _ticks(run) >= 2, limit, check, "'tick' lines in the log")
+
+
+async def _check_streaming(
+    builder: Builder,
+    make_job: Callable[[str], BuildJob],
+    run: _Run,
+    start_timeout: float,
+    marker: str,
+    process_check: bool,
+) -> None:
+    check = "streaming"
+    task = asyncio.create_task(builder.build(make_job("long"), run.ctx))
+    try:
+        await _wait_started(task, run, start_timeout, check)
+        seen = _ticks(run)
+        await _wait_for(task, run, lambda: _ticks(run) >= seen + 3, 5.0, check, "further lines")
+        if task.done():
+            raise _fail(check, "the long build ended while its lines were being read", run)
+    finally:
+        await _stop(task, marker, process_check)
+
+
+async def _stop(task: asyncio.Task[Any], marker: str, process_check: bool) -> None:
+    """Cancel a kit build and make sure nothing of it stays, whatever happened."""
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        async with asyncio.timeout(10):
+            await task
+    if process_check:
+        _kill(marker_pids(marker))
+
+
+async def _check_stop(
+    check: str,
+    builder: Builder,
+    make_job: Callable[[str], BuildJob],
+    run: _Run,
+    start_timeout: float,
+    cancel_within: float,
+    marker: str,
+    process_check: bool,
+) -> None:
+    loop = asyncio.get_running_loop()
+    scope: list[asyncio.Timeout] = []
+
+    async def build_with_timeout() -> ChrootResult:
+        async with asyncio.timeout(None) as cm:
+            scope.append(cm)
+            return await builder.build(make_job("long"), run.ctx)
+
+    coro = build_with_timeout() if check == "timeout" else builder.build(make_job("long"), run.ctx)
+    task = asyncio.create_task(coro)
+    expected: type[BaseException] = TimeoutError if check == "timeout" else asyncio.CancelledError
+    try:
+        await _wait_started(task, run, start_timeout, check)
+        if process_check and not marker_pids(marker):
+            raise _fail(check, f"no process with the marker {marker!r} while it runs", run)
+        started = time.monotonic()
+        if check == "timeout":
+            scope[0].reschedule(loop.time())
+        else:
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=cancel_within)
+        elapsed = time.monotonic() - started
+        if not done:
+            raise _fail(check, f"the build was still running {cancel_within:.0f} s later", run)
+        if check == "cancel" and not task.cancelled():
+            raise _fail(check, f"expected CancelledError, got {_outcome(task)}", run)
+        if check == "timeout" and not isinstance(task.exception(), expected):
+            raise _fail(check, f"expected TimeoutError, got {_outcome(task)}", run)
+        if process_check:
+            # The builder must stop its processes before re-raising; allow the kernel a
+            # moment to finish killing a sandbox's pid namespace.
+            for _ in range(20):
+                if not (left := marker_pids(marker)):
+                    break
+                await asyncio.sleep(0.05)
+            if left:
+                raise _fail(check, f"processes left alive after stopping: {sorted(left)}", run)
+        if elapsed > cancel_within:
+            raise _fail(check, f"stopping took {elapsed:.1f} s", run)
+    finally:
+        if not task.done():
+            await _stop(task, marker, process_check)
+        elif process_check:
+            _kill(marker_pids(marker))
+
+
+def _outcome(task: asyncio.Task[Any]) -> str:
+    if task.cancelled():
+        return "CancelledError"
+    exc = task.exception()
+    return repr(exc) if exc is not None else f"a result {task.result()!r}"

@@ -1,0 +1,422 @@
+"""The build loop: imports SRPMs, hands pending chroots to builders, writes the outcome.
+
+One background task (started in the app's cleanup context) wakes whenever something
+changes (a submit, a cancel, a finished chroot) or every POLL_SECONDS. Each round it:
+1. starts imports for builds still `importing` (at most IMPORT_CONCURRENCY at once);
+2. claims pending chroots while the global and per-builder limits allow, choosing the
+   owner with the fewest running chroots first, so one owner's queue cannot starve others;
+3. runs each claimed chroot as its own task: `_run_chroot` is the script of named steps.
+A chroot always ends in a terminal state, written in `finally`; on start-up, chroots a
+crash left starting/running are re-queued once, then failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from . import store
+from .builders import (
+    BuildContext,
+    Builder,
+    BuilderRegistry,
+    BuildJob,
+    Chroot,
+    ChrootResult,
+    Outcome,
+    PackageInfo,
+)
+from .config import Config
+from .db import Database
+from .models import Build
+from .plugins import fire
+from .publisher import LiveLog, Publisher
+from .srpm import SrpmError, import_srpm
+from .states import State
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+IMPORT_CONCURRENCY = 2
+IMPORT_TIME_LIMIT = 600.0
+CANDIDATES_PER_OWNER = 4
+
+
+@dataclass
+class _Running:
+    task: asyncio.Task[None]
+    owner_id: int
+    builder: str
+
+
+class Dispatcher:
+    """Owns every running import and build task of one app."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        pm: pluggy.PluginManager,
+        builders: BuilderRegistry,
+        publisher: Publisher,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.pm = pm
+        self.builders = builders
+        self.publisher = publisher
+        self._wake = asyncio.Event()
+        self._running: dict[tuple[int, str], _Running] = {}
+        self._imports: dict[int, asyncio.Task[None]] = {}
+        self._submitted: list[int] = []
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._served: dict[int, int] = {}  # owner id -> when (a counter) it last got a slot
+        self._serve_count = 0
+
+    # ------------------------------------------------------------ control
+
+    async def start(self) -> None:
+        requeued, failed = await self.db.write(store.recover_interrupted)
+        for build_id, chroot in requeued:
+            log.warning("re-queued build=%d chroot=%s after an interrupted run", build_id, chroot)
+        for build_id, chroot in failed:
+            log.error("failed build=%d chroot=%s: interrupted twice", build_id, chroot)
+        self._loop_task = asyncio.create_task(self._loop(), name="copr-lite-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop the loop and every task; their chroots go back to pending."""
+        self._stopping = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        tasks = [r.task for r in self._running.values()] + list(self._imports.values())
+        for task in tasks:
+            task.cancel(msg="shutdown")
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def submitted(self, build_ids: Iterable[int]) -> None:
+        """New builds were stored: announce them and start their imports."""
+        self._submitted.extend(build_ids)
+        self.wake()
+
+    async def cancel_build(self, build_id: int, wait: float = 15.0) -> None:
+        """Stop the running chroots of a build (its state is already `canceled`)."""
+        tasks = [r.task for key, r in self._running.items() if key[0] == build_id]
+        if build_id in self._imports:
+            tasks.append(self._imports[build_id])
+        for task in tasks:
+            task.cancel(msg="canceled")
+        if tasks:
+            await asyncio.wait(tasks, timeout=wait)
+        self.wake()
+
+    @property
+    def running(self) -> list[tuple[int, str]]:
+        return sorted(self._running)
+
+    # ------------------------------------------------------------ the loop
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher round failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def _round(self) -> None:
+        if self._submitted:
+            ids, self._submitted = self._submitted, []
+            for build_id in ids:
+                build = await self.db.read(store.get_build, build_id)
+                if build is not None:
+                    await fire(self.pm, "build_submitted", build=build)
+        free_imports = IMPORT_CONCURRENCY - len(self._imports)
+        if free_imports > 0:
+            for build_id in await self.db.read(store.importing_builds, free_imports + 16):
+                if build_id in self._imports or free_imports <= 0:
+                    continue
+                free_imports -= 1
+                self._imports[build_id] = asyncio.create_task(
+                    self._import(build_id), name=f"import-{build_id}"
+                )
+        await self._claim()
+
+    async def _claim(self) -> None:
+        free = self.config.concurrency - len(self._running)
+        if free <= 0:
+            return
+        candidates = await self.db.read(store.pending_candidates, CANDIDATES_PER_OWNER)
+        per_owner = Counter(r.owner_id for r in self._running.values())
+        per_builder = Counter(r.builder for r in self._running.values())
+        queues: dict[int, list[tuple[int, str]]] = {}
+        for owner_id, build_id, chroot in candidates:
+            if (build_id, chroot) not in self._running:
+                queues.setdefault(owner_id, []).append((build_id, chroot))
+        while free > 0 and queues:
+            # The owner with the fewest running chroots goes first, then the one served
+            # longest ago, then the oldest build: owners take turns whatever their queues.
+            owner_id = min(
+                queues, key=lambda o: (per_owner[o], self._served.get(o, -1), queues[o][0][0])
+            )
+            build_id, chroot = queues[owner_id].pop(0)
+            if not queues[owner_id]:
+                del queues[owner_id]
+            builder_name = self.config.chroots.get(chroot, "")
+            builder = self.builders.get(builder_name)
+            limit = getattr(builder, "concurrency", None)
+            if builder is not None and limit is not None and per_builder[builder_name] >= limit:
+                continue
+            if not await self.db.write(store.set_chroot_state, build_id, chroot, State.STARTING):
+                continue
+            task = asyncio.create_task(
+                self._run_chroot(build_id, chroot, builder), name=f"build-{build_id}-{chroot}"
+            )
+            self._running[(build_id, chroot)] = _Running(task, owner_id, builder_name)
+            self._serve_count += 1
+            self._served[owner_id] = self._serve_count
+            per_owner[owner_id] += 1
+            per_builder[builder_name] += 1
+            free -= 1
+
+    # ------------------------------------------------------------ import
+
+    async def _import(self, build_id: int) -> None:
+        """Fetch (or take the uploaded) SRPM, read its header; chroots -> pending or failed."""
+        live: LiveLog | None = None
+        try:
+            build = await self.db.read(store.get_build, build_id)
+            if build is None:
+                return
+            import_dir = self.publisher.import_dir(build.owner_name, build.project_name, build.id)
+            live = LiveLog(import_dir / "builder-live.log")
+            await live.write(f"Importing build {build.id}: {build.source_url}")
+            try:
+                path, sha256, package = await import_srpm(
+                    build.source_url,
+                    Path(build.srpm_path) if build.srpm_path else None,
+                    import_dir,
+                    allowed_networks=self.config.srpm_allowed_networks,
+                    size_limit=self.config.upload_size_limit,
+                    time_limit=IMPORT_TIME_LIMIT,
+                    log=live.write,
+                )
+            except SrpmError as exc:
+                await live.write(f"Import failed: {exc}")
+                await self.db.write(store.import_failed, build_id, f"import failed: {exc}")
+                await self._after_chroots(build_id, None)
+                return
+            await live.write(f"Imported {package.nevra}")
+            await self.db.write(
+                store.import_succeeded,
+                build_id,
+                str(path),
+                sha256,
+                package.name,
+                package.epoch,
+                package.version,
+                package.release,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("import of build %d failed", build_id)
+            await self.db.write(store.import_failed, build_id, f"import failed: {exc}")
+        finally:
+            if live is not None:
+                live.close()
+            self._imports.pop(build_id, None)
+            self.wake()
+
+    # ------------------------------------------------------------ one chroot
+
+    async def _run_chroot(self, build_id: int, chroot: str, builder: Builder | None) -> None:
+        """Build one chroot: prepare, run the builder under the timeout, publish, and
+        always write a terminal state."""
+        state: State = State.FAILED
+        reason: str | None = "internal error in the dispatcher"
+        result: ChrootResult | None = None
+        build: Build | None = None
+        build_dir: Path | None = None
+        live: LiveLog | None = None
+        try:
+            build = await self.db.read(store.get_build, build_id)
+            if build is None or build.srpm_path is None or build.pkg_name is None:
+                reason = "the build has no imported SRPM"
+                return
+            if builder is None:
+                reason = f"no builder named {self.config.chroots.get(chroot)!r} for {chroot}"
+                return
+            earlier = await self.db.read(store.already_built, build_id, chroot)
+            if earlier is not None:
+                state, reason = State.SKIPPED, None
+                log.info(
+                    "skipped build=%d chroot=%s (same SRPM built by %d)", build_id, chroot, earlier
+                )
+                return
+            job = await self._job(build, chroot)
+            build_dir = self.publisher.build_dir(
+                build.owner_name, build.project_name, chroot, build.id, build.pkg_name
+            )
+            live = LiveLog(build_dir / "builder-live.log")
+            await self.db.write(store.set_chroot_state, build_id, chroot, State.RUNNING)
+            await fire(self.pm, "chroot_started", build=build, chroot=chroot)
+            await live.write(f"Building {build.pkg_name} for {chroot} with {builder.name}")
+            result = await self._build(builder, job, build_dir, live)
+            state, reason = await self._publish(build, chroot, build_dir, result, live)
+        except asyncio.CancelledError:
+            # A shutdown puts the chroot back in the queue; a user's cancel ends it.
+            state, reason = (State.PENDING if self._stopping else State.CANCELED), None
+            if build_dir is not None:
+                await self.publisher.discard(build_dir)
+            raise
+        except Exception as exc:
+            log.exception("build %d chroot %s failed in the dispatcher", build_id, chroot)
+            reason = f"internal error: {exc}"
+        finally:
+            if live is not None:
+                live.close()
+            await asyncio.shield(self._finish(build_id, chroot, state, reason, result))
+
+    async def _build(
+        self, builder: Builder, job: BuildJob, build_dir: Path, live: LiveLog
+    ) -> ChrootResult:
+        # Scratch space lives outside the results tree, where createrepo_c never looks.
+        work_dir = self.config.data_dir / "work" / f"{job.build_id}-{job.chroot.name}"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        ctx = BuildContext(result_dir=build_dir, work_dir=work_dir, log=live.write)
+        try:
+            async with asyncio.timeout(job.timeout):
+                return await builder.build(job, ctx)
+        except TimeoutError:
+            await live.write(f"Build timed out after {job.timeout} s")
+            return ChrootResult.failed(f"build timed out after {job.timeout} s")
+        finally:
+            await asyncio.to_thread(_remove_tree, work_dir)
+
+    async def _publish(
+        self, build: Build, chroot: str, build_dir: Path, result: ChrootResult, live: LiveLog
+    ) -> tuple[State, str | None]:
+        succeeded = result.status is Outcome.SUCCEEDED
+        if succeeded and not result.packages:
+            succeeded, result = False, ChrootResult.failed("the builder produced no packages")
+        reason = None if succeeded else (result.fail_reason or "build failed")
+        await self.publisher.finish_build_dir(
+            build_dir,
+            build_id=build.id,
+            chroot=chroot,
+            status="succeeded" if succeeded else "failed",
+            packages=list(result.packages),
+            files=list(result.files),
+            fail_reason=reason,
+        )
+        if succeeded:
+            await live.write("Updating the repository metadata (createrepo_c)")
+            await self.publisher.createrepo(build_dir.parent)
+        await live.write(f"Finished: {'succeeded' if succeeded else 'failed: ' + str(reason)}")
+        return (State.SUCCEEDED if succeeded else State.FAILED), reason
+
+    async def _finish(
+        self,
+        build_id: int,
+        chroot: str,
+        state: State,
+        reason: str | None,
+        result: ChrootResult | None,
+    ) -> None:
+        packages = [
+            (p.name, p.epoch, p.version, p.release, p.arch)
+            for p in (result.packages if result and state is State.SUCCEEDED else ())
+        ]
+        try:
+            await self.db.write(store.finish_chroot, build_id, chroot, state, reason, packages)
+        except Exception:
+            log.exception("could not store the end of build %d chroot %s", build_id, chroot)
+        finally:
+            self._running.pop((build_id, chroot), None)
+            self.wake()
+        if state.terminal:
+            await self._after_chroots(build_id, (chroot, result))
+
+    async def _after_chroots(
+        self, build_id: int, finished: tuple[str, ChrootResult | None] | None
+    ) -> None:
+        build = await self.db.read(store.get_build, build_id)
+        if build is None:
+            return
+        if finished is not None:
+            chroot, result = finished
+            state = next(
+                (State.from_code(c.status) for c in build.chroots if c.chroot == chroot),
+                State.FAILED,
+            )
+            await fire(
+                self.pm,
+                "chroot_finished",
+                build=build,
+                chroot=chroot,
+                result=result,
+                state=state.value,
+            )
+        if all(State.from_code(c.status).terminal for c in build.chroots):
+            await fire(self.pm, "build_finished", build=build)
+
+    async def _job(self, build: Build, chroot: str) -> BuildJob:
+        packages = await self.db.read(store.chroot_buildroot_pkgs, build.project_id, chroot)
+        own_repo = (
+            f"{self.config.public_results_url}/{build.owner_name}/{build.project_name}/{chroot}/"
+        )
+        return BuildJob(
+            build_id=build.id,
+            owner=build.owner_name,
+            project=build.project_name,
+            chroot=Chroot.parse(chroot),
+            srpm=Path(build.srpm_path or ""),
+            package=PackageInfo(
+                build.pkg_name or "",
+                build.pkg_epoch,
+                build.pkg_version or "",
+                build.pkg_release or "",
+                "src",
+            ),
+            buildroot_pkgs=tuple(_split_packages(packages)),
+            repos=(own_repo, *build.repos.split()),
+            enable_net=build.enable_net,
+            memory_reqs=build.memory_reqs,
+            timeout=build.timeout or self.config.default_timeout,
+        )
+
+
+def _split_packages(text: str) -> list[str]:
+    """'gcc make >= 4.0' -> ['gcc', 'make >= 4.0'] (a constraint stays with its name)."""
+    tokens, items, i = text.split(), [], 0
+    while i < len(tokens):
+        if i + 2 < len(tokens) and tokens[i + 1] in ("=", "==", "<", "<=", ">", ">="):
+            items.append(" ".join(tokens[i : i + 3]))
+            i += 3
+        else:
+            items.append(tokens[i])
+            i += 1
+    return items
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

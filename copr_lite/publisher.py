@@ -1,0 +1,357 @@
+"""The results tree `<data_dir>/results`, laid out like Copr's backend:
+
+    <owner>/<project>/pubkey.gpg
+    <owner>/<project>/<chroot>/repodata/...
+    <owner>/<project>/<chroot>/<8-digit build id>-<pkg>/   builder-live.log, *.rpm,
+                                                           results.json, success | fail
+    <owner>/<project>/srpm-builds/<8-digit build id>/      the import's log and SRPM
+
+The publisher owns every write to this tree: it hands out directories (names checked, never
+outside the tree), appends to live logs, writes the `success`/`fail` markers and results.json,
+and runs `createrepo_c` per chroot directory, one run at a time per directory. It serves
+nothing: `views/results.py` does.
+
+A chroot repository lists only the RPMs of build directories that carry a `success` marker
+(createrepo_c gets an explicit package list), so a running, failed or canceled build never
+reaches dnf, even half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from .builders import PackageInfo
+
+log = logging.getLogger(__name__)
+
+# Owner, project, chroot and package names as they may appear in a path (spec A16).
+NAME_RE = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,254}$")
+MAX_BUILD_ID = 2**63 - 1
+
+LIVE_LOG = "builder-live.log"
+RESULTS_JSON = "results.json"
+SUCCESS = "success"
+FAIL = "fail"
+REPODATA = "repodata"
+STALE_REPODATA = ".repodata"  # createrepo_c's temporary dir; left behind by a crashed run
+SRPM_BUILDS = "srpm-builds"
+
+CREATEREPO = "createrepo_c"
+CREATEREPO_TIMEOUT = 3600.0
+
+# One lock per chroot directory, shared by every Publisher of the process (so a second
+# instance cannot race the first). Weak values: a lock lives while a run holds or awaits it.
+_REPO_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+class PublishError(Exception):
+    """createrepo_c failed; the message carries its own words."""
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """`name` if it is safe as one path component, else ValueError."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"invalid {what} for a results path: {name!r}")
+    return name
+
+
+def check_build_id(build_id: int) -> int:
+    if isinstance(build_id, bool) or not isinstance(build_id, int):
+        raise ValueError(f"invalid build id: {build_id!r}")
+    if not 0 <= build_id <= MAX_BUILD_ID:
+        raise ValueError(f"invalid build id: {build_id!r}")
+    return build_id
+
+
+def build_dir_name(build_id: int, pkg_name: str) -> str:
+    """`00000042-hello`: the directory of one build in one chroot."""
+    return f"{check_build_id(build_id):08d}-{check_name(pkg_name, 'package name')}"
+
+
+class Publisher:
+    """Paths in, and writes to, the results tree rooted at `results_root`."""
+
+    def __init__(self, results_root: Path) -> None:
+        self.root = Path(results_root)
+
+    # ------------------------------------------------------------------ paths
+
+    def project_dir(self, owner: str, project: str) -> Path:
+        return self.root / check_name(owner, "owner") / check_name(project, "project")
+
+    def chroot_dir(self, owner: str, project: str, chroot: str) -> Path:
+        if chroot == SRPM_BUILDS:
+            raise ValueError(f"invalid chroot for a results path: {chroot!r}")
+        return self.project_dir(owner, project) / check_name(chroot, "chroot")
+
+    def build_dir(
+        self, owner: str, project: str, chroot: str, build_id: int, pkg_name: str
+    ) -> Path:
+        return self.chroot_dir(owner, project, chroot) / build_dir_name(build_id, pkg_name)
+
+    def import_dir(self, owner: str, project: str, build_id: int) -> Path:
+        return self.project_dir(owner, project) / SRPM_BUILDS / f"{check_build_id(build_id):08d}"
+
+    def pubkey_path(self, owner: str, project: str) -> Path:
+        return self.project_dir(owner, project) / "pubkey.gpg"
+
+    def _inside(self, path: Path) -> Path:
+        """`path` made absolute, or ValueError when it is not strictly inside the tree."""
+        root = self.root.resolve()
+        resolved = Path(path).resolve()
+        if resolved == root or not resolved.is_relative_to(root):
+            raise ValueError(f"{path} is not inside the results tree {root}")
+        return resolved
+
+    # ------------------------------------------------------------------ build results
+
+    def live_log(self, build_dir: Path) -> LiveLog:
+        """An open LiveLog on `<build_dir>/builder-live.log` (the directory is created)."""
+        return LiveLog(Path(build_dir) / LIVE_LOG)
+
+    async def finish_build_dir(
+        self,
+        build_dir: Path,
+        *,
+        build_id: int,
+        chroot: str,
+        status: str,
+        packages: Sequence[PackageInfo] = (),
+        files: Sequence[Path] = (),
+        fail_reason: str | None = None,
+    ) -> None:
+        """Write `results.json` (Copr's format) and the `success` or `fail` marker.
+
+        `status` is "succeeded" or "failed" (an `Outcome` works too); the `fail` marker holds
+        `fail_reason`. A marker of the other outcome left by an earlier attempt is removed.
+        `files` (what the builder reported) should lie inside `build_dir`; others are
+        reported in the server log (they are not published either way).
+        """
+        status = str(status)
+        if status not in ("succeeded", "failed"):
+            raise ValueError(f"status must be 'succeeded' or 'failed', not {status!r}")
+        build_dir = self._inside(build_dir)
+        for f in files:
+            path = Path(f) if Path(f).is_absolute() else build_dir / f
+            if not path.resolve().is_relative_to(build_dir):
+                log.warning(
+                    "build %s %s: result file %s is outside %s", build_id, chroot, f, build_dir
+                )
+        results = {
+            "packages": [
+                {
+                    "name": p.name,
+                    "epoch": p.epoch,
+                    "version": p.version,
+                    "release": p.release,
+                    "arch": p.arch,
+                }
+                for p in packages
+            ]
+        }
+        reason = (fail_reason or "build failed").strip() if status == "failed" else ""
+        await asyncio.to_thread(_write_results, build_dir, results, status, reason)
+        log.info(
+            "build dir finished build_id=%s chroot=%s status=%s dir=%s",
+            build_id,
+            chroot,
+            status,
+            build_dir,
+        )
+
+    async def discard(self, build_dir: Path) -> None:
+        """Remove a build directory (the partial results of a canceled or re-queued build)."""
+        build_dir = self._inside(build_dir)
+        await asyncio.to_thread(shutil.rmtree, build_dir, True)
+
+    async def remove_project(self, owner: str, project: str) -> None:
+        """Remove everything published for a project (results, logs, imports, key)."""
+        path = self.project_dir(owner, project)
+        await asyncio.to_thread(shutil.rmtree, path, True)
+        with contextlib.suppress(OSError):  # the owner's dir, when it was the last project
+            await asyncio.to_thread(path.parent.rmdir)
+
+    # ------------------------------------------------------------------ repositories
+
+    async def createrepo(self, chroot_dir: Path) -> None:
+        """(Re)create `<chroot_dir>/repodata` from the RPMs of its succeeded builds.
+
+        Creates the directory (and an empty repository) when needed. Runs of one directory
+        never overlap; a stale `.repodata/` of a crashed run is removed first. Raises
+        PublishError with createrepo_c's message when it fails.
+        """
+        chroot_dir = self._inside(chroot_dir)
+        key = str(chroot_dir)
+        lock = _REPO_LOCKS.get(key)
+        if lock is None:
+            lock = _REPO_LOCKS[key] = asyncio.Lock()
+        async with lock:
+            pkglist = await asyncio.to_thread(_prepare_repo_dir, chroot_dir)
+            try:
+                await _run_createrepo(chroot_dir, pkglist)
+            finally:
+                await asyncio.to_thread(_unlink, pkglist)
+
+
+class LiveLog:
+    """`builder-live.log`, appended line by line and flushed at once, so readers (the SSE
+    stream, /results/) see each line as soon as it is written.
+
+    Use `await live_log.write(line)` as a builder's `ctx.log`. A write + flush of one line
+    is a single small write(2) into the page cache (a few microseconds), cheaper than a
+    thread hop, so it happens on the loop. Writes after `close()` are dropped.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] | None = open(  # noqa: SIM115  (closed by close())
+            self.path, "a", encoding="utf-8", errors="replace", newline="\n"
+        )
+
+    async def write(self, line: str) -> None:
+        fh = self._fh
+        if fh is None:
+            return
+        fh.write(line.rstrip("\n") + "\n")
+        fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    @property
+    def closed(self) -> bool:
+        return self._fh is None
+
+    def __enter__(self) -> LiveLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------- blocking helpers
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_results(build_dir: Path, results: dict, status: str, reason: str) -> None:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(build_dir / RESULTS_JSON, json.dumps(results, indent=4) + "\n")
+    if status == "succeeded":
+        _unlink(build_dir / FAIL)
+        _write_atomic(build_dir / SUCCESS, "")
+    else:
+        _unlink(build_dir / SUCCESS)
+        _write_atomic(build_dir / FAIL, reason + "\n")
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _published_packages(chroot_dir: Path) -> list[str]:
+    """The RPMs (relative paths) of the build directories that carry a `success` marker."""
+    found = []
+    with os.scandir(chroot_dir) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == REPODATA:
+                continue
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            build = Path(entry.path)
+            if not (build / SUCCESS).is_file():
+                continue
+            with os.scandir(build) as files:
+                for f in files:
+                    if f.name.endswith(".rpm") and f.is_file(follow_symlinks=False):
+                        found.append(f"{entry.name}/{f.name}")
+    return sorted(found)
+
+
+def _prepare_repo_dir(chroot_dir: Path) -> Path:
+    """Create the dir, drop a stale `.repodata/`, write the package list to a temp file."""
+    chroot_dir.mkdir(parents=True, exist_ok=True)
+    stale = chroot_dir / STALE_REPODATA
+    if stale.exists() or stale.is_symlink():
+        log.warning("removing stale %s (a createrepo_c run did not finish)", stale)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+    fd, name = tempfile.mkstemp(prefix="copr-lite-pkglist-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{p}\n" for p in _published_packages(chroot_dir))
+    return Path(name)
+
+
+async def _run_createrepo(chroot_dir: Path, pkglist: Path) -> None:
+    argv = [CREATEREPO, "--update", "--pkglist", str(pkglist), str(chroot_dir)]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    except FileNotFoundError:
+        raise PublishError(f"{CREATEREPO} is not installed") from None
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), CREATEREPO_TIMEOUT)
+    except BaseException as exc:
+        # Never release the lock while createrepo_c still writes into the directory.
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await asyncio.shield(proc.wait())
+        if isinstance(exc, TimeoutError):
+            raise PublishError(
+                f"{CREATEREPO} on {chroot_dir} took longer than {CREATEREPO_TIMEOUT:.0f} s"
+            ) from None
+        raise
+    if proc.returncode != 0:
+        lines = [
+            line.strip()
+            for line in out.decode("utf-8", "replace").splitlines()
+            if line.strip() and not _is_progress(line)
+        ]
+        message = "; ".join(lines[-3:]) or f"exit status {proc.returncode}"
+        raise PublishError(f"{CREATEREPO} failed on {chroot_dir}: {message}")
+    log.info("createrepo done dir=%s", chroot_dir)
+
+
+_PROGRESS = (
+    "Directory walk",
+    "Loaded information",
+    "Temporary output repo path",
+    "Preparing sqlite DBs",
+    "Pool started",
+    "Pool finished",
+)
+
+
+def _is_progress(line: str) -> bool:
+    return line.strip().startswith(_PROGRESS)

@@ -1,0 +1,442 @@
+"""The published results: files and listings under /results/, dnf .repo files, live logs.
+
+Nothing outside `<data_dir>/results` is ever served (spec A16): every request path is joined
+to the tree, resolved (symlinks included) and must stay inside it, whatever `..`, `%2e%2e`,
+`%2f` or absolute path the URL carries. aiohttp does not normalise dot segments itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import html
+import json
+import logging
+import os
+import re
+import stat
+import time
+import weakref
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from aiohttp import web
+
+from .. import store
+from ..builders import Chroot
+from ..config import Config
+from ..keys import CONFIG, DB
+from ..models import Build
+from ..publisher import LIVE_LOG, NAME_RE, SRPM_BUILDS, build_dir_name
+from ..states import State
+
+log = logging.getLogger(__name__)
+
+RESULTS_PREFIX = "/results/"
+_BUILD_ID = re.compile(r"^[0-9]{1,19}$")
+_ARCH = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+MAX_BUILD_ID = 2**63 - 1
+
+# Content types by suffix; anything else is guessed by FileResponse (octet-stream fallback).
+# `.gz` is application/gzip *without* Content-Encoding: dnf checksums the compressed bytes.
+CONTENT_TYPES = {
+    ".rpm": "application/x-rpm",
+    ".xml": "application/xml",
+    ".gz": "application/gzip",
+    ".bz2": "application/x-bzip2",
+    ".xz": "application/x-xz",
+    ".zst": "application/zstd",
+    ".sqlite": "application/vnd.sqlite3",
+    ".log": "text/plain; charset=utf-8",
+    ".json": "application/json",
+    ".repo": "text/plain; charset=utf-8",
+    ".gpg": "application/pgp-keys",
+    ".asc": "text/plain; charset=utf-8",
+    ".spec": "text/plain; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+# Marker files without a suffix.
+PLAIN_NAMES = frozenset({"success", "fail"})
+
+SSE_POLL = 0.25  # seconds between looks at the log's size
+SSE_STATE_POLL = 1.0  # seconds between looks at the chroot's state
+SSE_KEEPALIVE = 15.0  # seconds of silence before a comment line
+SSE_CHUNK = 256 * 1024
+
+
+def add_results_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/results", redirect_to_results_root)
+    router.add_get("/results/{path:.*}", serve_results)
+    router.add_get("/coprs/{owner}/{project}/repo/{os_version}/dnf.repo", dnf_repo)
+    router.add_get("/coprs/{owner}/{project}/repo/{chroot}/{filename}.repo", chroot_repo)
+    router.add_get("/builds/{build_id}/{chroot}/live-log", live_log_stream)
+    router.add_get("/builds/{build_id}/{chroot}/log", live_log_redirect)
+
+
+# Set by stop_live_logs() when the app shuts down, so open streams end at once instead of
+# holding the shutdown for aiohttp's shutdown_timeout. Weak keys: one event per app.
+_STOPPING: weakref.WeakKeyDictionary[web.Application, asyncio.Event] = weakref.WeakKeyDictionary()
+
+
+def _stopping(app: web.Application) -> asyncio.Event:
+    event = _STOPPING.get(app)
+    if event is None:
+        event = _STOPPING[app] = asyncio.Event()
+    return event
+
+
+async def stop_live_logs(app: web.Application) -> None:
+    """An `on_shutdown` handler: end every open live-log stream (without an `end` event,
+    so an EventSource reconnects and resumes from its Last-Event-ID)."""
+    _stopping(app).set()
+
+
+def results_root(config: Config) -> Path:
+    return config.data_dir / "results"
+
+
+# ---------------------------------------------------------------------- /results/
+
+
+async def redirect_to_results_root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPMovedPermanently(RESULTS_PREFIX)
+
+
+async def serve_results(request: web.Request) -> web.StreamResponse:
+    rel = request.match_info["path"]
+    found = await asyncio.to_thread(locate, results_root(request.app[CONFIG]), rel)
+    if found is None:
+        raise web.HTTPNotFound()
+    path, is_dir = found
+    if is_dir:
+        if not request.path.endswith("/"):
+            raise web.HTTPMovedPermanently(request.rel_url.raw_path + "/")
+        body = await asyncio.to_thread(render_listing, results_root(request.app[CONFIG]), path)
+        return web.Response(text=body, content_type="text/html", charset="utf-8")
+    if request.path.endswith("/"):
+        raise web.HTTPNotFound()
+    response = web.FileResponse(path)
+    content_type = content_type_for(path.name)
+    if content_type:
+        response.headers["Content-Type"] = content_type
+    return response
+
+
+def content_type_for(name: str) -> str | None:
+    if name in PLAIN_NAMES:
+        return "text/plain; charset=utf-8"
+    return CONTENT_TYPES.get(os.path.splitext(name)[1].lower())
+
+
+def locate(root: Path, rel: str) -> tuple[Path, bool] | None:
+    """The resolved file or directory `rel` names under `root` and whether it is a
+    directory, or None when it does not exist, is not a regular file or directory, or lies
+    outside the tree (after following every symlink)."""
+    if "\x00" in rel or ".." in rel.split("/"):
+        return None
+    try:
+        root = root.resolve(strict=True)
+        path = (root / rel.lstrip("/")).resolve(strict=True)
+        st = path.stat()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not path.is_relative_to(root):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return path, True
+    if stat.S_ISREG(st.st_mode):
+        return path, False
+    return None
+
+
+def render_listing(root: Path, directory: Path) -> str:
+    """An HTML index of `directory`: directories first, then files, each sorted by name.
+    Entries whose symlinks lead out of the tree are left out."""
+    root = root.resolve()
+    dirs: list[tuple[str, float]] = []
+    files: list[tuple[str, int, float]] = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    target = Path(entry.path).resolve(strict=True)
+                    if not target.is_relative_to(root):
+                        continue
+                st = entry.stat()
+            except (OSError, RuntimeError):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                dirs.append((entry.name, st.st_mtime))
+            elif stat.S_ISREG(st.st_mode):
+                files.append((entry.name, st.st_size, st.st_mtime))
+    rel = directory.relative_to(root).as_posix()
+    title = html.escape(RESULTS_PREFIX + ("" if rel == "." else rel + "/"))
+    rows = []
+    if directory != root:
+        rows.append('<tr><td><a href="../">../</a></td><td></td><td></td></tr>')
+    for name, mtime in sorted(dirs):
+        rows.append(_row(name + "/", quote(name) + "/", "-", mtime))
+    for name, size, mtime in sorted(files):
+        rows.append(_row(name, quote(name), str(size), mtime))
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>Index of {title}</title></head>\n<body>\n<h1>Index of {title}</h1>\n"
+        "<table>\n<tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>\n"
+        + "\n".join(rows)
+        + "\n</table>\n</body></html>\n"
+    )
+
+
+def _row(label: str, href: str, size: str, mtime: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mtime))
+    return (
+        f'<tr><td><a href="{html.escape(href)}">{html.escape(label)}</a></td>'
+        f"<td>{size}</td><td>{when}</td></tr>"
+    )
+
+
+# ---------------------------------------------------------------------- .repo files
+
+
+def repo_hostname(config: Config) -> str:
+    """The host of the public URL without its port, as the dnf copr plugin names repos."""
+    parts = urlsplit(config.public_base_url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return netloc.rsplit(":", 1)[0] if parts.port is not None else netloc
+
+
+def repo_file(
+    config: Config, owner: str, project: str, chroot: Chroot, *, has_key: bool, fixed: bool
+) -> str:
+    """A .repo text like Copr's: `fixed` pins the chroot; otherwise Fedora versions become
+    `$releasever` and the arch `$basearch`, as `dnf copr enable` expects."""
+    base = f"{config.public_results_url}/{owner}/{project}"
+    if fixed:
+        directory = chroot.name
+    else:
+        version = chroot.version
+        if chroot.os == "fedora" and version.isdigit():
+            version = "$releasever"
+        directory = f"{chroot.os}-{version}-$basearch"
+    lines = [
+        f"[copr:{repo_hostname(config)}:{owner}:{project}]",
+        f"name=Copr repo for {project} owned by {owner}",
+        f"baseurl={base}/{directory}/",
+        "type=rpm-md",
+        "skip_if_unavailable=True",
+        f"gpgcheck={1 if has_key else 0}",
+    ]
+    if has_key:
+        lines.append(f"gpgkey={base}/pubkey.gpg")
+    lines += ["repo_gpgcheck=0", "enabled=1", "enabled_metadata=1"]
+    return "\n".join(lines) + "\n"
+
+
+def _not_found(text: str, chroots: tuple[str, ...] | None = None) -> web.Response:
+    response = web.Response(status=404, text=text + "\n", content_type="text/plain")
+    if chroots is not None:
+        data = json.dumps({"available chroots": list(chroots)}).encode()
+        response.headers["Copr-Error-Data"] = base64.b64encode(data).decode("ascii")
+    return response
+
+
+async def _project_chroots(
+    request: web.Request, owner: str, project: str
+) -> tuple[str, ...] | None:
+    if not NAME_RE.match(owner) or not NAME_RE.match(project):
+        return None
+    found = await request.app[DB].read(store.get_project_with_roles, owner, project, None)
+    return None if found is None else found[2]
+
+
+async def _has_pubkey(config: Config, owner: str, project: str) -> bool:
+    path = results_root(config) / owner / project / "pubkey.gpg"
+    return await asyncio.to_thread(path.is_file)
+
+
+async def _repo_response(
+    request: web.Request, owner: str, project: str, chroot_name: str, *, fixed: bool
+) -> web.Response:
+    config = request.app[CONFIG]
+    chroots = await _project_chroots(request, owner, project)
+    if chroots is None:
+        return _not_found(f"Project {owner[:100]}/{project[:100]} does not exist.")
+    if chroot_name not in chroots:
+        return _not_found(
+            f"Chroot {chroot_name[:100]} does not exist in {owner}/{project}.", chroots
+        )
+    chroot = Chroot.parse(chroot_name)
+    has_key = await _has_pubkey(config, owner, project)
+    text = repo_file(config, owner, project, chroot, has_key=has_key, fixed=fixed)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+async def dnf_repo(request: web.Request) -> web.Response:
+    """`/coprs/<owner>/<project>/repo/<os>-<version>/dnf.repo?arch=<arch>`: what
+    `dnf copr enable` downloads."""
+    owner, project = request.match_info["owner"], request.match_info["project"]
+    arch = request.query.get("arch") or "x86_64"
+    if not _ARCH.match(arch):
+        arch = "?"
+    chroot = f"{request.match_info['os_version']}-{arch}"
+    return await _repo_response(request, owner, project, chroot, fixed=False)
+
+
+async def chroot_repo(request: web.Request) -> web.Response:
+    """`/coprs/<owner>/<project>/repo/<chroot>/<owner>-<project>-<chroot>.repo`: one chroot,
+    its arch fixed. A Copr-style `<os>-<version>` in place of the chroot works as dnf.repo."""
+    owner, project = request.match_info["owner"], request.match_info["project"]
+    name = request.match_info["chroot"]
+    chroots = await _project_chroots(request, owner, project)
+    if chroots is not None and name not in chroots:
+        arch = request.query.get("arch") or "x86_64"
+        if f"{name}-{arch}" in chroots:
+            return await _repo_response(request, owner, project, f"{name}-{arch}", fixed=False)
+    return await _repo_response(request, owner, project, name, fixed=True)
+
+
+# ---------------------------------------------------------------------- live logs
+
+
+async def _build_and_chroot(request: web.Request) -> tuple[Build, str]:
+    raw_id, chroot = request.match_info["build_id"], request.match_info["chroot"]
+    if not _BUILD_ID.match(raw_id) or int(raw_id) > MAX_BUILD_ID or not NAME_RE.match(chroot):
+        raise web.HTTPNotFound()
+    build = await request.app[DB].read(store.get_build, int(raw_id))
+    if build is None or not any(c.chroot == chroot for c in build.chroots):
+        raise web.HTTPNotFound()
+    return build, chroot
+
+
+def _chroot_state(build: Build, chroot: str) -> State | None:
+    for c in build.chroots:
+        if c.chroot == chroot:
+            return State.from_code(c.status)
+    return None
+
+
+def _log_relpath(build: Build, chroot: str) -> str | None:
+    """The chroot's builder-live.log under the results tree (None: package not known yet)."""
+    if not build.pkg_name or not NAME_RE.match(build.pkg_name):
+        return None
+    return "/".join(
+        (
+            build.owner_name,
+            build.project_name,
+            chroot,
+            build_dir_name(build.id, build.pkg_name),
+            LIVE_LOG,
+        )
+    )
+
+
+async def live_log_redirect(request: web.Request) -> web.StreamResponse:
+    """302 to the chroot's builder-live.log under /results/ (the import's log while the
+    package name is not known yet)."""
+    build, chroot = await _build_and_chroot(request)
+    base = request.app[CONFIG].public_results_url
+    rel = _log_relpath(build, chroot)
+    if rel is None:
+        rel = f"{build.owner_name}/{build.project_name}/{SRPM_BUILDS}/{build.id:08d}/{LIVE_LOG}"
+    raise web.HTTPFound(f"{base}/{quote(rel)}")
+
+
+def _read_from(path: Path, offset: int, limit: int) -> tuple[int, bytes] | None:
+    """(current size, up to `limit` bytes from `offset`), or None when the file is absent."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size <= offset:
+                return size, b""
+            fh.seek(offset)
+            return size, fh.read(limit)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _sse_data(line: bytes, event_id: int) -> bytes:
+    text = line.rstrip(b"\r").replace(b"\r", b"")
+    return b"id: %d\ndata: %s\n\n" % (event_id, text)
+
+
+async def live_log_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the chroot's builder-live.log so far, then each line appended to
+    it, until the chroot reaches a terminal state; then `event: end` with that state.
+
+    Each line is one `data:` event whose `id` is the byte offset after it, so a reconnecting
+    EventSource (Last-Event-ID) resumes where it stopped. Clients must close the stream on
+    `end` (an EventSource would otherwise reconnect).
+    """
+    build, chroot = await _build_and_chroot(request)
+    db = request.app[DB]
+    root = results_root(request.app[CONFIG])
+    offset = 0
+    with contextlib.suppress(ValueError):
+        offset = max(0, int(request.headers.get("Last-Event-ID", "0")))
+
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    pending = b""  # a partial last line, sent once its newline arrives
+    last_state_check = loop.time()
+    last_sent = loop.time()
+    state = _chroot_state(build, chroot)
+    stopping = _stopping(request.app)
+    try:
+        while True:
+            transport = request.transport
+            if transport is None or transport.is_closing() or stopping.is_set():
+                return response
+            rel = _log_relpath(build, chroot)
+            finished = state is not None and state.terminal
+            # Read everything available (several chunks when catching up).
+            while rel is not None:
+                got = await asyncio.to_thread(_read_from, root / rel, offset, SSE_CHUNK)
+                if got is None:
+                    break
+                size, data = got
+                if size < offset:  # the log was replaced (a re-queued build): start over
+                    offset, pending = 0, b""
+                    continue
+                if not data:
+                    break
+                offset += len(data)
+                *lines, pending_tail = (pending + data).split(b"\n")
+                pending = pending_tail
+                if lines:
+                    position = offset - len(pending)
+                    out = b"".join(_sse_data(line, position) for line in lines)
+                    await response.write(out)
+                    last_sent = loop.time()
+                if len(data) < SSE_CHUNK:
+                    break
+            if finished:
+                if pending:
+                    await response.write(_sse_data(pending, offset))
+                end = state.value if state is not None else "unknown"
+                await response.write(f"event: end\ndata: {end}\n\n".encode())
+                await response.write_eof()
+                return response
+            now = loop.time()
+            if now - last_sent >= SSE_KEEPALIVE:
+                await response.write(b": keepalive\n\n")
+                last_sent = now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), SSE_POLL)
+            if loop.time() - last_state_check >= SSE_STATE_POLL:
+                last_state_check = loop.time()
+                fresh = await db.read(store.get_build, build.id)
+                if fresh is None:  # the build (or its project) was deleted
+                    state = State.CANCELED
+                else:
+                    build, state = fresh, _chroot_state(fresh, chroot)
+    except ConnectionResetError:
+        # The client went away: nothing to report.
+        return response

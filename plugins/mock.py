@@ -1,0 +1,205 @@
+"""Built-in builder "mock": a clean chroot build with mock(1), where mock is installed.
+
+It runs, like copr-rpmbuild does for a Copr build::
+
+    mock -r <chroot> --uniqueext copr-lite-<build id> --resultdir <result dir>
+         [--enable-network] [--addrepo <url>]... [--additional-package <pkg>]...
+         --rebuild <srpm>
+
+`-r` names mock's own config for the chroot (mock-core-configs ships fedora-40-x86_64,
+epel-9-x86_64...), which sets the dist macro and the distribution repos; `--addrepo` adds
+the project's repo and its additional repos; `--additional-package` (mock >= 2.13) installs
+each buildroot package into the chroot, passed as given ("name" or "name >= 1.0", which
+dnf accepts); `--uniqueext` lets builds of the same chroot run side by side.
+
+Logs: mock prints its own progress on the console, while the rpmbuild output goes to
+`build.log` in the result dir (mock only echoes it when it runs on a terminal, which is
+why copr-rpmbuild wraps mock in `unbuffer`). This builder streams mock's console output to
+the live log and follows build.log as it grows, so the build output reaches the live log
+while the build runs; mock's root.log and state.log stay in the result dir. On failure
+the reason is the last error line of build.log, else of root.log, else of mock's output.
+
+The RPMs are collected from the result dir: binary packages and the rebuilt SRPM.
+If `mock` is not on PATH every build fails with "mock is not installed on this server".
+
+Settings (`[plugin:mock]`): `command`, the mock executable (default `mock`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from copr_lite import (
+    BuildContext,
+    BuildJob,
+    ChrootResult,
+    Outcome,
+    hookimpl,
+    read_rpm_headers,
+    run_logged,
+)
+
+if TYPE_CHECKING:
+    from copr_lite.builders import BuilderRegistry
+    from copr_lite.config import Config
+
+NOT_INSTALLED = "mock is not installed on this server"
+FOLLOW_INTERVAL = 0.2
+_BAD_EXIT = re.compile(r"Bad exit status from \S+ \((%\w+)\)")
+_ERROR = re.compile(r"^(?:error:|ERROR:)\s*(.*)$")
+
+
+def mock_argv(command: str, job: BuildJob, result_dir: Path) -> list[str]:
+    """mock's command line for a job."""
+    argv = [
+        command,
+        "-r", job.chroot.name,
+        "--uniqueext", f"copr-lite-{job.build_id}",
+        "--resultdir", str(result_dir),
+    ]  # fmt: skip
+    if job.enable_net:
+        argv.append("--enable-network")
+    for repo in job.repos:
+        argv += ["--addrepo", repo]
+    for package in job.buildroot_pkgs:
+        argv += ["--additional-package", package]
+    argv += ["--rebuild", str(job.srpm)]
+    return argv
+
+
+class _Follower:
+    """Reads the lines appended to a file since the last call (the file may not exist yet)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+
+    def read(self, final: bool = False) -> list[str]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = b"" if final else lines.pop()
+        return [line.decode("utf-8", "replace") for line in lines if line or not final]
+
+
+def failure_line(lines: list[str]) -> str | None:
+    """The last meaningful error line of a log, or None."""
+    for index in range(len(lines) - 1, -1, -1):
+        match = _ERROR.match(lines[index].strip())
+        if not match:
+            continue
+        message = match.group(1)
+        bad_exit = _BAD_EXIT.search(message)
+        if bad_exit:
+            for before in reversed(lines[:index]):
+                text = before.strip()
+                if text and not text.startswith("+ ") and text != "+":
+                    return _short(f"{bad_exit.group(1)} failed: {text}")
+            return _short(f"{bad_exit.group(1)} failed")
+        return _short(message)
+    return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _tail(path: Path, count: int = 400) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return list(collections.deque(f, maxlen=count))
+    except FileNotFoundError:
+        return []
+
+
+class MockBuilder:
+    """Builds in a clean chroot with mock (see the module docstring)."""
+
+    name = "mock"
+
+    def __init__(self, *, command: str = "mock") -> None:
+        self.command = command
+
+    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
+        executable = shutil.which(self.command)
+        if executable is None:
+            await ctx.log(f"error: {NOT_INSTALLED}")
+            return ChrootResult.failed(NOT_INSTALLED)
+        await asyncio.to_thread(ctx.result_dir.mkdir, parents=True, exist_ok=True)
+        argv = mock_argv(executable, job, ctx.result_dir)
+        await ctx.log(f"copr-lite mock builder: {' '.join(argv)}")
+
+        console: collections.deque[str] = collections.deque(maxlen=200)
+
+        async def log(line: str) -> None:
+            console.append(line)
+            await ctx.log(line)
+
+        follower = _Follower(ctx.result_dir / "build.log")
+
+        async def follow() -> None:
+            while True:
+                await asyncio.sleep(FOLLOW_INTERVAL)
+                for line in await asyncio.to_thread(follower.read):
+                    await ctx.log(line)
+
+        env = {**os.environ, **ctx.env} if ctx.env else None
+        following = asyncio.create_task(follow())
+        try:
+            code = await run_logged(argv, log, env=env)
+        finally:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
+        for line in await asyncio.to_thread(follower.read, True):
+            await ctx.log(line)
+
+        if code != 0:
+            reason = await asyncio.to_thread(self._reason, ctx.result_dir, list(console))
+            reason = f"mock failed with exit code {code}: {reason}"
+            await ctx.log(f"error: {reason}")
+            return ChrootResult.failed(reason)
+
+        files = sorted(await asyncio.to_thread(lambda: list(ctx.result_dir.glob("*.rpm"))))
+        if not files:
+            return ChrootResult.failed("mock succeeded but left no RPM in the result dir")
+        try:
+            headers = await read_rpm_headers(files)
+        except ValueError as exc:
+            return ChrootResult.failed(f"cannot read the built RPMs: {exc}")
+        packages = tuple(p for p in headers if p.arch != "src")
+        for path in files:
+            await ctx.log(f"result: {path.name}")
+        return ChrootResult(Outcome.SUCCEEDED, packages=packages, files=tuple(files))
+
+    @staticmethod
+    def _reason(result_dir: Path, console: list[str]) -> str:
+        for lines in (_tail(result_dir / "build.log"), _tail(result_dir / "root.log")):
+            line = failure_line(lines)
+            if line:
+                return line
+        line = failure_line(console)
+        if line:
+            return line
+        for text in reversed(console):
+            if text.strip():
+                return _short(text)
+        return "no output"
+
+
+@hookimpl
+def register_builders(registry: BuilderRegistry, config: Config) -> None:
+    registry.add(MockBuilder(command=config.plugin_settings("mock").get("command", "mock")))

@@ -1,0 +1,334 @@
+"""Built-in builder "rpmbuild": rebuild the SRPM on the host, inside bubblewrap.
+
+This is not a clean Fedora chroot: the build uses the host's (Debian) rpm toolchain,
+compilers and libraries, read-only, inside a `bwrap` sandbox. The RPMs are real, but they
+are not Fedora builds, and the build log says so. What the sandbox gives:
+
+- no network, unless the job enables it (`--unshare-all`, plus `--share-net` on request);
+- read-only /usr and /etc, private /tmp, /proc and /dev, no access to the rest of the host;
+- a private rpm setup: `_topdir`, `_tmppath` and `_dbpath` all in the job's work dir, so
+  nothing goes to ~/rpmbuild, /var/tmp or ~/.rpmdb;
+- the chroot's macros (`dist` .fc40 / .el9, `fedora` / `rhel`), as mock's config would.
+
+BuildRequires. There is no Fedora repository to install them from, and the private rpm
+database is empty, so no BuildRequires can be satisfied by the build root. The builder
+reads them from the SRPM (`rpm -qp --requires`) and fails with "BuildRequires not available
+in this chroot: gcc, ..." for each one the job's buildroot packages do not name. Listing a
+package in the project's buildroot packages is the operator's statement that the host
+provides it: when every BuildRequire is listed that way, rpmbuild runs with `--nodeps`.
+Names are compared on their first word, so "gcc >= 12" in either list matches "gcc".
+
+Arches. There is no cross compiler and no qemu, and `rpmbuild --target aarch64` would
+label an x86_64 binary aarch64. So an arch-specific package is built only for a chroot of
+the host's arch (`uname -m`), with `--target <arch>`; a noarch package builds for any
+chroot. ExclusiveArch / ExcludeArch are honoured like mock would.
+
+Besides the binary RPMs it produces the rebuilt SRPM (`rpmbuild -rs`, same defines), whose
+name matches the SOURCERPM header of the binaries. bwrap comes from the `bubblewrap`
+package; without it every build fails with a clear reason.
+
+Settings (`[plugin:rpmbuild]`): `bwrap` and `rpmbuild`, the commands to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import platform
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from copr_lite import (
+    BuildContext,
+    BuildJob,
+    ChrootResult,
+    Outcome,
+    hookimpl,
+    read_rpm_headers,
+    run_logged,
+)
+
+if TYPE_CHECKING:
+    from copr_lite.builders import BuilderRegistry
+    from copr_lite.config import Config
+
+HOST_BUILD_NOTICE = (
+    "host build with the Debian rpm toolchain inside bubblewrap, not a clean Fedora chroot: "
+    "the packages are real RPMs, built against the host's compilers and libraries"
+)
+_ERROR_TAIL = 200  # output lines kept to explain a failure
+_BAD_EXIT = re.compile(r"Bad exit status from \S+ \((%\w+)\)")
+
+
+def host_arch() -> str:
+    return platform.machine()
+
+
+def dep_name(requirement: str) -> str:
+    """The name part of a dependency: "foo >= 1.0" -> "foo"."""
+    return requirement.split()[0] if requirement.split() else ""
+
+
+async def _query(args: list[str]) -> tuple[int, str, str]:
+    with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
+        proc = await asyncio.create_subprocess_exec(
+            "rpm",
+            "--define",
+            f"_dbpath {dbpath}",
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+async def srpm_build_requires(srpm: Path) -> list[str]:
+    """The BuildRequires of an SRPM (rpmlib() features left out)."""
+    code, out, err = await _query(["-qp", "--nosignature", "--nodigest", "--requires", str(srpm)])
+    if code != 0:
+        raise ValueError(err.strip().splitlines()[-1] if err.strip() else "rpm -qp failed")
+    return [
+        line.strip() for line in out.splitlines() if line.strip() and not line.startswith("rpmlib(")
+    ]
+
+
+async def srpm_arches(srpm: Path) -> tuple[list[str], list[str], list[str]]:
+    """BuildArch, ExclusiveArch and ExcludeArch of an SRPM (each possibly empty)."""
+    fmt = "B:[%{BUILDARCHS} ]\\nI:[%{EXCLUSIVEARCH} ]\\nX:[%{EXCLUDEARCH} ]\\n"
+    code, out, err = await _query(["-qp", "--nosignature", "--nodigest", "--qf", fmt, str(srpm)])
+    if code != 0:
+        raise ValueError(err.strip().splitlines()[-1] if err.strip() else "rpm -qp failed")
+    fields = {line[:1]: line[2:].split() for line in out.splitlines() if line[1:2] == ":"}
+    return fields.get("B", []), fields.get("I", []), fields.get("X", [])
+
+
+def arch_refusal(
+    build_arches: list[str], exclusive: list[str], exclude: list[str], target: str, host: str
+) -> str | None:
+    """Why a package cannot be built for `target` on this `host`, or None."""
+    if exclusive and target not in exclusive and "noarch" not in exclusive:
+        return f"architecture {target} is not in the package's ExclusiveArch: {' '.join(exclusive)}"
+    if target in exclude:
+        return f"architecture {target} is in the package's ExcludeArch"
+    if build_arches and all(arch == "noarch" for arch in build_arches):
+        return None
+    if target != host:
+        return (
+            f"cannot build an arch-specific package for {target} on this {host} host "
+            "(no cross compiler or emulation; only noarch packages build for other arches)"
+        )
+    return None
+
+
+def failure_line(lines: list[str]) -> str:
+    """The last meaningful error line of rpmbuild's output, made one short line."""
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].strip()
+        if not line.startswith("error:"):
+            continue
+        message = line.removeprefix("error:").strip()
+        bad_exit = _BAD_EXIT.search(message)
+        if bad_exit:
+            # The spec's own last words before the scriptlet failed say more.
+            for before in reversed(lines[:index]):
+                text = before.strip()
+                if text and not text.startswith("+ ") and text != "+":
+                    return _short(f"{bad_exit.group(1)} failed: {text}")
+            return _short(f"{bad_exit.group(1)} failed")
+        return _short(message)
+    for line in reversed(lines):
+        if line.strip():
+            return _short(line.strip())
+    return "no output"
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _root_links() -> list[str]:
+    """bwrap arguments recreating /bin, /sbin, /lib... as on the host (symlinks into /usr
+    on a merged-/usr system, read-only binds otherwise)."""
+    args: list[str] = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+class RpmbuildBuilder:
+    """Builds with the host's rpmbuild inside bubblewrap (see the module docstring)."""
+
+    name = "rpmbuild"
+
+    def __init__(self, *, bwrap: str = "bwrap", rpmbuild: str = "rpmbuild") -> None:
+        self.bwrap = bwrap
+        self.rpmbuild = rpmbuild
+
+    def bwrap_argv(self, job: BuildJob, build_dir: Path, srpm_in: str) -> list[str]:
+        argv = [
+            self.bwrap,
+            "--unshare-all",
+            *(["--share-net"] if job.enable_net else []),
+            "--die-with-parent",
+            "--new-session",
+            "--ro-bind", "/usr", "/usr",
+            *_root_links(),
+            "--ro-bind", "/etc", "/etc",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--tmpfs", "/tmp",
+            "--tmpfs", "/var/tmp",
+            "--ro-bind", str(job.srpm.resolve()), srpm_in,
+            "--bind", str(build_dir), "/build",
+            "--clearenv",
+            "--setenv", "HOME", "/build",
+            "--setenv", "PATH", "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin",
+            "--setenv", "LANG", "C.UTF-8",
+            "--setenv", "TMPDIR", "/tmp",
+            "--chdir", "/build",
+        ]  # fmt: skip
+        return argv
+
+    def rpmbuild_args(self, job: BuildJob, *, nodeps: bool, target: str | None) -> list[str]:
+        args = [
+            self.rpmbuild,
+            "--define", "_topdir /build/top",
+            "--define", "_tmppath /build/tmp",
+            "--define", "_dbpath /build/rpmdb",
+        ]  # fmt: skip
+        for macro, value in job.chroot.macros.items():
+            args += ["--define", f"{macro} {value}"]
+        if nodeps:
+            args.append("--nodeps")
+        if target:
+            args += ["--target", target]
+        return args
+
+    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
+        await ctx.log(f"copr-lite rpmbuild builder: {HOST_BUILD_NOTICE}.")
+        await ctx.log(
+            f"chroot {job.chroot.name}: "
+            + (" ".join(f"%{k}={v}" for k, v in job.chroot.macros.items()) or "no dist macros")
+            + f"; network {'enabled' if job.enable_net else 'disabled'}"
+        )
+        for command in (self.bwrap, self.rpmbuild):
+            if shutil.which(command) is None:
+                reason = (
+                    "bubblewrap (bwrap) is not installed on this server"
+                    if command == self.bwrap
+                    else f"{command} is not installed on this server"
+                )
+                await ctx.log(f"error: {reason}")
+                return ChrootResult.failed(reason)
+
+        checked = await self._check_srpm(job, ctx)
+        if isinstance(checked, ChrootResult):
+            return checked
+        nodeps = checked
+
+        arch = host_arch()
+        target = job.chroot.arch if job.chroot.arch == arch else None
+        build_dir = ctx.work_dir / "rpmbuild"
+        await asyncio.to_thread(_prepare, build_dir, ctx.result_dir)
+        srpm_in = f"/srpm/{job.srpm.name}"
+        sandbox = self.bwrap_argv(job, build_dir, srpm_in)
+        rpmbuild = self.rpmbuild_args(job, nodeps=nodeps, target=target)
+        tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL)
+
+        async def log(line: str) -> None:
+            tail.append(line)
+            await ctx.log(line)
+
+        env = {**os.environ, **ctx.env} if ctx.env else None
+        for step, mode in (("binary RPMs", "--rebuild"), ("rebuilt SRPM", "-rs")):
+            argv = [*sandbox, *rpmbuild, mode, srpm_in]
+            await ctx.log(f"building the {step}: {' '.join(rpmbuild)} {mode} {srpm_in}")
+            tail.clear()
+            code = await run_logged(argv, log, env=env)
+            if code != 0:
+                reason = f"rpmbuild failed with exit code {code}: {failure_line(list(tail))}"
+                await ctx.log(f"error: {reason}")
+                return ChrootResult.failed(reason)
+
+        files = await asyncio.to_thread(_collect, build_dir / "top", ctx.result_dir)
+        if not files:
+            return ChrootResult.failed("rpmbuild succeeded but produced no RPM")
+        try:
+            headers = await read_rpm_headers(files)
+        except ValueError as exc:
+            return ChrootResult.failed(f"cannot read the built RPMs: {exc}")
+        packages = tuple(p for p in headers if p.arch != "src")
+        for path in files:
+            await ctx.log(f"result: {path.name}")
+        return ChrootResult(Outcome.SUCCEEDED, packages=packages, files=tuple(files))
+
+    async def _check_srpm(self, job: BuildJob, ctx: BuildContext) -> ChrootResult | bool:
+        """Refuse what this host cannot build; else say whether --nodeps is needed."""
+        try:
+            requires = await srpm_build_requires(job.srpm)
+            build_arches, exclusive, exclude = await srpm_arches(job.srpm)
+        except ValueError as exc:
+            reason = f"cannot read the SRPM: {exc}"
+            await ctx.log(f"error: {reason}")
+            return ChrootResult.failed(reason)
+
+        refusal = arch_refusal(build_arches, exclusive, exclude, job.chroot.arch, host_arch())
+        if refusal:
+            await ctx.log(f"error: {refusal}")
+            return ChrootResult.failed(refusal)
+
+        if not requires:
+            await ctx.log("BuildRequires: none")
+            return False
+        await ctx.log(f"BuildRequires: {', '.join(requires)}")
+        provided = {dep_name(pkg) for pkg in job.buildroot_pkgs}
+        missing = [req for req in requires if dep_name(req) not in provided]
+        if missing:
+            reason = f"BuildRequires not available in this chroot: {', '.join(missing)}"
+            await ctx.log(
+                f"error: {reason} (this builder cannot install packages; list what the host "
+                "provides in the project's buildroot packages)"
+            )
+            return ChrootResult.failed(reason)
+        await ctx.log(
+            "every BuildRequire is listed in the buildroot packages (taken as present on the "
+            "host): building with --nodeps"
+        )
+        return True
+
+
+def _prepare(build_dir: Path, result_dir: Path) -> None:
+    for sub in ("top", "tmp", "rpmdb"):
+        (build_dir / sub).mkdir(parents=True, exist_ok=True)
+    result_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _collect(top: Path, result_dir: Path) -> list[Path]:
+    """Move the produced RPMs (binary, then source) into the result dir."""
+    moved = []
+    for path in [*sorted(top.glob("RPMS/*/*.rpm")), *sorted(top.glob("SRPMS/*.rpm"))]:
+        destination = result_dir / path.name
+        shutil.move(path, destination)
+        moved.append(destination)
+    return moved
+
+
+@hookimpl
+def register_builders(registry: BuilderRegistry, config: Config) -> None:
+    settings = config.plugin_settings("rpmbuild")
+    registry.add(
+        RpmbuildBuilder(
+            bwrap=settings.get("bwrap", "bwrap"), rpmbuild=settings.get("rpmbuild", "rpmbuild")
+        )
+    )
