@@ -14,12 +14,22 @@ from .builders import BuilderRegistry
 from .config import Config, ConfigError
 from .db import Database
 from .dispatcher import Dispatcher
-from .keys import BUILDERS, CONFIG, DB, DISPATCHER, PLUGINS, PUBLISHER, TOKEN_CACHE
+from .keys import (
+    BUILDERS,
+    CONFIG,
+    DB,
+    DISPATCHER,
+    PLUGINS,
+    PUBLISHER,
+    START_DISPATCHER,
+    TOKEN_CACHE,
+)
 from .middlewares import error_middleware, normalize_path_middleware
 from .plugins import fire, make_plugin_manager
 from .publisher import Publisher
 from .resources import resource_dir
 from .views import setup_routes
+from .views.results import stop_live_logs
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +38,15 @@ BODY_SLACK = 1024 * 1024
 
 
 def create_app(
-    config: Config, *, plugins: Iterable[object] = (), load_entrypoints: bool = True
+    config: Config,
+    *,
+    plugins: Iterable[object] = (),
+    load_entrypoints: bool = True,
+    start_dispatcher: bool = True,
 ) -> web.Application:
     """Build the application for `config`; resources open in its cleanup context.
+
+    `start_dispatcher=False` keeps builds where they are (for tests that arrange states).
 
     Raises ConfigError when a chroot is mapped to a builder no plugin registered, and
     plugins.PluginError when a plugin cannot be loaded.
@@ -59,7 +75,10 @@ def create_app(
         autoescape=jinja2.select_autoescape(default=True),
     )
     setup_routes(app)
+    # Open live-log streams end at shutdown instead of holding it for a minute.
+    app.on_shutdown.append(stop_live_logs)
     app.cleanup_ctx.append(_database)
+    app[START_DISPATCHER] = start_dispatcher
     app.cleanup_ctx.append(_dispatcher)
     return app
 
@@ -77,7 +96,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(app[CONFIG], app[DB], app[PLUGINS], app[BUILDERS], app[PUBLISHER])
     app[DISPATCHER] = dispatcher
-    await dispatcher.start()
+    if app[START_DISPATCHER]:
+        await dispatcher.start()
     await fire(app[PLUGINS], "startup", app=app)
     yield
     await dispatcher.stop()

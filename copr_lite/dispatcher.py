@@ -79,6 +79,7 @@ class Dispatcher:
         self._submitted: list[int] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._served: dict[int, int] = {}  # owner id -> when (a counter) it last got a slot
         self._serve_count = 0
 
@@ -99,7 +100,8 @@ class Dispatcher:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        tasks = [r.task for r in self._running.values()] + list(self._imports.values())
+        tasks = [r.task for r in self._running.values()]
+        tasks += [*self._imports.values(), *self._side_tasks]
         for task in tasks:
             task.cancel(msg="shutdown")
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -122,6 +124,21 @@ class Dispatcher:
         if tasks:
             await asyncio.wait(tasks, timeout=wait)
         self.wake()
+
+    def prepare_repos(self, owner: str, project: str, chroots: Iterable[str]) -> None:
+        """Create empty repositories for a new project's chroots (in the background), so
+        its yum_repos URLs answer before the first build."""
+        dirs = [self.publisher.chroot_dir(owner, project, chroot) for chroot in chroots]
+        task = asyncio.create_task(self._create_repos(dirs), name=f"repos-{owner}-{project}")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _create_repos(self, dirs: list[Path]) -> None:
+        for chroot_dir in dirs:
+            try:
+                await self.publisher.createrepo(chroot_dir)
+            except Exception:
+                log.exception("could not create the empty repository %s", chroot_dir)
 
     @property
     def running(self) -> list[tuple[int, str]]:
@@ -276,6 +293,8 @@ class Dispatcher:
             build_dir = self.publisher.build_dir(
                 build.owner_name, build.project_name, chroot, build.id, build.pkg_name
             )
+            # Leftovers of an interrupted earlier attempt must not be published.
+            await self.publisher.discard(build_dir)
             live = LiveLog(build_dir / "builder-live.log")
             await self.db.write(store.set_chroot_state, build_id, chroot, State.RUNNING)
             await fire(self.pm, "chroot_started", build=build, chroot=chroot)

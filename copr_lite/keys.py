@@ -22,6 +22,7 @@ PLUGINS = web.AppKey("plugins", pluggy.PluginManager)
 BUILDERS = web.AppKey("builders", BuilderRegistry)
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher")
+START_DISPATCHER = web.AppKey("start_dispatcher", bool)
 DB = web.AppKey("db", Database)
 TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
 

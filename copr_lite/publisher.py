@@ -177,9 +177,14 @@ class Publisher:
         await asyncio.to_thread(shutil.rmtree, build_dir, True)
 
     async def remove_project(self, owner: str, project: str) -> None:
-        """Remove everything published for a project (results, logs, imports, key)."""
+        """Remove everything published for a project (results, logs, imports, key), after
+        any createrepo_c run on one of its chroots has finished."""
         path = self.project_dir(owner, project)
-        await asyncio.to_thread(shutil.rmtree, path, True)
+        chroot_dirs = await asyncio.to_thread(_subdirs, path)
+        async with contextlib.AsyncExitStack() as stack:
+            for chroot_dir in chroot_dirs:  # sorted: one order for everyone
+                await stack.enter_async_context(_repo_lock(chroot_dir))
+            await asyncio.to_thread(shutil.rmtree, path, True)
         with contextlib.suppress(OSError):  # the owner's dir, when it was the last project
             await asyncio.to_thread(path.parent.rmdir)
 
@@ -193,11 +198,7 @@ class Publisher:
         PublishError with createrepo_c's message when it fails.
         """
         chroot_dir = self._inside(chroot_dir)
-        key = str(chroot_dir)
-        lock = _REPO_LOCKS.get(key)
-        if lock is None:
-            lock = _REPO_LOCKS[key] = asyncio.Lock()
-        async with lock:
+        async with _repo_lock(chroot_dir):
             pkglist = await asyncio.to_thread(_prepare_repo_dir, chroot_dir)
             try:
                 await _run_createrepo(chroot_dir, pkglist)
@@ -217,8 +218,8 @@ class LiveLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = open(  # noqa: SIM115  (closed by close())
-            self.path, "a", encoding="utf-8", errors="replace", newline="\n"
+        self._fh: IO[str] | None = os.fdopen(
+            _open_append(self.path), "a", encoding="utf-8", errors="replace", newline="\n"
         )
 
     async def write(self, line: str) -> None:
@@ -249,13 +250,55 @@ class LiveLog:
         self.close()
 
 
+def _repo_lock(chroot_dir: Path) -> asyncio.Lock:
+    """The lock of one (resolved) chroot directory."""
+    key = str(chroot_dir)
+    lock = _REPO_LOCKS.get(key)
+    if lock is None:
+        lock = _REPO_LOCKS[key] = asyncio.Lock()
+    return lock
+
+
 # ---------------------------------------------------------------------- blocking helpers
 
 
+def _subdirs(path: Path) -> list[Path]:
+    """The resolved subdirectories of `path`, sorted (none when it does not exist)."""
+    try:
+        with os.scandir(path) as entries:
+            found = [Path(e.path).resolve() for e in entries if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(found)
+
+
+# Builders write into their build directory, so a name there may be a planted symlink:
+# files the server writes are opened without following one.
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_append(path: Path) -> int:
+    """An append fd on `path`; a symlink in its place is replaced by a regular file."""
+    try:
+        return os.open(path, _APPEND_FLAGS, 0o644)
+    except OSError as exc:
+        if not path.is_symlink():
+            raise exc from None
+    path.unlink()
+    return os.open(path, _APPEND_FLAGS | os.O_EXCL, 0o644)
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write a new file (never through a symlink) and rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
 
 
 def _write_results(build_dir: Path, results: dict, status: str, reason: str) -> None:

@@ -31,8 +31,21 @@ from .builders import (
     PackageInfo,
 )
 from .config import Config, load_config
+from .conformance import build_conformance_srpms, check_builder, job_factory
 from .keys import CONFIG, DB, TOKEN_CACHE
 from .models import User
+
+__all__ = [
+    "BuilderPlugin",
+    "FakeBuilder",
+    "Script",
+    "add_user",
+    "basic_auth",
+    "build_conformance_srpms",
+    "check_builder",
+    "job_factory",
+    "wait_until",
+]
 
 TEST_CHROOTS = {
     "fedora-rawhide-x86_64": "rpmbuild",
@@ -76,9 +89,17 @@ def make_app(make_config: Callable[..., Config]) -> Callable[..., web.Applicatio
     plugins are not loaded, so what is installed on the machine cannot interfere)."""
 
     def factory(
-        *, plugins: tuple[object, ...] | list[object] = (), **settings: Any
+        *,
+        plugins: tuple[object, ...] | list[object] = (),
+        start_dispatcher: bool = True,
+        **settings: Any,
     ) -> web.Application:
-        return create_app(make_config(**settings), plugins=plugins, load_entrypoints=False)
+        return create_app(
+            make_config(**settings),
+            plugins=plugins,
+            load_entrypoints=False,
+            start_dispatcher=start_dispatcher,
+        )
 
     return factory
 

@@ -19,6 +19,12 @@ SRPM = "http://127.0.0.1:9/pkgs/hello-1.0-1.src.rpm"
 
 
 @pytest.fixture
+async def client(aiohttp_client, make_app):
+    """These tests arrange build states themselves: no dispatcher moves them."""
+    return await aiohttp_client(make_app(start_dispatcher=False))
+
+
+@pytest.fixture
 async def project(client, make_user):
     _, token = await make_user("alice")
     resp = await client.post(

@@ -167,6 +167,32 @@ async def test_live_log_lines_are_visible_at_once_and_appended(pub: Publisher) -
     assert (build_dir / "builder-live.log").read_text() == "first\nsecond\nthird ✓\n"
 
 
+async def test_files_the_server_writes_never_follow_planted_symlinks(
+    pub: Publisher, tmp_path: Path
+) -> None:
+    """A builder writes into its build dir; a symlink it leaves there must not make the
+    server write outside the tree."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    build_dir = pub.build_dir("alice", "proj", CHROOT, 9, "evil")
+    build_dir.mkdir(parents=True)
+    for name in ("builder-live.log", "results.json", "success", "fail"):
+        (build_dir / name).symlink_to(victim)
+    with pub.live_log(build_dir) as live:
+        await live.write("server line")
+    await pub.finish_build_dir(build_dir, build_id=9, chroot=CHROOT, status="failed")
+    await pub.finish_build_dir(build_dir, build_id=9, chroot=CHROOT, status="succeeded")
+    assert victim.read_text() == "untouched"
+    for name in ("builder-live.log", "results.json", "success"):
+        assert not (build_dir / name).is_symlink()
+    assert (build_dir / "builder-live.log").read_text() == "server line\n"
+    assert sorted(p.name for p in build_dir.iterdir()) == [
+        "builder-live.log",
+        "results.json",
+        "success",
+    ]
+
+
 async def test_live_log_write_is_cheap(pub: Publisher) -> None:
     """A write + flush on the loop: measured ~2-5 µs per line, far below a thread hop."""
     with pub.live_log(pub.build_dir("alice", "proj", CHROOT, 1, "hello")) as live:
@@ -328,6 +354,19 @@ async def test_createrepo_removes_a_stale_repodata_dir(
     await pub.createrepo(chroot_dir)
     assert not (chroot_dir / ".repodata").exists()
     assert len(locations(chroot_dir)) == 2
+
+
+@NEEDS_RPM_TOOLS
+async def test_remove_project_waits_for_a_running_createrepo(
+    pub: Publisher, hello_rpms: list[Path]
+) -> None:
+    await publish(pub, hello_rpms, 1, "succeeded")
+    chroot_dir = pub.chroot_dir("alice", "proj", CHROOT)
+    repo = asyncio.create_task(pub.createrepo(chroot_dir))
+    await asyncio.sleep(0)  # createrepo holds the lock now
+    await pub.remove_project("alice", "proj")
+    await repo  # it finished undisturbed before the removal
+    assert not pub.project_dir("alice", "proj").exists()
 
 
 async def test_createrepo_failure_carries_its_message(

@@ -133,7 +133,7 @@ def dnf(tmp_path: Path):
     go.reposdir = work / "repos.d"  # type: ignore[attr-defined]
     yield go
     # dnf with gpgcheck=0 starts no gpg-agent; stop any a keyring dir might have got anyway.
-    for pubring in work.glob("**/pubring"):
+    for pubring in work.glob("**/pubring") if shutil.which("gpgconf") else ():
         subprocess.run(
             ["gpgconf", "--homedir", str(pubring), "--kill", "gpg-agent"],
             check=False,
@@ -319,7 +319,7 @@ async def test_dnf_repo_file(client, make_user) -> None:
     assert "baseurl=http://127.0.0.1:8080/results/alice/proj/epel-9-$basearch/\n" in text
     # A project key turns gpgcheck on.
     key = publisher_of(client).pubkey_path("alice", "proj")
-    key.parent.mkdir(parents=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
     key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
     text = await (await client.get("/coprs/alice/proj/repo/fedora-40/dnf.repo")).text()
     assert "gpgcheck=1\ngpgkey=http://127.0.0.1:8080/results/alice/proj/pubkey.gpg\n" in text
@@ -441,7 +441,7 @@ async def test_live_log_stream_follows_the_log_until_the_end(client, make_user) 
     resp = await client.get(f"/builds/{build_id}/{CHROOT}/live-log")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "text/event-stream"
-    assert (await read_event(resp))["data"] == "existing 1"
+    assert await read_event(resp) == {"id": str(len("existing 1\n")), "data": "existing 1"}
     second = await read_event(resp)
     assert second == {"id": str(len("existing 1\nexisting 2\n")), "data": "existing 2"}
     await live.write("appended ✓")
@@ -453,11 +453,14 @@ async def test_live_log_stream_follows_the_log_until_the_end(client, make_user) 
         await asyncio.sleep(0.4)
         fh.write(" line\nlast\n")
     assert (await read_event(resp))["data"] == "half line"
+    with open(build_dir / "builder-live.log", "ab") as raw:  # a builder's stray bytes
+        raw.write(b"bad \xff byte\r\n")
     await live.write("after")
     live.close()
     db = client.server.app[DB]
     assert await db.write(store.set_chroot_state, build_id, CHROOT, State.SUCCEEDED)
     assert (await read_event(resp))["data"] == "last"
+    assert (await read_event(resp))["data"] == "bad \ufffd byte"  # replaced, not broken
     assert (await read_event(resp))["data"] == "after"
     assert await read_event(resp) == {"event": "end", "data": "succeeded"}
     assert await resp.content.read() == b""
@@ -466,6 +469,14 @@ async def test_live_log_stream_follows_the_log_until_the_end(client, make_user) 
         f"/builds/{build_id}/{CHROOT}/live-log", headers={"Last-Event-ID": second["id"]}
     )
     assert (await read_event(resp))["data"] == "appended ✓"
+    events = [await read_event(resp) for _ in range(5)]
+    assert [e.get("data") for e in events] == [
+        "half line",
+        "last",
+        "bad \ufffd byte",
+        "after",
+        "succeeded",
+    ]
 
 
 async def test_live_log_stream_waits_for_the_log_to_appear(client, make_user) -> None:
@@ -481,6 +492,18 @@ async def test_live_log_stream_waits_for_the_log_to_appear(client, make_user) ->
         store.set_chroot_state, build_id, CHROOT, State.FAILED, fail_reason="x"
     )
     assert await read_event(resp) == {"event": "end", "data": "failed"}
+
+
+async def test_live_log_stream_does_not_follow_a_symlink_out(client, make_user, tmp_path) -> None:
+    build_id = await submit_build(client, make_user)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret\n")
+    build_dir = publisher_of(client).build_dir("alice", "proj", CHROOT, build_id, "hello-copr-lite")
+    build_dir.mkdir(parents=True)
+    (build_dir / "builder-live.log").symlink_to(secret)
+    await client.server.app[DB].write(store.set_chroot_state, build_id, CHROOT, State.FAILED)
+    resp = await client.get(f"/builds/{build_id}/{CHROOT}/live-log")
+    assert await resp.text() == "event: end\ndata: failed\n\n"
 
 
 async def test_live_log_stream_survives_a_client_going_away(

@@ -246,11 +246,15 @@ async def create_project(request: web.Request) -> web.Response:
         form.get("initial_pkgs"), "initial_pkgs", config.srpm_allowed_networks
     )
     try:
-        project_id = await db.write(
+        project_id, build_ids = await db.write(
             _create_with_builds, owner.id, user.id, fields, chroots, initial, config.default_timeout
         )
     except sqlite3.IntegrityError:
         raise Conflict(f"You already have a project named '{name}'.") from None
+    dispatcher = request.app[DISPATCHER]
+    dispatcher.prepare_repos(owner.name, name, chroots)
+    if build_ids:
+        dispatcher.submitted(build_ids)
     log.info("project created owner=%s name=%s id=%d", owner.name, name, project_id)
     message = "New project was successfully created."
     if initial:
@@ -266,10 +270,11 @@ def _create_with_builds(
     chroots: list[str],
     initial: list[str],
     timeout: int,
-) -> int:
+) -> tuple[int, list[int]]:
     project_id = store.create_project(conn, owner_id, fields, chroots)
+    build_ids: list[int] = []
     if initial:
-        store.insert_builds(
+        build_ids = store.insert_builds(
             conn,
             project_id,
             submitter_id,
@@ -281,7 +286,7 @@ def _create_with_builds(
             repos="",
             background=False,
         )
-    return project_id
+    return project_id, build_ids
 
 
 async def modify_project(request: web.Request) -> web.Response:
@@ -483,9 +488,7 @@ async def _submit(
         form.checkbox("background"),
         config.public_results_url,
     )
-    log.info(
-        "builds submitted project=%s ids=%s chroots=%s", project.full_name, ids, ",".join(chroots)
-    )
+    request.app[DISPATCHER].submitted(ids)
     return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
 
 

@@ -342,21 +342,26 @@ async def live_log_redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"{base}/{quote(rel)}")
 
 
-def _read_from(path: Path, offset: int, limit: int) -> tuple[int, bytes] | None:
-    """(current size, up to `limit` bytes from `offset`), or None when the file is absent."""
+def _read_from(root: Path, rel: str, offset: int, limit: int) -> tuple[int, bytes] | None:
+    """(current size, up to `limit` bytes from `offset`) of the regular file `rel` inside
+    `root`, or None when there is none (a symlink out of the tree counts as none)."""
+    found = locate(root, rel)
+    if found is None or found[1]:
+        return None
     try:
-        with open(path, "rb") as fh:
+        with open(found[0], "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size <= offset:
                 return size, b""
             fh.seek(offset)
             return size, fh.read(limit)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return None
 
 
 def _sse_data(line: bytes, event_id: int) -> bytes:
-    text = line.rstrip(b"\r").replace(b"\r", b"")
+    """One event for one log line; `event_id` is the byte offset just after the line."""
+    text = line.decode("utf-8", "replace").replace("\r", "").encode()
     return b"id: %d\ndata: %s\n\n" % (event_id, text)
 
 
@@ -398,7 +403,7 @@ async def live_log_stream(request: web.Request) -> web.StreamResponse:
             finished = state is not None and state.terminal
             # Read everything available (several chunks when catching up).
             while rel is not None:
-                got = await asyncio.to_thread(_read_from, root / rel, offset, SSE_CHUNK)
+                got = await asyncio.to_thread(_read_from, root, rel, offset, SSE_CHUNK)
                 if got is None:
                     break
                 size, data = got
@@ -407,13 +412,15 @@ async def live_log_stream(request: web.Request) -> web.StreamResponse:
                     continue
                 if not data:
                     break
+                position = offset - len(pending)  # where the buffer starts in the file
                 offset += len(data)
-                *lines, pending_tail = (pending + data).split(b"\n")
-                pending = pending_tail
+                *lines, pending = (pending + data).split(b"\n")
                 if lines:
-                    position = offset - len(pending)
-                    out = b"".join(_sse_data(line, position) for line in lines)
-                    await response.write(out)
+                    events = []
+                    for line in lines:
+                        position += len(line) + 1
+                        events.append(_sse_data(line, position))
+                    await response.write(b"".join(events))
                     last_sent = loop.time()
                 if len(data) < SSE_CHUNK:
                     break
