@@ -296,6 +296,9 @@ class Dispatcher:
             # Leftovers of an interrupted earlier attempt must not be published.
             await self.publisher.discard(build_dir)
             live = LiveLog(build_dir / "builder-live.log")
+            attempt = next((c.attempts for c in build.chroots if c.chroot == chroot), 0)
+            if attempt:
+                await live.write(f"Attempt {attempt + 1}: the previous one was interrupted")
             await self.db.write(store.set_chroot_state, build_id, chroot, State.RUNNING)
             await fire(self.pm, "chroot_started", build=build, chroot=chroot)
             await live.write(f"Building {build.pkg_name} for {chroot} with {builder.name}")
@@ -304,8 +307,15 @@ class Dispatcher:
         except asyncio.CancelledError:
             # A shutdown puts the chroot back in the queue; a user's cancel ends it.
             state, reason = (State.PENDING if self._stopping else State.CANCELED), None
+            if live is not None:
+                await live.write(
+                    "Build interrupted by a server shutdown: it will run again"
+                    if self._stopping
+                    else "Build canceled"
+                )
             if build_dir is not None:
-                await self.publisher.discard(build_dir)
+                # A canceled build keeps its log (results go); a re-queued one starts afresh.
+                await self.publisher.discard(build_dir, keep_log=not self._stopping)
             raise
         except Exception as exc:
             log.exception("build %d chroot %s failed in the dispatcher", build_id, chroot)

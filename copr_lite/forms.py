@@ -99,14 +99,16 @@ async def read_form(
     file_field: str | None = None,
     upload_dir: Path | None = None,
     file_limit: int = 0,
+    optional_file: bool = False,
 ) -> Form:
     """Read the body as a Form. With `file_field`, a multipart file part of that name is
-    streamed into `upload_dir` (at most `file_limit` bytes)."""
+    streamed into `upload_dir` (at most `file_limit` bytes). `optional_file` skips the empty,
+    unnamed file part a browser sends for a file input left empty."""
     ctype = request.content_type
     form = Form()
     if ctype == "multipart/form-data":
         try:
-            await _read_multipart(request, form, file_field, upload_dir, file_limit)
+            await _read_multipart(request, form, file_field, upload_dir, file_limit, optional_file)
         except (BadRequest, PayloadTooLarge):
             discard_upload(form)
             raise
@@ -153,6 +155,7 @@ async def _read_multipart(
     file_field: str | None,
     upload_dir: Path | None,
     file_limit: int,
+    optional_file: bool = False,
 ) -> None:
     reader = await request.multipart()
     total = 0
@@ -163,6 +166,10 @@ async def _read_multipart(
         if not isinstance(part, BodyPartReader):
             raise BadRequest("Nested multipart bodies are not accepted.")
         name = part.name or ""
+        if optional_file and part.filename == "" and name == file_field:
+            if await part.read_chunk(_CHUNK):
+                raise BadRequest(f"{file_field}: a file without a name.")
+            continue
         if part.filename is not None and file_field is not None and name == file_field:
             if form.upload is not None:
                 raise BadRequest(f"{file_field}: send one file per request.")
@@ -212,8 +219,17 @@ def discard_upload(form: Form) -> None:
 # ---------------------------------------------------------------- field validators
 
 
-def validation_error(field_name: str, message: str) -> BadRequest:
-    return BadRequest(f"Validation error\n- {field_name}: {message}\n")
+class ValidationError(BadRequest):
+    """A BadRequest about one field: the API shows `message`, the web UI `text` beside it."""
+
+    def __init__(self, field_name: str, text: str) -> None:
+        super().__init__(f"Validation error\n- {field_name}: {text}\n")
+        self.field = field_name
+        self.text = text
+
+
+def validation_error(field_name: str, message: str) -> ValidationError:
+    return ValidationError(field_name, message)
 
 
 def check_name(value: str | None, field_name: str = "name") -> str:

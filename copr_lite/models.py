@@ -79,6 +79,7 @@ class BuildChroot:
     ended_on: int | None
     fail_reason: str | None
     built_packages: tuple[str, ...] = ()
+    attempts: int = 0  # earlier runs a server stop interrupted
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BuildChroot:
@@ -90,6 +91,7 @@ class BuildChroot:
             row["ended_on"],
             row["fail_reason"],
             tuple(built.split("\n")) if built else (),
+            row["attempts"],
         )
 
 

@@ -171,10 +171,11 @@ class Publisher:
             build_dir,
         )
 
-    async def discard(self, build_dir: Path) -> None:
-        """Remove a build directory (the partial results of a canceled or re-queued build)."""
+    async def discard(self, build_dir: Path, *, keep_log: bool = False) -> None:
+        """Remove a build directory (the partial results of a canceled or re-queued build);
+        with `keep_log`, its builder-live.log stays, so a canceled build's log can be read."""
         build_dir = self._inside(build_dir)
-        await asyncio.to_thread(shutil.rmtree, build_dir, True)
+        await asyncio.to_thread(_discard_dir, build_dir, keep_log)
 
     async def remove_project(self, owner: str, project: str) -> None:
         """Remove everything published for a project (results, logs, imports, key), after
@@ -310,6 +311,21 @@ def _write_results(build_dir: Path, results: dict, status: str, reason: str) -> 
     else:
         _unlink(build_dir / SUCCESS)
         _write_atomic(build_dir / FAIL, reason + "\n")
+
+
+def _discard_dir(build_dir: Path, keep_log: bool) -> None:
+    if not keep_log:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        return
+    if not build_dir.is_dir():
+        return
+    for entry in build_dir.iterdir():
+        if entry.name == LIVE_LOG and entry.is_file() and not entry.is_symlink():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _unlink(path: Path) -> None:

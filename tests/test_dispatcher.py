@@ -232,7 +232,10 @@ async def test_cancel_stops_the_running_builder_and_discards_results(aiohttp_cli
     assert sorted(builder.canceled) == sorted((build_id, c) for c in CHROOTS)
     await wait_state(app, build_id, "canceled")
     chroot_dir = app[CONFIG].data_dir / "results/alice/proj/epel-9-x86_64"
-    assert not (chroot_dir / f"{build_id:08d}-slow").exists()
+    # The partial results are gone; the log stays, saying what happened.
+    build_dir = chroot_dir / f"{build_id:08d}-slow"
+    assert [p.name for p in build_dir.iterdir()] == ["builder-live.log"]
+    assert "Build canceled" in (build_dir / "builder-live.log").read_text()
     assert app[DISPATCHER].running == []
 
 

@@ -6,10 +6,10 @@ from aiohttp import web
 
 from . import api_v1, pages
 from .results import add_results_routes
+from .web import add_web_routes
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", pages.index)
     app.router.add_get("/login/", pages.login_form)
     app.router.add_post("/login/", pages.login_submit)
     app.router.add_post("/logout/", pages.logout)
@@ -20,6 +20,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/auth_check/", pages.auth_check)
     add_api_v1_routes(app.router)
     add_results_routes(app.router)
+    add_web_routes(app.router)
 
 
 def add_api_v1_routes(router: web.UrlDispatcher) -> None:

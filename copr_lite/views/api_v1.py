@@ -6,20 +6,17 @@ or chroot (404), permission (403), the body (400, 413), then the state (409).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from .. import auth, forms, store
+from .. import auth, forms, services, store
 from ..config import Config
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..forms import Form
-from ..keys import CONFIG, DB, DISPATCHER, PUBLISHER, TOKEN_CACHE
+from ..keys import CONFIG, DB, TOKEN_CACHE
 from ..models import Build, Project, User
 from ..openapi import openapi_document
 from ..responses import json_response
@@ -28,7 +25,6 @@ from ..states import State, derive_build_state
 log = logging.getLogger(__name__)
 
 MAX_BUILD_ID = 2**63 - 1
-DELETE_WAIT = 12.0
 _BUILD_ID = re.compile(r"^[0-9]{1,19}$")
 
 # Fields historic clients send (spec A4, §5); those that mean something here are stored.
@@ -169,14 +165,7 @@ def project_json(config: Config, project: Project, chroots: list[str] | tuple[st
     }
 
 
-def selected_chroots(form: Form, offered: set[str] | tuple[str, ...]) -> list[str]:
-    """Chroots chosen by `<chroot>=y` fields and the `chroots` convenience field."""
-    chosen = [name for name in offered if form.checkbox(name)]
-    for name in (form.get("chroots") or "").split():
-        if name not in offered:
-            raise forms.validation_error("chroots", f"Chroot {name} is not available here.")
-        chosen.append(name)
-    return sorted(set(chosen))
+selected_chroots = services.selected_chroots
 
 
 def package_name_from_url(url: str) -> str:
@@ -245,48 +234,11 @@ async def create_project(request: web.Request) -> web.Response:
     initial = forms.check_srpm_urls(
         form.get("initial_pkgs"), "initial_pkgs", config.srpm_allowed_networks
     )
-    try:
-        project_id, build_ids = await db.write(
-            _create_with_builds, owner.id, user.id, fields, chroots, initial, config.default_timeout
-        )
-    except sqlite3.IntegrityError:
-        raise Conflict(f"You already have a project named '{name}'.") from None
-    dispatcher = request.app[DISPATCHER]
-    dispatcher.prepare_repos(owner.name, name, chroots)
-    if build_ids:
-        dispatcher.submitted(build_ids)
-    log.info("project created owner=%s name=%s id=%d", owner.name, name, project_id)
+    await services.create_project(request.app, user, owner, fields, chroots, initial)
     message = "New project was successfully created."
     if initial:
         message += "\nInitial packages were successfully submitted for building."
     return ok(message=message)
-
-
-def _create_with_builds(
-    conn: sqlite3.Connection,
-    owner_id: int,
-    submitter_id: int,
-    fields: dict[str, object],
-    chroots: list[str],
-    initial: list[str],
-    timeout: int,
-) -> tuple[int, list[int]]:
-    project_id = store.create_project(conn, owner_id, fields, chroots)
-    build_ids: list[int] = []
-    if initial:
-        build_ids = store.insert_builds(
-            conn,
-            project_id,
-            submitter_id,
-            [store.NewBuild(url) for url in initial],
-            chroots,
-            memory_reqs=forms.DEFAULT_MEMORY,
-            timeout=timeout,
-            enable_net=bool(fields["build_enable_net"]),
-            repos="",
-            background=False,
-        )
-    return project_id, build_ids
 
 
 async def modify_project(request: web.Request) -> web.Response:
@@ -331,27 +283,8 @@ async def delete_project(request: web.Request) -> web.Response:
         raise forms.validation_error("verify", "Must be exactly 'yes' to delete the project.")
     if project.persistent:
         raise Forbidden("This project is protected against deletion.")
-    db = request.app[DB]
-    canceled = await db.write(_cancel_unfinished, project.id)
-    if canceled:
-        # Running builders get DELETE_WAIT seconds to stop; the rest finish stopping
-        # in the background after the project is gone (spec A22).
-        dispatcher = request.app[DISPATCHER]
-        await asyncio.wait(
-            [asyncio.ensure_future(dispatcher.cancel_build(b)) for b in canceled],
-            timeout=DELETE_WAIT,
-        )
-    await db.write(store.delete_project, project.id)
-    await request.app[PUBLISHER].remove_project(project.owner_name, project.name)
-    log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
+    await services.delete_project(request.app, project)
     return ok(message=f"Project {project.name} has been deleted.")
-
-
-def _cancel_unfinished(conn: sqlite3.Connection, project_id: int) -> list[int]:
-    build_ids = store.unfinished_builds(conn, project_id)
-    for build_id in build_ids:
-        store.cancel_build(conn, build_id)
-    return build_ids
 
 
 async def modify_chroot(request: web.Request) -> web.Response:
@@ -397,16 +330,7 @@ async def search(request: web.Request) -> web.Response:
 
 async def _search(request: web.Request, query: str) -> web.Response:
     _, limit = forms.check_page(request)
-    text = query.replace("*", "").strip()
-    if not text:
-        raise forms.validation_error("project", "Search string must have at least 1 character.")
-    owner_part = name_part = None
-    words: list[str] = []
-    if "/" in text:
-        owner_part, _, rest = text.partition("/")
-        name_part = rest.split("/", 1)[0]
-    else:
-        words = text.split()[:20]
+    words, owner_part, name_part = services.search_terms(query)
     rows = await request.app[DB].read(store.search_projects, words, owner_part, name_part, limit)
     return ok(
         repos=[
@@ -464,7 +388,6 @@ async def _submit(
     sources: list[store.NewBuild],
 ) -> web.Response:
     form.refuse_unknown(BUILD_FIELDS | set(enabled))
-    config = request.app[CONFIG]
     chroots = selected_chroots(form, enabled) or list(enabled)
     if not chroots:
         raise Conflict(f"Project {project.full_name} has no chroots to build in.")
@@ -476,55 +399,18 @@ async def _submit(
         enable_net = form.checkbox("enable_net")
     else:
         enable_net = form.checkbox("build_enable_net", project.build_enable_net)
-    ids = await request.app[DB].write(
-        _insert_builds,
+    ids = await services.submit_builds(
+        request.app,
+        user,
         project,
-        user.id,
         sources,
         chroots,
-        memory,
-        timeout or config.default_timeout,
-        enable_net,
-        form.checkbox("background"),
-        config.public_results_url,
-    )
-    request.app[DISPATCHER].submitted(ids)
-    return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
-
-
-def _insert_builds(
-    conn: sqlite3.Connection,
-    project: Project,
-    submitter_id: int,
-    sources: list[store.NewBuild],
-    chroots: list[str],
-    memory: int,
-    timeout: int,
-    enable_net: bool,
-    background: bool,
-    results_url: str,
-) -> list[int]:
-    ids = store.insert_builds(
-        conn,
-        project.id,
-        submitter_id,
-        sources,
-        chroots,
-        memory_reqs=memory,
-        timeout=timeout,
+        memory=memory,
+        build_timeout=timeout,
         enable_net=enable_net,
-        repos=project.repos,
-        background=background,
+        background=form.checkbox("background"),
     )
-    for build_id, source in zip(ids, sources, strict=True):
-        if source.srpm_path is not None:
-            # An uploaded SRPM is published with the build's import results.
-            url = (
-                f"{results_url}/{project.owner_name}/{project.name}/srpm-builds/"
-                f"{build_id:08d}/{Path(source.srpm_path).name}"
-            )
-            store.set_source_url(conn, build_id, url)
-    return ids
+    return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
 
 
 async def build_status(request: web.Request) -> web.Response:
@@ -587,22 +473,7 @@ async def cancel_build(request: web.Request) -> web.Response:
     """POST /api/coprs/cancel_build/<id>/ (spec A10)."""
     user = await caller(request)
     build_id = build_id_of(request)
-    db = request.app[DB]
-    build = await db.read(store.get_build, build_id)
-    if build is None:
-        raise NotFound(f"Build {build_id} does not exist.")
-    found = await db.read(
-        store.get_project_with_roles, build.owner_name, build.project_name, user.id
-    )
-    if found is None:  # deleted meanwhile
-        raise NotFound(f"Build {build_id} does not exist.")
-    project, roles, _ = found
-    auth.check_permission(user, project, roles, auth.Action.BUILD)
-    canceled = await db.write(store.cancel_build, build_id)
-    if not canceled:
-        raise Conflict(f"Cannot cancel build {build_id}")
-    await request.app[DISPATCHER].cancel_build(build_id)
-    log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
+    await services.cancel_build(request.app, user, build_id)
     return ok(status="Build canceled")
 
 

@@ -1,0 +1,221 @@
+"""What the API and the web UI both do: create a project, submit builds, cancel a build,
+delete a project, search. Callers have checked who may do it and validated the fields;
+these functions store the change and tell the dispatcher and the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+
+from aiohttp import web
+
+from . import auth, forms, store
+from .errors import Conflict, NotFound
+from .forms import Form
+from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
+from .models import Project, User
+
+log = logging.getLogger(__name__)
+
+# Seconds running builders get to stop when their project is deleted (spec A22).
+DELETE_WAIT = 12.0
+
+
+def selected_chroots(form: Form, offered: set[str] | tuple[str, ...]) -> list[str]:
+    """Chroots chosen by `<chroot>=y` fields and the `chroots` convenience field."""
+    chosen = [name for name in offered if form.checkbox(name)]
+    for name in (form.get("chroots") or "").split():
+        if name not in offered:
+            raise forms.validation_error("chroots", f"Chroot {name} is not available here.")
+        chosen.append(name)
+    return sorted(set(chosen))
+
+
+# ---------------------------------------------------------------- projects
+
+
+async def create_project(
+    app: web.Application,
+    user: User,
+    owner: User,
+    fields: dict[str, object],
+    chroots: list[str],
+    initial: list[str],
+) -> tuple[int, list[int]]:
+    """Store a project of `owner` (and a build of each `initial` SRPM URL, submitted by
+    `user`); returns (project id, build ids). Conflict when the owner has one so named."""
+    config, db = app[CONFIG], app[DB]
+    name = str(fields["name"])
+    try:
+        project_id, build_ids = await db.write(
+            _create_with_builds, owner.id, user.id, fields, chroots, initial, config.default_timeout
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict(f"You already have a project named '{name}'.") from None
+    dispatcher = app[DISPATCHER]
+    dispatcher.prepare_repos(owner.name, name, chroots)
+    if build_ids:
+        dispatcher.submitted(build_ids)
+    log.info("project created owner=%s name=%s id=%d", owner.name, name, project_id)
+    return project_id, build_ids
+
+
+def _create_with_builds(
+    conn: sqlite3.Connection,
+    owner_id: int,
+    submitter_id: int,
+    fields: dict[str, object],
+    chroots: list[str],
+    initial: list[str],
+    timeout: int,
+) -> tuple[int, list[int]]:
+    project_id = store.create_project(conn, owner_id, fields, chroots)
+    build_ids: list[int] = []
+    if initial:
+        build_ids = store.insert_builds(
+            conn,
+            project_id,
+            submitter_id,
+            [store.NewBuild(url) for url in initial],
+            chroots,
+            memory_reqs=forms.DEFAULT_MEMORY,
+            timeout=timeout,
+            enable_net=bool(fields["build_enable_net"]),
+            repos="",
+            background=False,
+        )
+    return project_id, build_ids
+
+
+async def delete_project(app: web.Application, project: Project) -> None:
+    """Cancel the project's unfinished builds, then remove it, its builds and its
+    published results (spec A11)."""
+    db = app[DB]
+    canceled = await db.write(_cancel_unfinished, project.id)
+    if canceled:
+        # Running builders get DELETE_WAIT seconds to stop; the rest finish stopping
+        # in the background after the project is gone (spec A22).
+        dispatcher = app[DISPATCHER]
+        await asyncio.wait(
+            [asyncio.ensure_future(dispatcher.cancel_build(b)) for b in canceled],
+            timeout=DELETE_WAIT,
+        )
+    await db.write(store.delete_project, project.id)
+    await app[PUBLISHER].remove_project(project.owner_name, project.name)
+    log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
+
+
+def _cancel_unfinished(conn: sqlite3.Connection, project_id: int) -> list[int]:
+    build_ids = store.unfinished_builds(conn, project_id)
+    for build_id in build_ids:
+        store.cancel_build(conn, build_id)
+    return build_ids
+
+
+# ---------------------------------------------------------------- builds
+
+
+async def submit_builds(
+    app: web.Application,
+    user: User,
+    project: Project,
+    sources: list[store.NewBuild],
+    chroots: list[str],
+    *,
+    memory: int,
+    build_timeout: int,
+    enable_net: bool,
+    background: bool,
+) -> list[int]:
+    """Store one build per source, its chroots in `importing`, and start their imports.
+    `build_timeout` (seconds) 0 means the configured default."""
+    config = app[CONFIG]
+    ids = await app[DB].write(
+        _insert_builds,
+        project,
+        user.id,
+        sources,
+        chroots,
+        memory,
+        build_timeout or config.default_timeout,
+        enable_net,
+        background,
+        config.public_results_url,
+    )
+    app[DISPATCHER].submitted(ids)
+    return ids
+
+
+def _insert_builds(
+    conn: sqlite3.Connection,
+    project: Project,
+    submitter_id: int,
+    sources: list[store.NewBuild],
+    chroots: list[str],
+    memory: int,
+    timeout: int,
+    enable_net: bool,
+    background: bool,
+    results_url: str,
+) -> list[int]:
+    ids = store.insert_builds(
+        conn,
+        project.id,
+        submitter_id,
+        sources,
+        chroots,
+        memory_reqs=memory,
+        timeout=timeout,
+        enable_net=enable_net,
+        repos=project.repos,
+        background=background,
+    )
+    for build_id, source in zip(ids, sources, strict=True):
+        if source.srpm_path is not None:
+            # An uploaded SRPM is published with the build's import results.
+            url = (
+                f"{results_url}/{project.owner_name}/{project.name}/srpm-builds/"
+                f"{build_id:08d}/{Path(source.srpm_path).name}"
+            )
+            store.set_source_url(conn, build_id, url)
+    return ids
+
+
+async def cancel_build(app: web.Application, user: User, build_id: int) -> list[str]:
+    """Cancel a build for `user` (spec A10): NotFound, Forbidden, or Conflict when nothing
+    is left to cancel. Returns the canceled chroots."""
+    db = app[DB]
+    build = await db.read(store.get_build, build_id)
+    if build is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    found = await db.read(
+        store.get_project_with_roles, build.owner_name, build.project_name, user.id
+    )
+    if found is None:  # deleted meanwhile
+        raise NotFound(f"Build {build_id} does not exist.")
+    project, roles, _ = found
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    canceled = await db.write(store.cancel_build, build_id)
+    if not canceled:
+        raise Conflict(f"Cannot cancel build {build_id}")
+    await app[DISPATCHER].cancel_build(build_id)
+    log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
+    return canceled
+
+
+# ---------------------------------------------------------------- search
+
+
+def search_terms(query: str, field: str = "project") -> tuple[list[str], str | None, str | None]:
+    """(words, owner part, name part) of a search string: `owner/name` substrings, or up
+    to 20 words that must all match. A ValidationError on `field` when it is empty."""
+    text = query.replace("*", "").strip()
+    if not text:
+        raise forms.validation_error(field, "Search string must have at least 1 character.")
+    if "/" in text:
+        owner_part, _, rest = text.partition("/")
+        return [], owner_part, rest.split("/", 1)[0]
+    return text.split()[:20], None, None

@@ -1,0 +1,644 @@
+"""The web UI: home, projects, builds, search, and the forms of signed-in users.
+
+Pages read the database once (one `store` function each, besides the session lookup) and
+render a template extending layout.html. Forms carry the CSRF token; a rejected field is
+shown beside its input with what the user typed kept. Changes go through `services`, the
+same path as the API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .. import auth, forms, services, store
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
+from ..forms import Form
+from ..keys import CONFIG, DB, DISPATCHER
+from ..models import Build, BuildChroot, Project, User
+from ..publisher import LIVE_LOG, SRPM_BUILDS
+from ..responses import json_response
+from ..states import BUILD_STATE_PRECEDENCE, State, derive_build_state
+from . import api_v1
+from .pages import current_user, render_page
+
+PAGE_SIZE = 25
+PROJECTS_PAGE_SIZE = 50
+HOME_RECENT = 20
+HOME_RUNNING = 20
+SEARCH_LIMIT = 50
+MAX_PAGE = 1_000_000
+TERMINAL_NAMES = frozenset(s.value for s in State if s.terminal)
+# Project checkboxes of the create/edit form and their value on a new form.
+FLAGS: dict[str, tuple[str, bool]] = {
+    "auto_createrepo": ("Create repositories automatically after each build", True),
+    "build_enable_net": ("Let builds use the network", True),
+    "unlisted_on_hp": ("Hide this project's builds from the home page", False),
+    "auto_prune": ("Remove old builds automatically", True),
+    "use_bootstrap_container": ("Use a bootstrap container (mock)", False),
+    "persistent": ("Persistent: protected against deletion (admins only)", False),
+}
+
+
+def add_web_routes(router: web.UrlDispatcher) -> None:
+    """The web UI's URLs. Fixed paths come before `{username}` ones."""
+    router.add_get("/", home)
+    router.add_get("/search/", search)
+    router.add_get("/coprs/", all_projects)
+    router.add_get("/coprs/new/", new_project)
+    router.add_post("/coprs/new/", new_project)
+    router.add_get("/coprs/{username}/", user_projects)
+    prefix = "/coprs/{username}/{project}"
+    router.add_get(prefix + "/", project_page)
+    router.add_get(prefix + "/builds/", project_builds)
+    router.add_get(prefix + "/edit/", edit_project)
+    router.add_post(prefix + "/edit/", edit_project)
+    router.add_get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    router.add_post(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    router.add_get(prefix + "/new_build/", new_build)
+    router.add_post(prefix + "/new_build/", new_build)
+    router.add_get(prefix + "/delete/", delete_project)
+    router.add_post(prefix + "/delete/", delete_project)
+    router.add_get("/builds/{build_id}/", build_page)
+    router.add_get("/builds/{build_id}/state", build_state)
+    router.add_post("/builds/{build_id}/cancel/", cancel_build)
+
+
+# ---------------------------------------------------------------- presentation helpers
+
+
+def when(ts: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) if ts else ""
+
+
+def iso(ts: int | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else ""
+
+
+def duration(start: int | None, end: int | None) -> str:
+    """`1:02:03` or `2 min 05 s`; a build still running counts until now."""
+    if not start:
+        return ""
+    seconds = max(0, (end or int(time.time())) - start)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def build_state_of(build: Build) -> str:
+    return derive_build_state(build.canceled, (c.status for c in build.chroots))
+
+
+def state_name(code: int) -> str:
+    return State.from_code(code).value
+
+
+def package_label(build: Build) -> str:
+    if build.pkg_name:
+        return build.pkg_name
+    return api_v1.package_name_from_url(build.source_url) or "(importing)"
+
+
+HELPERS = {
+    "when": when,
+    "iso": iso,
+    "duration": duration,
+    "build_state": build_state_of,
+    "state_name": state_name,
+    "package_label": package_label,
+}
+
+
+async def page(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    return await render_page(request, template, {**HELPERS, **context}, status=status)
+
+
+def page_number(request: web.Request) -> int:
+    try:
+        number = int(request.query.get("page", "1"))
+    except ValueError:
+        return 1
+    return min(max(number, 1), MAX_PAGE)
+
+
+def pager(number: int, size: int, total: int) -> dict[str, Any]:
+    pages = max(1, -(-total // size))
+    return {"page": number, "pages": pages, "total": total, "size": size}
+
+
+async def signed_in(request: web.Request) -> User:
+    """The signed-in user, or a redirect to the sign-in page (back here afterwards)."""
+    user = await current_user(request)
+    if user is None:
+        raise web.HTTPFound("/login/?next=" + quote(request.path))
+    return user
+
+
+async def read_form(request: web.Request, **upload: Any) -> Form:
+    """A posted form whose CSRF token matches the visitor's cookie."""
+    form = await forms.read_form(request, **upload)
+    try:
+        auth.check_csrf(request, form.get(auth.CSRF_FIELD))
+    except Forbidden:
+        forms.discard_upload(form)
+        raise
+    return form
+
+
+def check(errors: dict[str, str], field: str, fn: Any, *args: Any) -> Any:
+    """Run a forms validator; its complaint goes into `errors[field]`."""
+    try:
+        return fn(*args)
+    except forms.ValidationError as exc:
+        errors[field] = exc.text
+    except PayloadTooLarge as exc:
+        errors[field] = exc.message.removeprefix(f"{field}: ")
+    return None
+
+
+def see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+def project_url(project: Project) -> str:
+    return f"/coprs/{project.owner_name}/{project.name}/"
+
+
+# ---------------------------------------------------------------- read-only pages
+
+
+async def home(request: web.Request) -> web.Response:
+    summary = await request.app[DB].read(store.home_summary, HOME_RECENT, HOME_RUNNING)
+    return await page(request, "home.html", {"summary": summary})
+
+
+async def all_projects(request: web.Request) -> web.Response:
+    number = page_number(request)
+    offset = (number - 1) * PROJECTS_PAGE_SIZE
+    found = await request.app[DB].read(store.projects_page, None, offset, PROJECTS_PAGE_SIZE)
+    assert found is not None
+    _, rows, total = found
+    return await page(
+        request,
+        "projects.html",
+        {"owner": None, "rows": rows, "pager": pager(number, PROJECTS_PAGE_SIZE, total)},
+    )
+
+
+async def user_projects(request: web.Request) -> web.Response:
+    name = request.match_info["username"]
+    number = page_number(request)
+    offset = (number - 1) * PROJECTS_PAGE_SIZE
+    found = None
+    if forms.NAME_RE.match(name):
+        found = await request.app[DB].read(store.projects_page, name, offset, PROJECTS_PAGE_SIZE)
+    if found is None:
+        raise NotFound(f"User {name[:100]} does not exist.")
+    owner, rows, total = found
+    return await page(
+        request,
+        "projects.html",
+        {"owner": owner, "rows": rows, "pager": pager(number, PROJECTS_PAGE_SIZE, total)},
+    )
+
+
+async def _overview(request: web.Request) -> tuple[store.ProjectOverview, User | None, int]:
+    user = await current_user(request)
+    owner, name = request.match_info["username"], request.match_info["project"]
+    number = page_number(request)
+    found = None
+    if forms.NAME_RE.match(owner) and forms.NAME_RE.match(name):
+        found = await request.app[DB].read(
+            store.project_overview,
+            owner,
+            name,
+            user.id if user else None,
+            (number - 1) * PAGE_SIZE,
+            PAGE_SIZE,
+        )
+    if found is None:
+        raise NotFound(f"Project {owner[:100]}/{name[:100]} does not exist.")
+    return found, user, number
+
+
+def may(user: User | None, project: Project, roles: frozenset[str], action: auth.Action) -> bool:
+    if user is None:
+        return False
+    try:
+        auth.check_permission(user, project, roles, action)
+    except Forbidden:
+        return False
+    return True
+
+
+def monitor_grid(overview: store.ProjectOverview) -> list[dict[str, Any]]:
+    """Rows of the monitor: a package with, per enabled chroot, (build id, state) or None."""
+    packages: dict[str, dict[str, Any]] = {}
+    for row in overview.latest:
+        entry = packages.setdefault(
+            row["pkg_name"], {"name": row["pkg_name"], "cells": {}, "version": None, "newest": 0}
+        )
+        entry["cells"][row["chroot"]] = (row["build_id"], state_name(row["status"]))
+        if row["build_id"] > entry["newest"]:
+            entry["newest"] = row["build_id"]
+            version, release = row["pkg_version"], row["pkg_release"]
+            entry["version"] = f"{version}-{release}" if release else version
+    return [packages[name] for name in sorted(packages)]
+
+
+async def _project_context(request: web.Request) -> dict[str, Any]:
+    overview, user, number = await _overview(request)
+    config = request.app[CONFIG]
+    project = overview.project
+    return {
+        "project": project,
+        "overview": overview,
+        "builds": overview.builds,
+        "pager": pager(number, PAGE_SIZE, overview.total_builds),
+        "can_build": may(user, project, overview.roles, auth.Action.BUILD),
+        "can_modify": may(user, project, overview.roles, auth.Action.MODIFY),
+        "can_delete": may(user, project, overview.roles, auth.Action.DELETE),
+        "results_url": api_v1.results_base(config, project),
+    }
+
+
+async def project_page(request: web.Request) -> web.Response:
+    context = await _project_context(request)
+    context["grid"] = monitor_grid(context["overview"])
+    return await page(request, "project.html", context)
+
+
+async def project_builds(request: web.Request) -> web.Response:
+    return await page(request, "project_builds.html", await _project_context(request))
+
+
+def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any]:
+    """What the build page and its live state show of one chroot."""
+    name = state_name(chroot.status)
+    started = chroot.started_on is not None
+    package = build.pkg_name or api_v1.package_name_from_url(build.source_url)
+    base = api_v1.results_base(config, build)
+    return {
+        "name": chroot.chroot,
+        "state": name,
+        "finished": name in TERMINAL_NAMES,
+        "started": when(chroot.started_on),
+        "ended": when(chroot.ended_on),
+        "duration": duration(chroot.started_on, chroot.ended_on),
+        "fail_reason": chroot.fail_reason
+        or ("failed" if chroot.status == State.FAILED.code else ""),
+        "built": list(chroot.built_packages),
+        "results": f"{base}{chroot.chroot}/{build.id:08d}-{package}/" if started else "",
+        "log": f"/builds/{build.id}/{chroot.chroot}/log" if started else "",
+        "live_log": f"/builds/{build.id}/{chroot.chroot}/live-log",
+    }
+
+
+def build_view(config: Any, build: Build) -> dict[str, Any]:
+    state = build_state_of(build)
+    return {
+        "id": build.id,
+        "state": state,
+        "finished": state in TERMINAL_NAMES or state == "unknown",
+        "submitted": when(build.submitted_on),
+        "started": when(build.started_on),
+        "ended": when(build.ended_on),
+        "duration": duration(build.started_on, build.ended_on),
+        "version": build.version_release or "",
+        "chroots": [chroot_view(config, build, c) for c in build.chroots],
+    }
+
+
+async def _build(request: web.Request) -> tuple[Build, Project, frozenset[str], User | None]:
+    build_id = api_v1.build_id_of(request)
+    user = await current_user(request)
+    found = await request.app[DB].read(store.build_with_roles, build_id, user.id if user else None)
+    if found is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    build, project, roles = found
+    return build, project, roles, user
+
+
+async def build_page(request: web.Request) -> web.Response:
+    build, project, roles, user = await _build(request)
+    config = request.app[CONFIG]
+    view = build_view(config, build)
+    import_log = (
+        f"{config.public_results_url}/{build.owner_name}/{build.project_name}/"
+        f"{SRPM_BUILDS}/{build.id:08d}/{LIVE_LOG}"
+    )
+    return await page(
+        request,
+        "build.html",
+        {
+            "build": build,
+            "view": view,
+            "project": project,
+            "can_cancel": not view["finished"] and may(user, project, roles, auth.Action.BUILD),
+            "import_log": import_log,
+            "states": [s.value for s in BUILD_STATE_PRECEDENCE],
+        },
+    )
+
+
+async def build_state(request: web.Request) -> web.Response:
+    """GET /builds/<id>/state: the build page's live part as JSON (polled while it runs)."""
+    build_id = api_v1.build_id_of(request)
+    build = await request.app[DB].read(store.get_build, build_id)
+    if build is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    response = json_response(build_view(request.app[CONFIG], build))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def search(request: web.Request) -> web.Response:
+    query = request.query.get("q")
+    errors: dict[str, str] = {}
+    rows: list[sqlite3.Row] | None = None
+    if query is not None:
+        terms = check(errors, "q", services.search_terms, query, "q")
+        if terms is not None:
+            words, owner_part, name_part = terms
+            rows = await request.app[DB].read(
+                store.search_projects, words, owner_part, name_part, SEARCH_LIMIT
+            )
+    return await page(
+        request,
+        "search.html",
+        {"query": query or "", "rows": rows, "errors": errors},
+        status=400 if errors else 200,
+    )
+
+
+# ---------------------------------------------------------------- project forms
+
+
+def _project_values(project: Project | None, chroots: tuple[str, ...] | list[str]) -> dict:
+    """The fields of the project form before the user changes anything."""
+    values: dict[str, str] = {}
+    if project is None:
+        values.update({flag: "y" for flag, (_, default) in FLAGS.items() if default})
+    else:
+        for key in ("description", "instructions", "homepage", "contact"):
+            values[key] = getattr(project, key)
+        values["repos"] = "\n".join(project.repos.split())
+        values.update({flag: "y" for flag in FLAGS if getattr(project, flag)})
+    values.update({chroot: "y" for chroot in chroots})
+    return values
+
+
+def _project_fields(
+    form: Form, errors: dict[str, str], user: User, offered: list[str]
+) -> tuple[dict[str, object], list[str]]:
+    """Validate the project form: its stored fields and its chroots."""
+    fields: dict[str, object] = {}
+    for key in ("description", "instructions"):
+        fields[key] = check(errors, key, forms.check_text, form, key) or ""
+    fields["repos"] = check(errors, "repos", forms.check_repos, form.get("repos")) or ""
+    for key in ("homepage", "contact"):
+        fields[key] = (form.get(key) or "").strip()[:1000]
+    for flag in FLAGS:
+        fields[flag] = form.checkbox(flag)
+    if fields["persistent"] and not user.is_admin:
+        errors["persistent"] = "Only admins may make projects persistent."
+    chroots = check(errors, "chroots", services.selected_chroots, form, offered) or []
+    if not chroots and "chroots" not in errors:
+        errors["chroots"] = "Select at least one chroot."
+    return fields, chroots
+
+
+async def new_project(request: web.Request) -> web.StreamResponse:
+    user = await signed_in(request)
+    offered = sorted(request.app[CONFIG].chroots)
+    context = {"project": None, "offered": offered, "flags": FLAGS, "errors": {}}
+    if request.method == "GET":
+        return await page(
+            request, "project_form.html", {**context, "values": _project_values(None, offered)}
+        )
+    form = await read_form(request)
+    errors: dict[str, str] = {}
+    name = check(errors, "name", forms.check_name, form.get("name"))
+    fields, chroots = _project_fields(form, errors, user, offered)
+    if not errors:
+        fields = {"name": name, **fields}
+        try:
+            await services.create_project(request.app, user, user, fields, chroots, [])
+        except Conflict:
+            errors["name"] = f"You already have a project named '{name}'."
+        else:
+            raise see_other(f"/coprs/{user.name}/{name}/")
+    return await page(
+        request,
+        "project_form.html",
+        {**context, "values": form.fields, "errors": errors},
+        status=400,
+    )
+
+
+async def _project_for(
+    request: web.Request, action: auth.Action
+) -> tuple[User, Project, tuple[str, ...]]:
+    """The signed-in user, the addressed project (404) they may act on (403), its chroots."""
+    user = await signed_in(request)
+    project, roles, chroots = await api_v1.project_of(request, user)
+    auth.check_permission(user, project, roles, action)
+    return user, project, chroots
+
+
+def _save_project(
+    conn: sqlite3.Connection, project_id: int, changes: dict[str, object], chroots: list[str]
+) -> None:
+    store.update_project(conn, project_id, changes)
+    store.set_project_chroots(conn, project_id, chroots)
+
+
+async def edit_project(request: web.Request) -> web.StreamResponse:
+    user, project, enabled = await _project_for(request, auth.Action.MODIFY)
+    offered = sorted(set(request.app[CONFIG].chroots) | set(enabled))
+    context = {"project": project, "offered": offered, "flags": FLAGS, "errors": {}}
+    if request.method == "GET":
+        values = _project_values(project, enabled)
+        return await page(request, "project_form.html", {**context, "values": values})
+    form = await read_form(request)
+    errors: dict[str, str] = {}
+    fields, chroots = _project_fields(form, errors, user, offered)
+    if not user.is_admin:  # only admins change it; others keep what it is
+        errors.pop("persistent", None)
+        fields["persistent"] = project.persistent
+    if errors:
+        return await page(
+            request,
+            "project_form.html",
+            {**context, "values": form.fields, "errors": errors},
+            status=400,
+        )
+    await request.app[DB].write(_save_project, project.id, fields, chroots)
+    added = [c for c in chroots if c not in enabled]
+    if added:
+        request.app[DISPATCHER].prepare_repos(project.owner_name, project.name, added)
+    raise see_other(project_url(project))
+
+
+async def edit_chroot(request: web.Request) -> web.StreamResponse:
+    _, project, enabled = await _project_for(request, auth.Action.MODIFY)
+    chroot = request.match_info["chroot"]
+    if chroot not in enabled:
+        raise NotFound(f"Chroot name {chroot[:100]} does not exist in this project.")
+    db = request.app[DB]
+    context = {"project": project, "chroot": chroot, "errors": {}}
+    if request.method == "GET":
+        _, packages = await db.read(store.get_chroot_packages, project.id, chroot)
+        return await page(
+            request, "chroot_form.html", {**context, "values": {"buildroot_pkgs": packages or ""}}
+        )
+    form = await read_form(request)
+    errors: dict[str, str] = {}
+    packages = check(
+        errors, "buildroot_pkgs", forms.check_buildroot_pkgs, form.get("buildroot_pkgs")
+    )
+    if errors:
+        return await page(
+            request,
+            "chroot_form.html",
+            {**context, "values": form.fields, "errors": errors},
+            status=400,
+        )
+    await db.write(store.set_chroot_packages, project.id, chroot, packages)
+    raise see_other(project_url(project))
+
+
+async def delete_project(request: web.Request) -> web.StreamResponse:
+    _, project, _ = await _project_for(request, auth.Action.DELETE)
+    context: dict[str, Any] = {"project": project, "errors": {}}
+    if request.method == "GET":
+        return await page(request, "project_delete.html", context)
+    form = await read_form(request)
+    errors: dict[str, str] = {}
+    if form.get("verify") != "yes":
+        errors["verify"] = "Tick this box to confirm the deletion."
+    if project.persistent:
+        errors["verify"] = "This project is protected against deletion."
+    if errors:
+        return await page(request, "project_delete.html", {**context, "errors": errors}, status=400)
+    await services.delete_project(request.app, project)
+    raise see_other(f"/coprs/{project.owner_name}/")
+
+
+# ---------------------------------------------------------------- builds
+
+
+def _build_values(project: Project, enabled: tuple[str, ...]) -> dict[str, str]:
+    values = {chroot: "y" for chroot in enabled}
+    if project.build_enable_net:
+        values["enable_net"] = "y"
+    return values
+
+
+async def new_build(request: web.Request) -> web.StreamResponse:
+    user, project, enabled = await _project_for(request, auth.Action.BUILD)
+    config = request.app[CONFIG]
+    context: dict[str, Any] = {
+        "project": project,
+        "enabled": enabled,
+        "errors": {},
+        "limit_mb": config.upload_size_limit_mb,
+        "max_timeout": forms.MAX_TIMEOUT,
+        "default_timeout": config.default_timeout,
+    }
+    if request.method == "GET":
+        values = _build_values(project, enabled)
+        return await page(request, "build_form.html", {**context, "values": values})
+    errors: dict[str, str] = {}
+    try:
+        form = await read_form(
+            request,
+            file_field="srpm",
+            upload_dir=config.data_dir / "uploads",
+            file_limit=config.upload_size_limit,
+            optional_file=True,
+        )
+    except (BadRequest, PayloadTooLarge) as exc:
+        # The body could not be read whole (a bad file name, too large): nothing was kept.
+        errors["srpm"] = exc.message.removeprefix("pkgs: ").removeprefix("srpm: ")
+        values = _build_values(project, enabled)
+        return await page(
+            request, "build_form.html", {**context, "values": values, "errors": errors}, 400
+        )
+    try:
+        return await _submit_build(request, user, project, enabled, form, context)
+    except BaseException:
+        forms.discard_upload(form)
+        raise
+
+
+async def _submit_build(
+    request: web.Request,
+    user: User,
+    project: Project,
+    enabled: tuple[str, ...],
+    form: Form,
+    context: dict[str, Any],
+) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    errors: dict[str, str] = {}
+    allowed = config.srpm_allowed_networks
+    urls = check(errors, "pkgs", forms.check_srpm_urls, form.get("pkgs"), "pkgs", allowed)
+    if urls and form.upload is not None:
+        errors["pkgs"] = "Give SRPM URLs or upload a file, not both."
+    elif not urls and form.upload is None and "pkgs" not in errors:
+        errors["pkgs"] = "Give the URL of an SRPM, or upload one below."
+    chroots = check(errors, "chroots", services.selected_chroots, form, enabled) or []
+    if not chroots and "chroots" not in errors:
+        errors["chroots"] = "Select at least one chroot."
+    timeout = check(
+        errors, "timeout", forms.check_int, form.get("timeout"), "timeout", 0, 0, forms.MAX_TIMEOUT
+    )
+    if errors:
+        if form.upload is not None and "srpm" not in errors:
+            errors["srpm"] = "Choose the file again: uploads are not kept when a field is wrong."
+        forms.discard_upload(form)
+        return await page(
+            request,
+            "build_form.html",
+            {**context, "values": form.fields, "errors": errors},
+            status=400,
+        )
+    if form.upload is not None:
+        sources = [store.NewBuild(form.upload_name or form.upload.name, str(form.upload))]
+    else:
+        sources = [store.NewBuild(url) for url in urls]
+    ids = await services.submit_builds(
+        request.app,
+        user,
+        project,
+        sources,
+        chroots,
+        memory=forms.DEFAULT_MEMORY,
+        build_timeout=timeout or 0,
+        enable_net=form.checkbox("enable_net"),
+        background=form.checkbox("background"),
+    )
+    if len(ids) == 1:
+        raise see_other(f"/builds/{ids[0]}/")
+    raise see_other(f"/coprs/{project.owner_name}/{project.name}/builds/")
+
+
+async def cancel_build(request: web.Request) -> web.StreamResponse:
+    user = await signed_in(request)
+    build_id = api_v1.build_id_of(request)
+    await read_form(request)
+    with contextlib.suppress(Conflict):  # it ended meanwhile: the build page shows how
+        await services.cancel_build(request.app, user, build_id)
+    raise see_other(f"/builds/{build_id}/")
