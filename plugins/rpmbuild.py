@@ -23,7 +23,7 @@ label an x86_64 binary aarch64. So an arch-specific package is built only for a 
 the host's arch (`uname -m`), with `--target <arch>`; a noarch package builds for any
 chroot. ExclusiveArch / ExcludeArch are honoured like mock would.
 
-Besides the binary RPMs it produces the rebuilt SRPM (`rpmbuild -rs`, same defines), whose
+Besides the binary RPMs it produces the rebuilt SRPM (`rpmbuild -ra`: both in one run), whose
 name matches the SOURCERPM header of the binaries. bwrap comes from the `bubblewrap`
 package; without it every build fails with a clear reason.
 
@@ -40,7 +40,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from copr_lite import (
     BuildContext,
@@ -88,24 +88,36 @@ async def _query(args: list[str]) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
-async def srpm_build_requires(srpm: Path) -> list[str]:
-    """The BuildRequires of an SRPM (rpmlib() features left out)."""
-    code, out, err = await _query(["-qp", "--nosignature", "--nodigest", "--requires", str(srpm)])
-    if code != 0:
-        raise ValueError(err.strip().splitlines()[-1] if err.strip() else "rpm -qp failed")
-    return [
-        line.strip() for line in out.splitlines() if line.strip() and not line.startswith("rpmlib(")
-    ]
+class SrpmFacts(NamedTuple):
+    """What the builder checks before building: BuildRequires (rpmlib() features left
+    out), BuildArch, ExclusiveArch and ExcludeArch."""
+
+    requires: list[str]
+    build_arches: list[str]
+    exclusive: list[str]
+    exclude: list[str]
 
 
-async def srpm_arches(srpm: Path) -> tuple[list[str], list[str], list[str]]:
-    """BuildArch, ExclusiveArch and ExcludeArch of an SRPM (each possibly empty)."""
-    fmt = "B:[%{BUILDARCHS} ]\\nI:[%{EXCLUSIVEARCH} ]\\nX:[%{EXCLUDEARCH} ]\\n"
+async def srpm_facts(srpm: Path) -> SrpmFacts:
+    """Read everything `_check_srpm` needs with one rpm call."""
+    fmt = (
+        "B:[%{BUILDARCHS} ]\\nI:[%{EXCLUSIVEARCH} ]\\nX:[%{EXCLUDEARCH} ]\\n[R:%{REQUIRENEVRS}\\n]"
+    )
     code, out, err = await _query(["-qp", "--nosignature", "--nodigest", "--qf", fmt, str(srpm)])
     if code != 0:
         raise ValueError(err.strip().splitlines()[-1] if err.strip() else "rpm -qp failed")
-    fields = {line[:1]: line[2:].split() for line in out.splitlines() if line[1:2] == ":"}
-    return fields.get("B", []), fields.get("I", []), fields.get("X", [])
+    fields: dict[str, list[str]] = {}
+    requires = []
+    for line in out.splitlines():
+        kind, value = line[:1], line[2:]
+        if line[1:2] != ":":
+            continue
+        if kind == "R":
+            if value.strip() and not value.startswith("rpmlib("):
+                requires.append(value.strip())
+        else:
+            fields[kind] = value.split()
+    return SrpmFacts(requires, fields.get("B", []), fields.get("I", []), fields.get("X", []))
 
 
 def arch_refusal(
@@ -251,15 +263,14 @@ class RpmbuildBuilder:
             await ctx.log(line)
 
         env = {**os.environ, **ctx.env} if ctx.env else None
-        for step, mode in (("binary RPMs", "--rebuild"), ("rebuilt SRPM", "-rs")):
-            argv = [*sandbox, *rpmbuild, mode, srpm_in]
-            await ctx.log(f"building the {step}: {' '.join(rpmbuild)} {mode} {srpm_in}")
-            tail.clear()
-            code = await run_logged(argv, log, env=env)
-            if code != 0:
-                reason = f"rpmbuild failed with exit code {code}: {failure_line(list(tail))}"
-                await ctx.log(f"error: {reason}")
-                return ChrootResult.failed(reason)
+        # -ra builds the binary RPMs and the rebuilt SRPM (same defines) in one run.
+        argv = [*sandbox, *rpmbuild, "-ra", srpm_in]
+        await ctx.log(f"building: {' '.join(rpmbuild)} -ra {srpm_in}")
+        code = await run_logged(argv, log, env=env)
+        if code != 0:
+            reason = f"rpmbuild failed with exit code {code}: {failure_line(list(tail))}"
+            await ctx.log(f"error: {reason}")
+            return ChrootResult.failed(reason)
 
         files = await asyncio.to_thread(_collect, build_dir / "top", ctx.result_dir)
         if not files:
@@ -276,14 +287,16 @@ class RpmbuildBuilder:
     async def _check_srpm(self, job: BuildJob, ctx: BuildContext) -> ChrootResult | bool:
         """Refuse what this host cannot build; else say whether --nodeps is needed."""
         try:
-            requires = await srpm_build_requires(job.srpm)
-            build_arches, exclusive, exclude = await srpm_arches(job.srpm)
+            facts = await srpm_facts(job.srpm)
         except ValueError as exc:
             reason = f"cannot read the SRPM: {exc}"
             await ctx.log(f"error: {reason}")
             return ChrootResult.failed(reason)
 
-        refusal = arch_refusal(build_arches, exclusive, exclude, job.chroot.arch, host_arch())
+        requires = facts.requires
+        refusal = arch_refusal(
+            facts.build_arches, facts.exclusive, facts.exclude, job.chroot.arch, host_arch()
+        )
         if refusal:
             await ctx.log(f"error: {refusal}")
             return ChrootResult.failed(refusal)

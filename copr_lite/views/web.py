@@ -115,6 +115,7 @@ HELPERS = {
     "build_state": build_state_of,
     "state_name": state_name,
     "package_label": package_label,
+    "derive": lambda last: derive_build_state(*last),
 }
 
 
@@ -578,6 +579,8 @@ async def new_build(request: web.Request) -> web.StreamResponse:
         )
     try:
         return await _submit_build(request, user, project, enabled, form, context)
+    except web.HTTPRedirection:
+        raise  # submitted: the upload is the build's now
     except BaseException:
         forms.discard_upload(form)
         raise
