@@ -80,6 +80,7 @@ class Dispatcher:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._publishing: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._served: dict[int, int] = {}  # owner id -> when (a counter) it last got a slot
         self._serve_count = 0
 
@@ -101,7 +102,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         tasks = [r.task for r in self._running.values()]
-        tasks += [*self._imports.values(), *self._side_tasks]
+        tasks += [*self._publishing.values(), *self._imports.values(), *self._side_tasks]
         for task in tasks:
             task.cancel(msg="shutdown")
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -139,6 +140,12 @@ class Dispatcher:
                 await self.publisher.createrepo(chroot_dir)
             except Exception:
                 log.exception("could not create the empty repository %s", chroot_dir)
+
+    def _release_slot(self, build_id: int, chroot: str) -> None:
+        entry = self._running.pop((build_id, chroot), None)
+        if entry is not None:
+            self._publishing[(build_id, chroot)] = entry.task
+            self.wake()
 
     @property
     def running(self) -> list[tuple[int, str]]:
@@ -303,6 +310,9 @@ class Dispatcher:
             await fire(self.pm, "chroot_started", build=build, chroot=chroot)
             await live.write(f"Building {build.pkg_name} for {chroot} with {builder.name}")
             result = await self._build(builder, job, build_dir, live)
+            # Publishing (createrepo_c) does not hold a build slot: the next chroot starts
+            # now, and updates that pile up meanwhile are served by one createrepo_c run.
+            self._release_slot(build_id, chroot)
             state, reason = await self._publish(build, chroot, build_dir, result, live)
         except asyncio.CancelledError:
             # A shutdown puts the chroot back in the queue; a user's cancel ends it.
@@ -381,6 +391,7 @@ class Dispatcher:
             log.exception("could not store the end of build %d chroot %s", build_id, chroot)
         finally:
             self._running.pop((build_id, chroot), None)
+            self._publishing.pop((build_id, chroot), None)
             self.wake()
         if state.terminal:
             await self._after_chroots(build_id, (chroot, result))

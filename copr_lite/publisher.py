@@ -51,9 +51,23 @@ SRPM_BUILDS = "srpm-builds"
 CREATEREPO = "createrepo_c"
 CREATEREPO_TIMEOUT = 3600.0
 
-# One lock per chroot directory, shared by every Publisher of the process (so a second
-# instance cannot race the first). Weak values: a lock lives while a run holds or awaits it.
-_REPO_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+class _RepoState:
+    """The lock of one chroot directory and how many updates were asked for / covered.
+
+    A run covers every request made before it started, so requests that pile up while
+    one run works are all served by the next single run (coalescing).
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.requested = 0
+        self.covered = 0
+
+
+# One state per chroot directory, shared by every Publisher of the process (so a second
+# instance cannot race the first). Weak values: a state lives while a run holds or awaits it.
+_REPO_STATES: weakref.WeakValueDictionary[str, _RepoState] = weakref.WeakValueDictionary()
 
 
 class PublishError(Exception):
@@ -182,9 +196,11 @@ class Publisher:
         any createrepo_c run on one of its chroots has finished."""
         path = self.project_dir(owner, project)
         chroot_dirs = await asyncio.to_thread(_subdirs, path)
+        # Holding the states (not just their locks) keeps them in the weak registry.
+        states = [_repo_state(chroot_dir) for chroot_dir in chroot_dirs]
         async with contextlib.AsyncExitStack() as stack:
-            for chroot_dir in chroot_dirs:  # sorted: one order for everyone
-                await stack.enter_async_context(_repo_lock(chroot_dir))
+            for state in states:  # sorted dirs: one order for everyone
+                await stack.enter_async_context(state.lock)
             await asyncio.to_thread(shutil.rmtree, path, True)
         with contextlib.suppress(OSError):  # the owner's dir, when it was the last project
             await asyncio.to_thread(path.parent.rmdir)
@@ -199,12 +215,19 @@ class Publisher:
         PublishError with createrepo_c's message when it fails.
         """
         chroot_dir = self._inside(chroot_dir)
-        async with _repo_lock(chroot_dir):
+        state = _repo_state(chroot_dir)
+        state.requested += 1
+        ticket = state.requested
+        async with state.lock:
+            if state.covered >= ticket:
+                return  # a run that started after this request has already published it
+            starting_at = state.requested
             pkglist = await asyncio.to_thread(_prepare_repo_dir, chroot_dir)
             try:
                 await _run_createrepo(chroot_dir, pkglist)
             finally:
                 await asyncio.to_thread(_unlink, pkglist)
+            state.covered = starting_at
 
 
 class LiveLog:
@@ -251,13 +274,14 @@ class LiveLog:
         self.close()
 
 
-def _repo_lock(chroot_dir: Path) -> asyncio.Lock:
-    """The lock of one (resolved) chroot directory."""
+def _repo_state(chroot_dir: Path) -> _RepoState:
+    """The repository state of one (resolved) chroot directory."""
     key = str(chroot_dir)
-    lock = _REPO_LOCKS.get(key)
-    if lock is None:
-        lock = _REPO_LOCKS[key] = asyncio.Lock()
-    return lock
+    state = _REPO_STATES.get(key)
+    if state is None:
+        state = _REPO_STATES[key] = _RepoState()
+    return state
+
 
 
 # ---------------------------------------------------------------------- blocking helpers
