@@ -27,14 +27,13 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from .builders import LogWriter, PackageInfo, read_rpm_headers
+from .builders import LogWriter, PackageInfo, is_rpm_file, read_rpm_headers
 from .forms import SRPM_SUFFIXES, address_policy, literal_address
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _READ_CHUNK = 64 * 1024
 _FLUSH_SIZE = 1024 * 1024  # downloaded bytes are written and hashed in a thread per MiB
-_RPM_MAGIC = b"\xed\xab\xee\xdb"  # the RPM lead; anything else is not read by rpm at all
 _FILE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.+~^-]")
 _MAX_NAME = 200
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -322,17 +321,12 @@ async def fetch_srpm(
 # ---------------------------------------------------------------- header
 
 
-def _starts_with_rpm_lead(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(len(_RPM_MAGIC)) == _RPM_MAGIC
-
-
 async def read_srpm_header(path: Path) -> PackageInfo:
     """Name, epoch, version, release of a source package; SrpmError if it is not one."""
     # rpm -qp reads a text file as a manifest: a list of *other* paths to query. Only files
     # that start with the RPM lead reach it.
     try:
-        is_rpm = await asyncio.to_thread(_starts_with_rpm_lead, path)
+        is_rpm = await asyncio.to_thread(is_rpm_file, path)
     except OSError as exc:
         raise SrpmError(f"cannot read {path.name}: {exc.strerror}") from None
     if not is_rpm:
