@@ -11,10 +11,12 @@ from aiohttp import web
 
 from .auth import TokenCache
 from .builders import BuilderRegistry
+from .cache import AnswerCache
 from .config import Config, ConfigError
 from .db import Database
 from .dispatcher import Dispatcher
 from .keys import (
+    ANSWERS,
     BUILDERS,
     CONFIG,
     DB,
@@ -75,6 +77,7 @@ def create_app(
         autoescape=jinja2.select_autoescape(default=True),
     )
     setup_routes(app)
+    pm.hook.register_routes(app=app)
     # Open live-log streams end at shutdown instead of holding it for a minute.
     app.on_shutdown.append(stop_live_logs)
     app.cleanup_ctx.append(_database)
@@ -88,6 +91,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     db = await Database.open(config.db_path)
     app[DB] = db
+    app[ANSWERS] = AnswerCache(db)
     log.info("database open path=%s", config.db_path)
     yield
     await db.close()

@@ -106,12 +106,16 @@ def copr_config_block(user_name: str, new: NewToken, base_url: str) -> str:
 class TokenCache:
     """Recently verified Authorization headers, so a hot endpoint skips the token lookup.
 
-    Cleared whenever any token changes; entries still honour their expiry.
+    Cleared whenever this process changes a token; entries also honour the token's expiry
+    and live at most MAX_AGE seconds, which bounds how long a token replaced by another
+    process (`python -m copr_lite user token`) keeps working here.
     """
+
+    MAX_AGE = 30.0
 
     def __init__(self, size: int = 1024) -> None:
         self._size = size
-        self._entries: dict[str, tuple[User, int]] = {}
+        self._entries: dict[str, tuple[User, float]] = {}
 
     def get(self, header: str, now: float) -> User | None:
         entry = self._entries.get(header)
@@ -119,10 +123,10 @@ class TokenCache:
             return None
         return entry[0]
 
-    def put(self, header: str, user: User, expires_on: int) -> None:
+    def put(self, header: str, user: User, expires_on: int, now: float) -> None:
         if len(self._entries) >= self._size:
             self._entries.clear()
-        self._entries[header] = (user, expires_on)
+        self._entries[header] = (user, min(float(expires_on), now + self.MAX_AGE))
 
     def clear(self) -> None:
         self._entries.clear()
@@ -171,7 +175,7 @@ async def authenticate(db: Database, cache: TokenCache, header: str | None, base
         raise denied
     if credential.expires_on < now:
         raise denied
-    cache.put(header, credential.user, credential.expires_on)
+    cache.put(header, credential.user, credential.expires_on, now)
     return credential.user
 
 

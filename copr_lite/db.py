@@ -52,6 +52,9 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        # Committed write transactions of this process: a cheap "has anything changed?"
+        # marker for caches of read answers (AnswerCache).
+        self.writes = 0
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -83,7 +86,10 @@ class Database:
         async with self._write_lock:
             # aiosqlite's _execute runs a callable on the connection's own thread; it is
             # the one hop that keeps a whole transaction off the event loop.
-            return await self._writer._execute(run_in_transaction, self._writer._conn, fn, args)
+            try:
+                return await self._writer._execute(run_in_transaction, self._writer._conn, fn, args)
+            finally:
+                self.writes += 1
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args, **kwargs)` on the reader thread (several queries, one hop)."""

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .auth import TokenCache
 from .builders import BuilderRegistry
+from .cache import AnswerCache
 from .config import Config
 from .db import Database
 from .models import User
@@ -25,6 +26,7 @@ PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher")
 START_DISPATCHER = web.AppKey("start_dispatcher", bool)
 DB = web.AppKey("db", Database)
 TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
+ANSWERS = web.AppKey("answers", AnswerCache)
 
 # Set on a request by the session middleware for web pages (None: anonymous).
 CURRENT_USER = web.RequestKey("current_user", User)

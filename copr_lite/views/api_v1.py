@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .. import auth, forms, services, store
 from ..config import Config
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..forms import Form
-from ..keys import CONFIG, DB, TOKEN_CACHE
+from ..keys import ANSWERS, CONFIG, DB, TOKEN_CACHE
 from ..models import Build, Project, User
 from ..openapi import openapi_document
 from ..responses import json_response
@@ -101,6 +103,20 @@ PROJECT_FLAGS = {
 
 def ok(**payload: Any) -> web.Response:
     return json_response({"output": "ok", **payload})
+
+
+async def cached_ok(
+    request: web.Request, key: Hashable, compute: Callable[[], Awaitable[dict[str, Any]]]
+) -> web.Response:
+    """An `ok` answer from the AnswerCache, computed (and kept) when it is not there or a
+    write happened since."""
+    cache = request.app[ANSWERS]
+    body = cache.get(key)
+    if body is None:
+        version = cache.version
+        body = orjson.dumps({"output": "ok", **await compute()})
+        cache.put(key, version, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def caller(request: web.Request) -> User:
@@ -188,16 +204,23 @@ async def list_projects(request: web.Request) -> web.Response:
             return await _search(request, request.query["search"])
         raise BadRequest("Invalid request: missing `username`")
     config = request.app[CONFIG]
-    projects = await request.app[DB].read(store.list_projects, username)
-    return ok(repos=[project_json(config, project, chroots) for project, chroots in projects])
+
+    async def compute() -> dict[str, Any]:
+        projects = await request.app[DB].read(store.list_projects, username)
+        return {"repos": [project_json(config, project, chroots) for project, chroots in projects]}
+
+    return await cached_ok(request, ("list", username), compute)
 
 
 async def project_detail(request: web.Request) -> web.Response:
-    project, _, chroots = await project_of(request)
-    config = request.app[CONFIG]
-    detail = project_json(config, project, chroots)
-    detail["last_modified"] = await request.app[DB].read(store.last_modified, project.id)
-    return ok(detail=detail, repos=[detail])
+    async def compute() -> dict[str, Any]:
+        project, _, chroots = await project_of(request)
+        detail = project_json(request.app[CONFIG], project, chroots)
+        detail["last_modified"] = await request.app[DB].read(store.last_modified, project.id)
+        return {"detail": detail, "repos": [detail]}
+
+    key = ("detail", request.match_info["username"], request.match_info["project"])
+    return await cached_ok(request, key, compute)
 
 
 async def create_project(request: web.Request) -> web.Response:
@@ -416,10 +439,14 @@ async def _submit(
 async def build_status(request: web.Request) -> web.Response:
     await caller(request)
     build_id = build_id_of(request)
-    state = await request.app[DB].read(store.get_build_state, build_id)
-    if state is None:
-        raise NotFound(f"Build {build_id} does not exist.")
-    return ok(status=derive_build_state(*state))
+
+    async def compute() -> dict[str, Any]:
+        state = await request.app[DB].read(store.get_build_state, build_id)
+        if state is None:
+            raise NotFound(f"Build {build_id} does not exist.")
+        return {"status": derive_build_state(*state)}
+
+    return await cached_ok(request, ("status", build_id), compute)
 
 
 def build_results_url(config: Config, build: Build) -> str | None:
@@ -463,10 +490,14 @@ def build_json(config: Config, build: Build) -> dict[str, Any]:
 
 async def build_detail(request: web.Request) -> web.Response:
     build_id = build_id_of(request)
-    build = await request.app[DB].read(store.get_build, build_id)
-    if build is None:
-        raise NotFound(f"Build {build_id} does not exist.")
-    return ok(**build_json(request.app[CONFIG], build))
+
+    async def compute() -> dict[str, Any]:
+        build = await request.app[DB].read(store.get_build, build_id)
+        if build is None:
+            raise NotFound(f"Build {build_id} does not exist.")
+        return build_json(request.app[CONFIG], build)
+
+    return await cached_ok(request, ("build", build_id), compute)
 
 
 async def cancel_build(request: web.Request) -> web.Response:
@@ -482,9 +513,18 @@ async def cancel_build(request: web.Request) -> web.Response:
 
 async def monitor(request: web.Request) -> web.Response:
     """GET .../monitor/: newest build of each package in each chroot (spec A12)."""
-    project, _, chroots = await project_of(request)
     paged = "offset" in request.query or "limit" in request.query
     page = forms.check_page(request) if paged else None
+
+    async def compute() -> dict[str, Any]:
+        return await _monitor(request, page)
+
+    key = ("monitor", request.match_info["username"], request.match_info["project"], page)
+    return await cached_ok(request, key, compute)
+
+
+async def _monitor(request: web.Request, page: tuple[int, int] | None) -> dict[str, Any]:
+    project, _, chroots = await project_of(request)
     config = request.app[CONFIG]
     latest, builds = await request.app[DB].read(store.monitor, project.id, page)
     packages: dict[str, dict[str, Any]] = {}
@@ -508,11 +548,11 @@ async def monitor(request: web.Request) -> web.Response:
             version, release = row["pkg_version"], row["pkg_release"]
             entry["pkg_version"] = f"{version}-{release}" if release else version
     base = results_base(config, project)
-    return ok(
-        chroots=list(chroots),
-        builds=[_monitor_build(build, base) for build in builds],
-        packages=[packages[name] for name in sorted(packages)],
-    )
+    return {
+        "chroots": list(chroots),
+        "builds": [_monitor_build(build, base) for build in builds],
+        "packages": [packages[name] for name in sorted(packages)],
+    }
 
 
 def _monitor_build(build: Build, results: str) -> dict[str, Any]:
