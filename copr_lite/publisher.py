@@ -283,7 +283,6 @@ def _repo_state(chroot_dir: Path) -> _RepoState:
     return state
 
 
-
 # ---------------------------------------------------------------------- blocking helpers
 
 
