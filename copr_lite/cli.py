@@ -1,4 +1,5 @@
-"""Command line: serve | user (add, token, grant, list) | config check | db (migrate, check)."""
+"""Command line: serve | worker | worker-token (create, list, revoke) | user (add, token, grant,
+list) | config check | db (migrate, check)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import contextlib
 import getpass
 import logging
 import os
+import platform
+import re
 import secrets
 import signal
 import sqlite3
@@ -20,7 +23,7 @@ from typing import Any, NoReturn, TypeVar
 from aiohttp import web
 
 from . import auth, migrations, store
-from .config import Config, ConfigError, load_config, render_config
+from .config import Config, ConfigError, default_builder, load_config, render_config
 from .db import DatabaseError, connect_sync, run_in_transaction
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
@@ -229,6 +232,113 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- remote workers
+
+WORKER_TOKEN_ENV = "COPR_LITE_WORKER_TOKEN"
+_WORKER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CHROOT_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,100}$")
+
+
+def _when(stamp: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(stamp)) if stamp else "-"
+
+
+def cmd_worker_token_create(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not _WORKER_NAME.match(args.name):
+        fail(f"invalid worker name {args.name!r}: use letters, digits, '_', '.', '-' (max 64)")
+    token = "cw_" + secrets.token_urlsafe(30)
+    with _database(config) as conn:
+        try:
+            _write(conn, store.create_worker, args.name, auth.hash_token(token))
+        except store.WorkerExists:
+            fail(f"worker {args.name} already has a token: revoke it first")
+    print(f"worker: {args.name}")
+    print(f"token: {token}")
+    print("# Shown only now (the server keeps a hash). On the build machine run:")
+    print(
+        f"# {WORKER_TOKEN_ENV}={token} python -m copr_lite worker --server {config.public_base_url}"
+    )
+    return 0
+
+
+def cmd_worker_token_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config) as conn:
+        workers = store.list_workers(conn)
+    print(f"{'NAME':<20} {'STATE':<8} {'CREATED':<17} {'LAST SEEN':<17} SERVES")
+    for worker in workers:
+        state = "revoked" if worker.revoked_on else "active"
+        print(
+            f"{worker.name:<20} {state:<8} {_when(worker.created_on):<17} "
+            f"{_when(worker.last_seen):<17} {worker.serves or '-'}"
+        )
+    return 0
+
+
+def cmd_worker_token_revoke(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config) as conn:
+        if not _write(conn, store.revoke_worker, args.name):
+            fail(f"no worker named {args.name} with a live token")
+    print(f"revoked the token of worker {args.name}: its next request is refused")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .builders import BuilderRegistry
+    from .plugins import PluginError, make_plugin_manager
+    from .worker import RemoteWorker, WorkerRefused
+
+    config = _config(args)
+    setup_logging(config.log_level)
+    token = args.token or os.environ.get(WORKER_TOKEN_ENV, "")
+    if not token:
+        fail(
+            f"no worker token: pass --token or set {WORKER_TOKEN_ENV} "
+            "(the server's operator runs `python -m copr_lite worker-token create NAME`)"
+        )
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", args.server):
+        fail(f"--server {args.server!r}: expected the server's http(s) URL")
+    chroots = [c.strip() for c in (args.chroots or "").split(",") if c.strip()]
+    chroots = chroots or [f"*-{platform.machine()}"]
+    for pattern in chroots:
+        if not _CHROOT_PATTERN.match(pattern):
+            fail(f"--chroots: {pattern!r} is not a chroot name or pattern")
+    try:
+        registry = BuilderRegistry()
+        make_plugin_manager(config).hook.register_builders(registry=registry, config=config)
+    except (PluginError, ConfigError) as exc:
+        fail(str(exc))
+    name = args.builder or default_builder()
+    builder = registry.get(name)
+    local = [n for n in registry.names() if n != "remote"]
+    if builder is None or name == "remote":
+        fail(f"--builder {name}: not a local builder here (available: {', '.join(local)})")
+    worker = RemoteWorker(
+        args.server,
+        token,
+        builder,
+        chroots,
+        concurrency=args.concurrency,
+        work_dir=args.work_dir,
+        grace=args.grace,
+        poll_wait=args.poll_wait,
+    )
+    try:
+        asyncio.run(_work(worker))
+    except WorkerRefused as exc:
+        fail(f"the server refused the worker token: {exc}")
+    return 0
+
+
+async def _work(worker: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.stop)
+    await worker.run()
+
+
 # ---------------------------------------------------------------- config, db
 
 
@@ -339,6 +449,98 @@ def build_parser() -> argparse.ArgumentParser:
         description="List accounts with their token expiry.",
     )
     listing.set_defaults(func=cmd_user_list)
+
+    worker = sub.add_parser(
+        "worker",
+        parents=[common],
+        help="run a build worker for a remote server",
+        description="Take build jobs from a copr_lite server and build them here with a "
+        "local builder: long-poll for a job of a chroot this machine serves, download its "
+        "SRPM, build, stream the log back, heartbeat (a canceled build stops), and upload the "
+        "RPMs with their sha256. SIGTERM lets a running build finish within --grace seconds, "
+        "else hands it back to the server; then the worker exits 0. --config names a local "
+        "settings file for the builders ([plugin:NAME] sections, [plugins] plugins_dir).",
+    )
+    worker.add_argument(
+        "--server", required=True, metavar="URL", help="the server's URL, e.g. http://copr:8080"
+    )
+    worker.add_argument(
+        "--token",
+        help=f"the worker token from `worker-token create` (default: ${WORKER_TOKEN_ENV}, "
+        "which keeps it out of the process list)",
+    )
+    worker.add_argument(
+        "--builder",
+        metavar="NAME",
+        help="local builder: rpmbuild, mock, container or one from a plugin "
+        "(default: mock where installed, else rpmbuild)",
+    )
+    worker.add_argument(
+        "--chroots",
+        metavar="A,B",
+        help="comma-separated chroots this machine serves; shell patterns allowed, e.g. "
+        "'epel-9-x86_64,fedora-*-x86_64' (default: every chroot of this machine's arch, "
+        f"*-{platform.machine()})",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="builds at a time (default 1)"
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="on SIGTERM, seconds a running build may take to finish before it is handed "
+        "back (default 60)",
+    )
+    worker.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="scratch directory for SRPMs and builds (default: a new temporary directory)",
+    )
+    worker.add_argument(
+        "--poll-wait",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="longest wait of one job request (the server may cap it; default 20)",
+    )
+    worker.set_defaults(func=cmd_worker)
+
+    wtoken = sub.add_parser(
+        "worker-token",
+        help="manage worker credentials",
+        description="Credentials of build workers, separate from user API tokens: create one "
+        "per machine, list them, revoke one (refused from its next request).",
+    )
+    wtoken_sub = wtoken.add_subparsers(dest="worker_token_command", required=True, metavar="ACTION")
+    wcreate = wtoken_sub.add_parser(
+        "create",
+        parents=[common],
+        help="create a worker token",
+        description="Create a token for a worker machine and print it once (only its hash "
+        "is stored). A revoked worker's name may be given a new token.",
+    )
+    wcreate.add_argument("name", help="worker name (letters, digits, '_', '.', '-')")
+    wcreate.set_defaults(func=cmd_worker_token_create)
+    wlist = wtoken_sub.add_parser(
+        "list",
+        parents=[common],
+        help="list workers",
+        description="List workers: state, creation, last request, and the chroots each "
+        "serves. GET /api/workers/ on a running server also shows their current jobs.",
+    )
+    wlist.set_defaults(func=cmd_worker_token_list)
+    wrevoke = wtoken_sub.add_parser(
+        "revoke",
+        parents=[common],
+        help="revoke a worker token",
+        description="Revoke a worker's token: the server refuses its next request (401), and "
+        "a job it was building goes back to the queue once its heartbeats stop.",
+    )
+    wrevoke.add_argument("name", help="worker name")
+    wrevoke.set_defaults(func=cmd_worker_token_revoke)
 
     cfg = sub.add_parser(
         "config", help="inspect settings", description="Validate and show settings."

@@ -125,6 +125,10 @@ class Dispatcher:
         if tasks:
             await asyncio.wait(tasks, timeout=wait)
         self.wake()
+        # The cancel's own transaction finished the build, so no chroot task announces it.
+        build = await self.db.read(store.get_build, build_id)
+        if build is not None and all(State.from_code(c.status).terminal for c in build.chroots):
+            await fire(self.pm, "build_finished", build=build)
 
     def prepare_repos(self, owner: str, project: str, chroots: Iterable[str]) -> None:
         """Create empty repositories for a new project's chroots (in the background), so
@@ -245,8 +249,8 @@ class Dispatcher:
                 )
             except SrpmError as exc:
                 await live.write(f"Import failed: {exc}")
-                await self.db.write(store.import_failed, build_id, f"import failed: {exc}")
-                await self._after_chroots(build_id, None)
+                done = await self.db.write(store.import_failed, build_id, f"import failed: {exc}")
+                await self._after_chroots(build_id, None, build_done=done)
                 return
             await live.write(f"Imported {package.nevra}")
             await self.db.write(
@@ -385,8 +389,11 @@ class Dispatcher:
             (p.name, p.epoch, p.version, p.release, p.arch)
             for p in (result.packages if result and state is State.SUCCEEDED else ())
         ]
+        done = False
         try:
-            await self.db.write(store.finish_chroot, build_id, chroot, state, reason, packages)
+            done = await self.db.write(
+                store.finish_chroot, build_id, chroot, state, reason, packages
+            )
         except Exception:
             log.exception("could not store the end of build %d chroot %s", build_id, chroot)
         finally:
@@ -394,11 +401,17 @@ class Dispatcher:
             self._publishing.pop((build_id, chroot), None)
             self.wake()
         if state.terminal:
-            await self._after_chroots(build_id, (chroot, result))
+            await self._after_chroots(build_id, (chroot, result), build_done=done)
 
     async def _after_chroots(
-        self, build_id: int, finished: tuple[str, ChrootResult | None] | None
+        self,
+        build_id: int,
+        finished: tuple[str, ChrootResult | None] | None,
+        *,
+        build_done: bool,
     ) -> None:
+        """Fire chroot_finished for `finished`, and build_finished when `build_done` (the
+        store said this change finished the build, so it fires exactly once)."""
         build = await self.db.read(store.get_build, build_id)
         if build is None:
             return
@@ -416,7 +429,7 @@ class Dispatcher:
                 result=result,
                 state=state.value,
             )
-        if all(State.from_code(c.status).terminal for c in build.chroots):
+        if build_done:
             await fire(self.pm, "build_finished", build=build)
 
     async def _job(self, build: Build, chroot: str) -> BuildJob:

@@ -89,3 +89,21 @@ def build_finished(build: Build) -> Any:
     :param build: the build with its final chroot states.
     :return: None or an awaitable.
     """
+
+
+# ---------------------------------------------------------------- web
+
+
+@hookspec
+def register_routes(app: web.Application) -> None:
+    """Add HTTP routes (and shutdown callbacks) to the server.
+
+    Called once per app while it is being created, after the built-in routes are added and
+    the builders registered; the database is not open yet (``startup`` fires when it is).
+    Routes under ``/api/`` and ``/worker/`` answer errors with the JSON error body.
+
+    :param app: the aiohttp application: add routes with ``app.router.add_get(...)``; its
+        shared objects are under ``copr_lite.keys`` (``CONFIG``, ``BUILDERS``; ``DB`` from
+        startup on).
+    :return: None.
+    """

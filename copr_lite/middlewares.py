@@ -19,8 +19,9 @@ _SLASHES = re.compile(r"//+")
 
 
 def is_api_path(path: str) -> bool:
+    """True for the JSON surfaces: the API (`/api/`) and the worker API (`/worker/`)."""
     path = _SLASHES.sub("/", path)
-    return path == "/api" or path.startswith("/api/")
+    return path in ("/api", "/worker") or path.startswith(("/api/", "/worker/"))
 
 
 def error_response(request: web.Request, status: int, message: str, errcode: str) -> web.Response:

@@ -139,6 +139,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX builds_project_pkg ON builds(project_id, pkg_name, id);
         """,
     ),
+    Migration(
+        2,
+        "workers: credentials of remote build machines",
+        """
+        -- One row per worker token (`worker-token create NAME`); only its hash is stored.
+        -- serves, builder, host and last_seen are what the worker last reported.
+        CREATE TABLE workers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_on INTEGER NOT NULL,
+            revoked_on INTEGER,
+            last_seen INTEGER,
+            serves TEXT NOT NULL DEFAULT '',
+            builder TEXT NOT NULL DEFAULT '',
+            host TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

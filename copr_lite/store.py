@@ -12,7 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from .models import ApiCredential, Build, BuildChroot, Project, User
+from .models import ApiCredential, Build, BuildChroot, Project, User, Worker
 from .states import BUILT_CODES, UNFINISHED_CODES, State, can_move
 
 # ---------------------------------------------------------------- users and credentials
@@ -653,12 +653,15 @@ def import_succeeded(
         set_chroot_state(conn, build_id, chroot, State.PENDING)
 
 
-def import_failed(conn: sqlite3.Connection, build_id: int, reason: str) -> None:
+def import_failed(conn: sqlite3.Connection, build_id: int, reason: str) -> bool:
+    """Fail the build's importing chroots; True when that finished the build."""
+    moved = False
     for (chroot,) in conn.execute(
         "SELECT chroot FROM build_chroots WHERE build_id = ? AND status = ?",
         (build_id, State.IMPORTING.code),
     ).fetchall():
-        set_chroot_state(conn, build_id, chroot, State.FAILED, fail_reason=reason)
+        moved |= set_chroot_state(conn, build_id, chroot, State.FAILED, fail_reason=reason)
+    return moved and build_is_finished(conn, build_id)
 
 
 def pending_candidates(conn: sqlite3.Connection, per_owner: int) -> list[sqlite3.Row]:
@@ -704,8 +707,12 @@ def finish_chroot(
     fail_reason: str | None,
     packages: list[tuple[str, int | None, str, str, str]],
 ) -> bool:
-    """Store a chroot's terminal state and its built packages; False if it was already
-    terminal (e.g. canceled meanwhile)."""
+    """Store a chroot's state (terminal, or pending again) and its built packages.
+
+    Returns True when this write finished the whole build; writes are serialised, so for
+    each build exactly one finishing write (or none, when the chroot was already terminal,
+    e.g. canceled meanwhile) sees it.
+    """
     if not set_chroot_state(conn, build_id, chroot, state, fail_reason=fail_reason):
         return False
     conn.executemany(
@@ -713,7 +720,7 @@ def finish_chroot(
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(build_id, chroot, *package) for package in packages],
     )
-    return True
+    return state.terminal and build_is_finished(conn, build_id)
 
 
 def recover_interrupted(
@@ -919,3 +926,68 @@ def set_project_chroots(conn: sqlite3.Connection, project_id: int, chroots: list
         " SELECT ?, value FROM json_each(?)",
         (project_id, wanted),
     )
+
+
+# ---------------------------------------------------------------- remote workers
+
+WORKER_COLUMNS = "id, name, created_on, revoked_on, last_seen, serves, builder, host"
+
+
+class WorkerExists(Exception):
+    """A worker of that name holds a token that is not revoked."""
+
+
+def create_worker(conn: sqlite3.Connection, name: str, token_hash: str) -> Worker:
+    """Store a new worker credential. A revoked worker's name is reused (its row gets the new
+    token); raises WorkerExists when the name holds a live token."""
+    now = int(time.time())
+    row = conn.execute("SELECT revoked_on FROM workers WHERE name = ?", (name,)).fetchone()
+    if row is not None and row["revoked_on"] is None:
+        raise WorkerExists(name)
+    conn.execute(
+        "INSERT INTO workers (name, token_hash, created_on) VALUES (?, ?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash,"
+        " created_on = excluded.created_on, revoked_on = NULL, last_seen = NULL,"
+        " serves = '', builder = '', host = ''",
+        (name, token_hash, now),
+    )
+    found = conn.execute(f"SELECT {WORKER_COLUMNS} FROM workers WHERE name = ?", (name,)).fetchone()
+    return Worker.from_row(found)
+
+
+def get_worker_by_token(conn: sqlite3.Connection, token_hash: str) -> Worker | None:
+    """The worker holding the token whose SHA-256 is `token_hash` (revoked ones too)."""
+    row = conn.execute(
+        f"SELECT {WORKER_COLUMNS} FROM workers WHERE token_hash = ?", (token_hash,)
+    ).fetchone()
+    return Worker.from_row(row) if row else None
+
+
+def list_workers(conn: sqlite3.Connection) -> list[Worker]:
+    rows = conn.execute(f"SELECT {WORKER_COLUMNS} FROM workers ORDER BY name").fetchall()
+    return [Worker.from_row(row) for row in rows]
+
+
+def revoke_worker(conn: sqlite3.Connection, name: str) -> bool:
+    """Revoke a worker's token; False when there is no live token of that name."""
+    cur = conn.execute(
+        "UPDATE workers SET revoked_on = ? WHERE name = ? AND revoked_on IS NULL",
+        (int(time.time()), name),
+    )
+    return cur.rowcount > 0
+
+
+def worker_seen(
+    conn: sqlite3.Connection,
+    worker_id: int,
+    when: int,
+    report: tuple[str, str, str] | None = None,
+) -> None:
+    """Record a worker's last request; `report` = (serves, builder, host) from a claim."""
+    if report is None:
+        conn.execute("UPDATE workers SET last_seen = ? WHERE id = ?", (when, worker_id))
+    else:
+        conn.execute(
+            "UPDATE workers SET last_seen = ?, serves = ?, builder = ?, host = ? WHERE id = ?",
+            (when, *report, worker_id),
+        )

@@ -60,6 +60,11 @@ def assert_one_line_failure(result: subprocess.CompletedProcess[str], text: str)
         ["db"],
         ["db", "migrate"],
         ["db", "check"],
+        ["worker"],
+        ["worker-token"],
+        ["worker-token", "create"],
+        ["worker-token", "list"],
+        ["worker-token", "revoke"],
     ],
 )
 def test_every_command_has_help(tmp_path, command):

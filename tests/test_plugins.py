@@ -136,6 +136,30 @@ def test_hook_register_builders(make_config):
         registry.add(object())  # type: ignore[arg-type]
 
 
+async def test_hook_register_routes(aiohttp_client, make_app):
+    from aiohttp import web
+
+    class Routes:
+        @hookimpl
+        def register_routes(self, app):
+            async def hello(request):
+                return web.json_response({"builders": request.app[BUILDERS].names()})
+
+            app.router.add_get("/hello-plugin/", hello)
+
+    client = await aiohttp_client(make_app(plugins=[Routes()]))
+    resp = await client.get("/hello-plugin/")
+    assert resp.status == 200
+    assert "remote" in (await resp.json())["builders"]
+    # The built-in remote plugin adds the worker API, whose errors are JSON.
+    resp = await client.post("/worker/v1/claim", json={"chroots": ["*"]})
+    assert resp.status == 401
+    assert (await resp.json())["errcode"] == "unauthorized"
+    resp = await client.get("/worker/v1/nothing-here")
+    assert resp.status == 404
+    assert (await resp.json())["output"] == "notok"
+
+
 def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
     assert HOOKS == [
         "build_finished",
@@ -143,6 +167,7 @@ def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
         "chroot_finished",
         "chroot_started",
         "register_builders",
+        "register_routes",
         "startup",
     ]
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
