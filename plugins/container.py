@@ -325,7 +325,8 @@ class ContainerBuilder:
 
         await ctx.log(f"container {name}: {shlex.join(rpmbuild)}")
         env = {**os.environ, **ctx.env} if ctx.env else None
-        code = await self._run(argv, name, log, env)
+        # podman runs from the work dir: runc may leave files (e.g. "oom") in its cwd.
+        code = await self._run(argv, name, log, env, ctx.work_dir)
 
         if code != 0:
             reason = self._failure(code, job, image, list(tail))
@@ -345,11 +346,16 @@ class ContainerBuilder:
         return ChrootResult(Outcome.SUCCEEDED, packages=packages, files=tuple(files))
 
     async def _run(
-        self, argv: list[str], name: str, log: LogWriter, env: Mapping[str, str] | None
+        self,
+        argv: list[str],
+        name: str,
+        log: LogWriter,
+        env: Mapping[str, str] | None,
+        cwd: Path,
     ) -> int:
         """Run the container through run_logged; on cancel kill and remove it first (the
         client then exits by itself), and always remove it at the end."""
-        client = asyncio.create_task(run_logged(argv, log, env=env))
+        client = asyncio.create_task(run_logged(argv, log, env=env, cwd=cwd))
         try:
             return await asyncio.shield(client)
         except BaseException:
