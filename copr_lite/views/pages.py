@@ -67,10 +67,6 @@ async def _form(request: web.Request) -> dict[str, str]:
     return form
 
 
-async def index(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/api/")
-
-
 async def login_form(request: web.Request) -> web.StreamResponse:
     return await render_page(
         request, "login.html", {"error": None, "next": _safe_next(request.query.get("next"))}
