@@ -48,6 +48,12 @@ POLL_SECONDS = 2.0
 IMPORT_CONCURRENCY = 2
 IMPORT_TIME_LIMIT = 600.0
 CANDIDATES_PER_OWNER = 4
+# During a burst of submissions (one less than SUBMIT_LULL after another) the dispatcher
+# runs at most one round per SUBMIT_LULL and starts imports only once the burst pauses, or
+# at least every IMPORT_MAX_DEFER seconds: the HTTP requests come first. A lone submission
+# is handled at once.
+SUBMIT_LULL = 0.1
+IMPORT_MAX_DEFER = 1.0
 
 
 @dataclass
@@ -79,6 +85,10 @@ class Dispatcher:
         self._submitted: list[int] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._last_submit = float("-inf")
+        self._last_import = float("-inf")
+        self._in_burst = False
+        self._deferred_wake = False
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._publishing: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._served: dict[int, int] = {}  # owner id -> when (a counter) it last got a slot
@@ -113,7 +123,27 @@ class Dispatcher:
     def submitted(self, build_ids: Iterable[int]) -> None:
         """New builds were stored: announce them and start their imports."""
         self._submitted.extend(build_ids)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._in_burst = now - self._last_submit < SUBMIT_LULL
+        self._last_submit = now
+        if not self._in_burst:
+            self.wake()
+        elif not self._deferred_wake:
+            self._deferred_wake = True
+            loop.call_later(SUBMIT_LULL, self._wake_after_lull)
+
+    def _wake_after_lull(self) -> None:
+        self._deferred_wake = False
         self.wake()
+
+    def _may_import(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        return (
+            not self._in_burst
+            or now - self._last_submit >= SUBMIT_LULL
+            or now - self._last_import >= IMPORT_MAX_DEFER
+        )
 
     async def cancel_build(self, build_id: int, wait: float = 15.0) -> None:
         """Stop the running chroots of a build (its state is already `canceled`)."""
@@ -173,12 +203,15 @@ class Dispatcher:
     async def _round(self) -> None:
         if self._submitted:
             ids, self._submitted = self._submitted, []
-            for build_id in ids:
-                build = await self.db.read(store.get_build, build_id)
-                if build is not None:
-                    await fire(self.pm, "build_submitted", build=build)
+            for build in await self.db.read(store.get_builds, ids):
+                await fire(self.pm, "build_submitted", build=build)
         free_imports = IMPORT_CONCURRENCY - len(self._imports)
-        if free_imports > 0:
+        if free_imports > 0 and not self._may_import():
+            if not self._deferred_wake:
+                self._deferred_wake = True
+                asyncio.get_running_loop().call_later(SUBMIT_LULL, self._wake_after_lull)
+        elif free_imports > 0:
+            self._last_import = asyncio.get_running_loop().time()
             for build_id in await self.db.read(store.importing_builds, free_imports + 16):
                 if build_id in self._imports or free_imports <= 0:
                     continue

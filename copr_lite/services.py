@@ -134,7 +134,7 @@ async def submit_builds(
     `build_timeout` (seconds) 0 means the configured default."""
     config = app[CONFIG]
     ids = await app[DB].write(
-        _insert_builds,
+        insert_builds,
         project,
         user.id,
         sources,
@@ -149,7 +149,7 @@ async def submit_builds(
     return ids
 
 
-def _insert_builds(
+def insert_builds(
     conn: sqlite3.Connection,
     project: Project,
     submitter_id: int,

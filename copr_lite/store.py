@@ -471,6 +471,11 @@ def _builds_by_ids(conn: sqlite3.Connection, ids: list[int]) -> list[Build]:
     return builds
 
 
+def get_builds(conn: sqlite3.Connection, ids: list[int]) -> list[Build]:
+    """The given builds (oldest first) with their chroots and built packages."""
+    return sorted(_builds_by_ids(conn, ids), key=lambda build: build.id)
+
+
 def monitor(
     conn: sqlite3.Connection, project_id: int, page: tuple[int, int] | None
 ) -> tuple[list[sqlite3.Row], list[Build]]:

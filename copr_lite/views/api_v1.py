@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiohttp import web
 
 from .. import auth, forms, services, store
 from ..config import Config
-from ..errors import BadRequest, Conflict, Forbidden, NotFound
+from ..errors import BadRequest, Conflict, CoprLiteError, Forbidden, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB, TOKEN_CACHE
+from ..keys import ANSWERS, CONFIG, DB, DISPATCHER, TOKEN_CACHE
 from ..models import Build, Project, User
 from ..openapi import openapi_document
 from ..responses import json_response
@@ -367,17 +368,52 @@ async def _search(request: web.Request, query: str) -> web.Response:
 
 
 async def new_build(request: web.Request) -> web.Response:
-    """POST .../new_build/: one build per SRPM URL, its chroots in `importing`."""
+    """POST .../new_build/: one build per SRPM URL, its chroots in `importing`.
+
+    The hot path: the project lookup, permission check, validation and insert run as one
+    transaction on the database thread (one hop), in the order of spec A17.
+    """
     user = await caller(request)
-    project, roles, enabled = await project_of(request, user)
-    auth.check_permission(user, project, roles, auth.Action.BUILD)
-    form = await forms.read_form(request)
+    try:
+        form = await forms.read_form(request)
+    except CoprLiteError:
+        # An unreadable body still answers 404/403 first when those apply.
+        project, roles, _ = await project_of(request, user)
+        auth.check_permission(user, project, roles, auth.Action.BUILD)
+        raise
+    owner, name = _name(request, "username"), _name(request, "project")
     config = request.app[CONFIG]
+    ids = await request.app[DB].write(_new_build, owner, name, user, form, config)
+    request.app[DISPATCHER].submitted(ids)
+    return ok(ids=ids, id=ids[0], message=f"Build was added to {name}.")
+
+
+def _new_build(
+    conn: sqlite3.Connection, owner: str, name: str, user: User, form: Form, config: Config
+) -> list[int]:
+    found = None
+    if forms.NAME_RE.match(owner) and forms.NAME_RE.match(name):
+        found = store.get_project_with_roles(conn, owner, name, user.id)
+    if found is None:
+        raise NotFound(f"Project {owner[:100]}/{name[:100]} does not exist.")
+    project, roles, enabled = found
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
     urls = forms.check_srpm_urls(form.get("pkgs"), "pkgs", config.srpm_allowed_networks)
     if not urls:
         raise forms.validation_error("pkgs", "This field is required.")
-    sources = [store.NewBuild(url) for url in urls]
-    return await _submit(request, user, project, enabled, form, sources)
+    params = _build_params(form, project, enabled)
+    return services.insert_builds(
+        conn,
+        project,
+        user.id,
+        [store.NewBuild(url) for url in urls],
+        params.chroots,
+        params.memory,
+        params.timeout or config.default_timeout,
+        params.enable_net,
+        params.background,
+        config.public_results_url,
+    )
 
 
 async def new_build_upload(request: web.Request) -> web.Response:
@@ -410,6 +446,31 @@ async def _submit(
     form: Form,
     sources: list[store.NewBuild],
 ) -> web.Response:
+    params = _build_params(form, project, enabled)
+    ids = await services.submit_builds(
+        request.app,
+        user,
+        project,
+        sources,
+        params.chroots,
+        memory=params.memory,
+        build_timeout=params.timeout,
+        enable_net=params.enable_net,
+        background=params.background,
+    )
+    return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
+
+
+class BuildParams(NamedTuple):
+    chroots: list[str]
+    memory: int
+    timeout: int  # 0: the server's default
+    enable_net: bool
+    background: bool
+
+
+def _build_params(form: Form, project: Project, enabled: tuple[str, ...]) -> BuildParams:
+    """Validate a new build's form fields against the project (pure: no I/O)."""
     form.refuse_unknown(BUILD_FIELDS | set(enabled))
     chroots = selected_chroots(form, enabled) or list(enabled)
     if not chroots:
@@ -422,18 +483,7 @@ async def _submit(
         enable_net = form.checkbox("enable_net")
     else:
         enable_net = form.checkbox("build_enable_net", project.build_enable_net)
-    ids = await services.submit_builds(
-        request.app,
-        user,
-        project,
-        sources,
-        chroots,
-        memory=memory,
-        build_timeout=timeout,
-        enable_net=enable_net,
-        background=form.checkbox("background"),
-    )
-    return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
+    return BuildParams(chroots, memory, timeout, enable_net, form.checkbox("background"))
 
 
 async def build_status(request: web.Request) -> web.Response:
