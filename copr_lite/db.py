@@ -1,9 +1,11 @@
-"""The SQLite connections: one writer behind a lock, one reader, pragmas, migrations on open.
+"""The SQLite connections: one writer task, one reader, pragmas, migrations on open.
 
 Every write is one synchronous function run on the writer's thread inside
-`BEGIN IMMEDIATE ... COMMIT`, so a whole transaction costs one thread hop and no other
-coroutine can interleave with it. Reads run on a second connection (WAL lets it read while the
-writer writes), also as one function per request where a request needs several queries.
+`BEGIN IMMEDIATE ... COMMIT` (its own savepoint when several are batched), so a transaction
+costs one thread hop and no other coroutine can interleave with it. Writes that arrive while
+one is running are committed together by the next hop (group commit). Reads run on a second
+connection (WAL lets it read while the writer writes), also as one function per request where
+a request needs several queries.
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ class Database:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._write_lock = asyncio.Lock()
-        # Committed write transactions of this process: a cheap "has anything changed?"
-        # marker for caches of read answers (AnswerCache).
+        self._drainer: asyncio.Task[None] | None = None
+        # Writes waiting for the writer thread; one hop runs them all (group commit).
+        self._queued: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        # Write functions run by this process: a cheap "has anything changed?" marker for
+        # caches of read answers (AnswerCache).
         self.writes = 0
 
     @classmethod
@@ -76,20 +80,53 @@ class Database:
         return cls(path, writer, reader)
 
     async def close(self) -> None:
+        if self._drainer is not None:
+            await self._drainer
         await self._reader.close()
         await self._writer.close()
 
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn(conn, *args, **kwargs)` as one IMMEDIATE transaction on the writer thread."""
+        """Run `fn(conn, *args, **kwargs)` atomically on the writer thread.
+
+        Writes that arrive while the writer is busy are run together in the next
+        BEGIN IMMEDIATE transaction, each inside its own savepoint: one that raises is rolled
+        back alone and its caller gets the exception. Concurrent writers thus share one
+        thread hop and one commit, instead of queueing for a hop each.
+        """
         if kwargs:
             fn = functools.partial(fn, **kwargs)
-        async with self._write_lock:
-            # aiosqlite's _execute runs a callable on the connection's own thread; it is
-            # the one hop that keeps a whole transaction off the event loop.
-            try:
-                return await self._writer._execute(run_in_transaction, self._writer._conn, fn, args)
-            finally:
-                self.writes += 1
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((fn, args, future))
+        # One drainer task is the single writer; a caller that is cancelled while waiting
+        # does not stop it (its job still runs, as a started transaction would).
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="copr-lite-db-writer")
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            await self._run_batch(batch)
+
+    async def _run_batch(
+        self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]]
+    ) -> None:
+        jobs = [(fn, args) for fn, args, _ in batch]
+        try:
+            # aiosqlite's _execute runs a callable on the connection's own thread: the one
+            # hop that keeps the whole transaction off the event loop.
+            outcomes = await self._writer._execute(run_batch, self._writer._conn, jobs)
+        except BaseException as exc:  # the transaction itself failed: every job did
+            outcomes = [(False, exc)] * len(batch)
+        finally:
+            self.writes += len(batch)
+        for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args, **kwargs)` on the reader thread (several queries, one hop)."""
@@ -104,6 +141,32 @@ class Database:
         for row in rows:
             return row
         return None
+
+
+def run_batch(
+    conn: sqlite3.Connection, jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> list[tuple[bool, Any]]:
+    """Run write jobs in one IMMEDIATE transaction, each in a savepoint so that one which
+    raises is undone alone. Returns (ok, result or exception) per job."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for fn, args in jobs:
+            conn.execute("SAVEPOINT job")
+            try:
+                result = fn(conn, *args)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                outcomes.append((False, exc))
+            else:
+                conn.execute("RELEASE job")
+                outcomes.append((True, result))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return outcomes
 
 
 def run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
