@@ -53,6 +53,7 @@ CANDIDATES_PER_OWNER = 4
 # at least every IMPORT_MAX_DEFER seconds: the HTTP requests come first. A lone submission
 # is handled at once.
 SUBMIT_LULL = 0.1
+ANNOUNCE_CHUNK = 20
 IMPORT_MAX_DEFER = 1.0
 
 
@@ -203,8 +204,13 @@ class Dispatcher:
     async def _round(self) -> None:
         if self._submitted:
             ids, self._submitted = self._submitted, []
-            for build in await self.db.read(store.get_builds, ids):
-                await fire(self.pm, "build_submitted", build=build)
+            # In chunks, letting requests in between: a burst can leave hundreds here.
+            for start in range(0, len(ids), ANNOUNCE_CHUNK):
+                for build in await self.db.read(
+                    store.get_builds, ids[start : start + ANNOUNCE_CHUNK]
+                ):
+                    await fire(self.pm, "build_submitted", build=build)
+                await asyncio.sleep(0)
         free_imports = IMPORT_CONCURRENCY - len(self._imports)
         if free_imports > 0 and not self._may_import():
             if not self._deferred_wake:
