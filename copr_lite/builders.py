@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from .rpmheader import read_nevra
+
 # Chroot os names whose version gives a dist macro, e.g. fedora-40 -> .fc40, epel-9 -> .el9.
 _DIST = {
     "fedora": ("fc", "fedora"),
@@ -221,6 +223,10 @@ RPM_MAGIC = b"\xed\xab\xee\xdb"
 _QUERY_FORMAT = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCEPACKAGE}\\n"
 
 
+def _read_headers_directly(paths: Sequence[Path]) -> list[PackageInfo]:
+    return [PackageInfo(*read_nevra(Path(path))) for path in paths]
+
+
 def is_rpm_file(path: Path) -> bool:
     """True when the file starts with the RPM lead (a 4-byte read; fine on the loop)."""
     with path.open("rb") as fh:
@@ -238,6 +244,10 @@ async def read_rpm_headers(paths: Sequence[Path]) -> list[PackageInfo]:
     for path in paths:
         if not is_rpm_file(Path(path)):
             raise ValueError(f"{Path(path).name} is not an RPM file")
+    try:
+        return await asyncio.to_thread(_read_headers_directly, paths)
+    except (ValueError, OSError):
+        pass  # something unusual: let rpm itself read it (and word the error)
     with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
         proc = await asyncio.create_subprocess_exec(
             "rpm",
