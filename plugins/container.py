@@ -300,7 +300,7 @@ class ContainerBuilder:
 
         target = job.chroot.arch if job.chroot.arch == host_arch() else None
         build_dir = ctx.work_dir / "container"
-        await asyncio.to_thread(_prepare, build_dir, ctx.result_dir)
+        await asyncio.to_thread(_rules._prepare, build_dir, ctx.result_dir)
         srpm_in = f"/srpm/{job.srpm.name}"
         name = self.container_name(job)
         rpmbuild = [*self.rpmbuild_args(job, nodeps=nodeps, target=target), "-ra", srpm_in]
@@ -333,7 +333,7 @@ class ContainerBuilder:
             await ctx.log(f"error: {reason}")
             return ChrootResult.failed(reason)
 
-        files = await asyncio.to_thread(_collect, build_dir / "top", ctx.result_dir)
+        files = await asyncio.to_thread(_rules._collect, build_dir / "top", ctx.result_dir)
         if not files:
             return ChrootResult.failed("rpmbuild succeeded but produced no RPM")
         try:
@@ -441,22 +441,6 @@ async def _unstoppable(coro: object) -> None:
 
 
 _BACKGROUND: set[asyncio.Future[None]] = set()
-
-
-def _prepare(build_dir: Path, result_dir: Path) -> None:
-    for sub in ("top", "tmp", "rpmdb"):
-        (build_dir / sub).mkdir(parents=True, exist_ok=True)
-    result_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _collect(top: Path, result_dir: Path) -> list[Path]:
-    """Move the produced RPMs (binary, then source) into the result dir."""
-    moved = []
-    for path in [*sorted(top.glob("RPMS/*/*.rpm")), *sorted(top.glob("SRPMS/*.rpm"))]:
-        destination = result_dir / path.name
-        shutil.move(path, destination)
-        moved.append(destination)
-    return moved
 
 
 @hookimpl
