@@ -24,7 +24,6 @@ import argparse
 import base64
 import contextlib
 import dataclasses
-import http.client
 import json
 import os
 import random
@@ -32,7 +31,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +40,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+
+from procs import free_port, request, running, wait_ready
 
 from copr_lite import auth, migrations
 from copr_lite.states import State
@@ -339,62 +339,6 @@ def _succeeded_build(conn: sqlite3.Connection, near: int) -> int:
 
 
 # ---------------------------------------------------------------- processes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running(cmd: Sequence[str], log_path: Path, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `cmd` with its output in `log_path`; terminate (then kill) it on the way out."""
-    with (
-        log_path.open("ab") as log,
-        subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
-        ) as proc,
-    ):
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def request(
-    port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
-) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request(method, path, body=body or None, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}):\n{_tail(log_path)}")
-        try:
-            request(port, "GET", "/api/auth_check/")
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the server did not answer within 60 s:\n{_tail(log_path)}")
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def wait_idle(pid: int, patience: float = 30) -> None:
@@ -705,7 +649,7 @@ class Bench:
     @contextlib.contextmanager
     def bare_server(self) -> Iterator[tuple[int, int]]:
         """Start bench/bare.py; yield (port, pid)."""
-        port = _free_port()
+        port = free_port()
         log = self.work / "bare.log"
         cmd = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH_DIR / "bare.py"), str(port)]
         with running(cmd, log, self.work) as proc:
@@ -715,7 +659,7 @@ class Bench:
     @contextlib.contextmanager
     def copr_server(self, access_log: bool, label: str) -> Iterator[tuple[int, int]]:
         """Start copr_lite on the data set (log in server-LABEL.log); yield (port, pid)."""
-        port = _free_port()
+        port = free_port()
         config = self.work / f"copr-lite-{label}.ini"
         write_config(config, self.data.db_path.parent, port, access_log)
         log = self.work / f"server-{label}.log"

@@ -44,7 +44,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from aiohttp import web
+from procs import free_port, running, wait_ready
 
 import copr_lite.dispatcher as dispatcher_module
 import copr_lite.publisher as publisher_module
@@ -658,62 +658,6 @@ def srpm_server(directory: Path) -> Iterator[int]:
         thread.join(timeout=10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running(cmd: Sequence[str], log_path: Path, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `cmd` with its output in `log_path`; terminate (then kill) it on the way out."""
-    with (
-        log_path.open("ab") as log,
-        subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
-        ) as proc,
-    ):
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def request(
-    port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
-) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request(method, path, body=body or None, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}):\n{_tail(log_path)}")
-        try:
-            request(port, "GET", "/api/auth_check/")
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the server did not answer within 60 s:\n{_tail(log_path)}")
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return _tail_text(path.read_text(errors="replace"), lines)
-
-
 def _tail_text(text: str, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
@@ -868,7 +812,7 @@ def package_phase(work: Path, repeats: int) -> PackageResult:
 
     say("  through copr_lite: POST new_build, poll build_status every 5 ms")
     data_dir = work / "server-data"
-    port = _free_port()
+    port = free_port()
     config = work / "copr-lite.ini"
     write_server_config(config, data_dir, port)
     login, token = create_user(config, work)
