@@ -39,7 +39,7 @@ from .db import Database
 from .models import Build
 from .plugins import fire
 from .publisher import LiveLog, Publisher
-from .srpm import SrpmError, import_srpm
+from .srpm import SrpmError, import_srpm, public_url
 from .states import State
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,7 @@ class Dispatcher:
                 return
             import_dir = self.publisher.import_dir(build.owner_name, build.project_name, build.id)
             live = LiveLog(import_dir / "builder-live.log")
-            await live.write(f"Importing build {build.id}: {build.source_url}")
+            await live.write(f"Importing build {build.id}: {public_url(build.source_url)}")
             try:
                 path, sha256, package = await import_srpm(
                     build.source_url,

@@ -58,6 +58,14 @@ def _display(url: URL) -> str:
     return str(url.with_user(None)) if url.user or url.password else str(url)
 
 
+def public_url(text: str) -> str:
+    """`text` (a source URL) without any credentials, for logs anyone can read."""
+    try:
+        return _display(URL(text))
+    except ValueError:
+        return text
+
+
 def _first_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[0] if lines else ""

@@ -536,3 +536,12 @@ def test_srpm_file_name() -> None:
     for bad in ("foo.rpm", ".src.rpm", "/x/", "a" * 300 + ".src.rpm"):
         with pytest.raises(SrpmError):
             srpm_file_name(bad)
+
+
+def test_public_url_drops_credentials():
+    from copr_lite.srpm import public_url
+
+    assert public_url("http://me:secret@example.org/x-1-1.src.rpm") == (
+        "http://example.org/x-1-1.src.rpm"
+    )
+    assert public_url("hello-1.0-1.src.rpm") == "hello-1.0-1.src.rpm"
