@@ -82,9 +82,18 @@ class NewToken:
     token: str
     expires_on: int
 
+    @classmethod
+    def generate(cls, days: int) -> NewToken:
+        """A fresh random login and token, valid for `days` days from now."""
+        return cls(
+            random_letters(LOGIN_LENGTH),
+            random_letters(TOKEN_LENGTH),
+            int(time.time()) + days * 86400,
+        )
+
     @property
     def expiration_date(self) -> str:
-        return time.strftime("%Y-%m-%d", time.gmtime(self.expires_on))
+        return expiration_date(self.expires_on)
 
 
 def expiration_date(expires_on: int) -> str:
@@ -134,9 +143,7 @@ class TokenCache:
 
 async def issue_token(db: Database, cache: TokenCache, user: User, days: int) -> NewToken:
     """Generate and store a new API credential for `user`; the old one stops working."""
-    new = NewToken(
-        random_letters(LOGIN_LENGTH), random_letters(TOKEN_LENGTH), int(time.time()) + days * 86400
-    )
+    new = NewToken.generate(days)
     await db.write(store.set_api_token, user.id, new.login, hash_token(new.token), new.expires_on)
     cache.clear()
     return new

@@ -86,11 +86,7 @@ def _write(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
 
 
 def _new_token(conn: sqlite3.Connection, user_id: int, days: int) -> auth.NewToken:
-    new = auth.NewToken(
-        auth.random_letters(auth.LOGIN_LENGTH),
-        auth.random_letters(auth.TOKEN_LENGTH),
-        int(time.time()) + days * 86400,
-    )
+    new = auth.NewToken.generate(days)
     _write(
         conn, store.set_api_token, user_id, new.login, auth.hash_token(new.token), new.expires_on
     )

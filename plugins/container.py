@@ -255,19 +255,8 @@ class ContainerBuilder:
         return argv
 
     def rpmbuild_args(self, job: BuildJob, *, nodeps: bool, target: str | None) -> list[str]:
-        args = [
-            "rpmbuild",
-            "--define", "_topdir /build/top",
-            "--define", "_tmppath /build/tmp",
-            "--define", "_dbpath /build/rpmdb",
-        ]  # fmt: skip
-        for macro, value in job.chroot.macros.items():
-            args += ["--define", f"{macro} {value}"]
-        if nodeps:
-            args.append("--nodeps")
-        if target:
-            args += ["--target", target]
-        return args
+        """The same rpmbuild command line as the host builder, run by the image's rpmbuild."""
+        return _rules.RpmbuildBuilder().rpmbuild_args(job, nodeps=nodeps, target=target)
 
     async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
         image = self.image_for(job.chroot.name)
