@@ -18,10 +18,7 @@ import http.server
 import itertools
 import json
 import os
-import queue
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -383,12 +381,6 @@ class LiveServer:
     startup_stdout: list[str]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _copr_lite(config: Path, *args: str, stdin: str = "") -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
@@ -420,29 +412,11 @@ def _write_copr_config(path: Path, **values: str) -> Path:
     return path
 
 
-def _read_until_serving(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> list[str]:
-    seen: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        seen.append(line)
-        if "serving on" in line:
-            return seen
-    raise AssertionError(
-        f"copr_lite serve did not start (exit {proc.poll()}); stdout:\n{''.join(seen)}"
-    )
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`python -m copr_lite serve` on a free port, with users alice and bob."""
     workdir = tmp_path_factory.mktemp("copr-lite-live")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     config_path = workdir / "copr-lite.ini"
     config_path.write_text(
@@ -454,62 +428,24 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "\n[chroots]\n" + "".join(f"{name} = rpmbuild\n" for name in CHROOTS)
     )
     log_path = workdir / "server.log"
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump(stream: Any) -> None:
-        try:
-            for line in stream:
-                lines.put(line)
-        except (OSError, ValueError):
-            pass
-        finally:
-            lines.put(None)
-
-    with (
-        log_path.open("w") as log,
-        subprocess.Popen(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=workdir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        ) as proc,
-    ):
-        reader = threading.Thread(target=pump, args=(proc.stdout,), daemon=True)
-        reader.start()
-        try:
-            try:
-                startup = _read_until_serving(proc, lines)
-            except AssertionError as exc:
-                pytest.fail(f"{exc}\nserver log:\n{log_path.read_text()[-4000:]}", pytrace=False)
-            configs: dict[str, Path] = {}
-            admin = _copr_block("".join(startup[:-1]))  # the block printed before "serving on"
-            configs["admin"] = _write_copr_config(workdir / "admin.copr", **dict(admin))
-            for name in ("alice", "bob"):
-                _copr_lite(config_path, "user", "add", name, "--password-stdin", stdin=PASSWORD)
-                block = _copr_block(_copr_lite(config_path, "user", "token", name))
-                assert block["username"] == name
-                assert block["copr_url"] == url
-                configs[name] = _write_copr_config(workdir / f"{name}.copr", **dict(block))
-            alice = dict(_copr_block(configs["alice"].read_text()))
-            configs["alice_bad_token"] = _write_copr_config(
-                workdir / "alice-bad-token.copr", **{**alice, "token": "x" * 32}
-            )
-            configs["alice_slash"] = _write_copr_config(
-                workdir / "alice-slash.copr", **{**alice, "copr_url": url + "/"}
-            )
-            yield LiveServer(url, workdir, config_path, log_path, configs, startup)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            reader.join(timeout=10)
+    with serving(config_path, workdir, log_path) as (proc, startup):
+        configs: dict[str, Path] = {}
+        admin = _copr_block("".join(startup[:-1]))  # the block printed before "serving on"
+        configs["admin"] = _write_copr_config(workdir / "admin.copr", **dict(admin))
+        for name in ("alice", "bob"):
+            _copr_lite(config_path, "user", "add", name, "--password-stdin", stdin=PASSWORD)
+            block = _copr_block(_copr_lite(config_path, "user", "token", name))
+            assert block["username"] == name
+            assert block["copr_url"] == url
+            configs[name] = _write_copr_config(workdir / f"{name}.copr", **dict(block))
+        alice = dict(_copr_block(configs["alice"].read_text()))
+        configs["alice_bad_token"] = _write_copr_config(
+            workdir / "alice-bad-token.copr", **{**alice, "token": "x" * 32}
+        )
+        configs["alice_slash"] = _write_copr_config(
+            workdir / "alice-slash.copr", **{**alice, "copr_url": url + "/"}
+        )
+        yield LiveServer(url, workdir, config_path, log_path, configs, startup)
     # README: "Stops cleanly on SIGTERM".
     assert proc.returncode == 0, (
         f"serve exited {proc.returncode} on SIGTERM:\n{log_path.read_text()[-4000:]}"

@@ -27,7 +27,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live import free_port
 
 from copr_lite.conformance import make_srpm
 
@@ -144,12 +144,6 @@ class Api:
 # ---------------------------------------------------------------- the live server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     url: str
@@ -183,7 +177,7 @@ class Server:
 
 
 def make_server(workdir: Path) -> Server:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = workdir / "copr-lite.ini"
     data_dir = workdir / "data"

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live import free_port
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
@@ -171,12 +171,6 @@ parameters = {{ "body.name" = {{ dictionary = "other", probability = 0.5 }} }}
 include-path = "/api/coprs/{{username}}/{{project}}/delete/"
 parameters = {{ "path.project" = {{ dictionary = "other", probability = 0.8 }} }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(args: list[str], config: Path, stdin: str | None = None) -> str:

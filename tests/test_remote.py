@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live import free_port
 
 from copr_lite import auth, store
 from copr_lite.conformance import make_srpm
@@ -113,12 +113,6 @@ echo {name} > %{{buildroot}}%{{_datadir}}/{name}/hello.txt
 * Mon Jan 01 2024 copr_lite tests <tests@example.invalid> - 1.0-1
 - test fixture
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http(
@@ -341,7 +335,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """`python -m copr_lite serve` with every chroot mapped to `remote`, fast heartbeats, an
     admin and a user `alice`; workers started by a test are stopped after it."""
     workdir = tmp_path_factory.mktemp("remote")
-    port = _free_port()
+    port = free_port()
     data_dir = workdir / "data"
     config = workdir / "copr-lite.ini"
     config.write_text(

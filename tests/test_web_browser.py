@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live import free_port, serving
 from playwright import sync_api as playwright_sync
 
 from copr_lite.conformance import make_srpm
@@ -62,12 +60,6 @@ class Server:
     log_path: Path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _copr_lite(config: Path, *args: str, stdin: str = "") -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
@@ -90,7 +82,7 @@ def _marker_pids(marker: str) -> list[int]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("copr-lite-web")
-    port = _free_port()
+    port = free_port()
     config = workdir / "copr-lite.ini"
     config.write_text(
         "[server]\n"
@@ -101,55 +93,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         f"\n[chroots]\n{F40} = rpmbuild\n{EL9} = rpmbuild\n"
     )
     log_path = workdir / "server.log"
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump(stream: Any) -> None:
-        try:
-            for line in stream:
-                lines.put(line)
-        except (OSError, ValueError):
-            pass
-        finally:
-            lines.put(None)
-
-    with (
-        log_path.open("w") as log,
-        subprocess.Popen(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=workdir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        ) as proc,
-    ):
-        reader = threading.Thread(target=pump, args=(proc.stdout,), daemon=True)
-        reader.start()
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    line = lines.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if line is None or "serving on" in line:
-                    break
+    try:
+        with serving(config, workdir, log_path) as (proc, _):
             assert proc.poll() is None, f"serve exited:\n{log_path.read_text()[-4000:]}"
             _copr_lite(config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD)
             yield Server(f"http://127.0.0.1:{port}", workdir, log_path)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            reader.join(timeout=10)
-            for pid in _marker_pids(MARKER):  # a failed test may leave a long build behind
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+    finally:
+        for pid in _marker_pids(MARKER):  # a failed test may leave a long build behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
