@@ -1,11 +1,14 @@
 """copr_lite: a self-hosted package build service speaking the Copr API v1.
 
 What plugin authors import: `hookimpl`, the builder contract (`Builder`, `BuildJob`,
-`BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`) and `run_logged`.
+`BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`), `run_logged`, and
+`processes` for builders that start commands of their own (every process a builder starts
+must end with its task: `processes.start`/`stop`/`run_captured` see to it).
 """
 
 import pluggy
 
+from . import processes
 from .builders import (
     BuildContext,
     Builder,
@@ -31,6 +34,7 @@ __all__ = [
     "Outcome",
     "PackageInfo",
     "hookimpl",
+    "processes",
     "read_rpm_headers",
     "run_logged",
 ]

@@ -10,16 +10,14 @@ started before re-raising. `run_logged()` does that for a subprocess.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-import os
-import signal
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from . import processes
 from .rpmheader import read_nevra
 
 # Chroot os names whose version gives a dist macro, e.g. fedora-40 -> .fc40, epel-9 -> .el9.
@@ -169,8 +167,6 @@ class BuilderRegistry:
 
 # ---------------------------------------------------------------- helpers for builders
 
-TERMINATE_GRACE = 3.0
-
 
 async def run_logged(
     argv: Sequence[str],
@@ -179,44 +175,23 @@ async def run_logged(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> int:
-    """Run a command in its own process group, sending each output line to `log`.
+    """Run a command in a session of its own, sending each output line to `log`.
 
-    Returns the exit status. On cancellation the whole process group gets SIGTERM, then
-    SIGKILL after TERMINATE_GRACE seconds, and is reaped before CancelledError goes on.
+    Returns the exit status. Cancelled at any point, from its start on, the whole session
+    is stopped (processes.stop: SIGTERM, then SIGKILL) before CancelledError goes on.
     """
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        start_new_session=True,
-    )
+    proc = await processes.start(argv, cwd=cwd, env=env)
     assert proc.stdout is not None
     try:
         while line := await proc.stdout.readline():
             await log(line.decode("utf-8", "replace").rstrip("\n"))
         return await proc.wait()
     except BaseException:
-        await _kill_group(proc)
+        await processes.complete(processes.stop(proc))
         raise
-
-
-async def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), TERMINATE_GRACE)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-    # Children that outlived their leader are still in the group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        # What the command left behind in its session (a daemon, a stray sandbox) goes too.
+        processes.kill_session(proc.pid)
 
 
 RPM_MAGIC = b"\xed\xab\xee\xdb"
@@ -249,21 +224,20 @@ async def read_rpm_headers(paths: Sequence[Path]) -> list[PackageInfo]:
     except (ValueError, OSError):
         pass  # something unusual: let rpm itself read it (and word the error)
     with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
-        proc = await asyncio.create_subprocess_exec(
-            "rpm",
-            "-qp",
-            "--nosignature",
-            "--nodigest",
-            "--define",
-            f"_dbpath {dbpath}",
-            "--qf",
-            _QUERY_FORMAT,
-            *map(str, paths),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        code, out, err = await processes.run_captured(
+            [
+                "rpm",
+                "-qp",
+                "--nosignature",
+                "--nodigest",
+                "--define",
+                f"_dbpath {dbpath}",
+                "--qf",
+                _QUERY_FORMAT,
+                *map(str, paths),
+            ]
         )
-        out, err = await proc.communicate()
-    if proc.returncode != 0:
+    if code != 0:
         message = err.decode("utf-8", "replace").strip().splitlines()
         raise ValueError(message[-1] if message else "rpm could not read the package")
     packages = []

@@ -29,6 +29,11 @@ What is checked, in this order (`checks=` runs a subset):
 - "cancel": `task.cancel()` during the long build raises CancelledError within
   `cancel_within` seconds and no process carrying `marker` is left alive.
 - "timeout": the same under `asyncio.timeout()` (TimeoutError instead of CancelledError).
+- "cancel-at-start": `task.cancel()` at moments spread over the long build's start (its
+  first event-loop steps, then fractions of the time it takes to print its first line):
+  each attempt raises CancelledError within `cancel_within` seconds, and once a normal
+  start would have printed its first lines, no process carrying `marker` is alive (a
+  process spawned regardless, or lost while it started, would show by then).
 
 A broken promise raises `ConformanceError` (an AssertionError, so pytest shows it as a
 test failure) saying which check failed and why; the kit kills leftover marker processes
@@ -80,7 +85,11 @@ __all__ = [
 
 LONG_MARKER = "copr-lite-conformance-long-build-marker"
 FAILURE_MESSAGE = "copr-lite-conformance: this build fails on purpose"
-ALL_CHECKS = ("success", "failure", "streaming", "cancel", "timeout")
+ALL_CHECKS = ("success", "failure", "streaming", "cancel", "timeout", "cancel-at-start")
+# Where "cancel-at-start" cancels: after N event-loop steps, then at fractions of the time
+# the long build takes to print its first tick line.
+_START_STEPS = (0, 1, 2, 3)
+_START_FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
 
 _CHANGELOG = """%changelog
 * Mon Jan 01 2024 copr_lite tests <tests@example.invalid> - 1.0-1
@@ -348,6 +357,11 @@ async def check_builder(
             )
         elif check == "streaming":
             await _check_streaming(builder, make_job, run, start_timeout, marker, process_check)
+        elif check == "cancel-at-start":
+            await _check_cancel_at_start(
+                builder, make_job, tmp_path, run, start_timeout, cancel_within, marker,
+                process_check,
+            )  # fmt: skip
         else:
             await _check_stop(
                 check, builder, make_job, run, start_timeout, cancel_within, marker, process_check
@@ -536,6 +550,53 @@ async def _check_stop(
             await _stop(task, marker, process_check)
         elif process_check:
             _kill(marker_pids(marker))
+
+
+async def _check_cancel_at_start(
+    builder: Builder,
+    make_job: Callable[[str], BuildJob],
+    tmp_path: Path,
+    run: _Run,
+    start_timeout: float,
+    cancel_within: float,
+    marker: str,
+    process_check: bool,
+) -> None:
+    check = "cancel-at-start"
+    # One normal start tells how long a start takes on this builder and machine.
+    started = time.monotonic()
+    task = asyncio.create_task(builder.build(make_job("long"), run.ctx))
+    try:
+        await _wait_for(task, run, lambda: _ticks(run) >= 1, start_timeout, check, "first tick")
+    finally:
+        await _stop(task, marker, process_check)
+    start_time = time.monotonic() - started
+    moments: list[tuple[str, float]] = [("steps", n) for n in _START_STEPS]
+    moments += [("seconds", f * start_time) for f in _START_FRACTIONS]
+    for number, (kind, amount) in enumerate(moments):
+        attempt = _Run(tmp_path, f"{check}-{number}")
+        task = asyncio.create_task(builder.build(make_job("long"), attempt.ctx))
+        if kind == "steps":
+            for _ in range(int(amount)):
+                await asyncio.sleep(0)
+        else:
+            await asyncio.sleep(amount)
+        where = f"{amount:.0f} loop steps" if kind == "steps" else f"{amount:.3f} s"
+        if task.done():
+            raise _fail(check, f"the long build ended by itself after {where}", attempt)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=cancel_within)
+        if not done:
+            await _stop(task, marker, process_check)
+            raise _fail(check, f"cancelled {where} into its start, still running", attempt)
+        if not task.cancelled():
+            raise _fail(check, f"cancelled {where} into its start: {_outcome(task)}", attempt)
+    if process_check:
+        # Whatever escaped would have reached its looping process by now.
+        await asyncio.sleep(start_time + 1.0)
+        if left := marker_pids(marker):
+            _kill(left)
+            raise _fail(check, f"processes alive after cancels during the start: {sorted(left)}")
 
 
 def _outcome(task: asyncio.Task[Any]) -> str:

@@ -68,6 +68,7 @@ from copr_lite import (
     ChrootResult,
     Outcome,
     hookimpl,
+    processes,
     read_rpm_headers,
     run_logged,
 )
@@ -374,22 +375,14 @@ class ContainerBuilder:
 
     async def _podman(self, *args: str) -> tuple[int, str]:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.podman_base(),
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+            code, out, err = await processes.run_captured(
+                [*self.podman_base(), *args], time_limit=_PODMAN_TIMEOUT
             )
         except OSError as exc:
             return 127, str(exc)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), _PODMAN_TIMEOUT)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
             return -1, f"podman {args[0]} timed out"
-        return proc.returncode or 0, out.decode("utf-8", "replace")
+        return code, (out + err).decode("utf-8", "replace")
 
     async def _image_exists(self, image: str) -> bool:
         code, _ = await self._podman("image", "exists", image)

@@ -48,6 +48,7 @@ from copr_lite import (
     ChrootResult,
     Outcome,
     hookimpl,
+    processes,
     read_rpm_headers,
     run_logged,
 )
@@ -75,17 +76,10 @@ def dep_name(requirement: str) -> str:
 
 async def _query(args: list[str]) -> tuple[int, str, str]:
     with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
-        proc = await asyncio.create_subprocess_exec(
-            "rpm",
-            "--define",
-            f"_dbpath {dbpath}",
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        code, out, err = await processes.run_captured(
+            ["rpm", "--define", f"_dbpath {dbpath}", *args]
         )
-        out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 class SrpmFacts(NamedTuple):
@@ -188,12 +182,15 @@ class RpmbuildBuilder:
         self.rpmbuild = rpmbuild
 
     def bwrap_argv(self, job: BuildJob, build_dir: Path, srpm_in: str) -> list[str]:
+        # No --new-session: the sandbox must stay in the session run_logged gives bwrap, so
+        # that stopping the session reaches it even when bwrap dies before --die-with-parent
+        # is armed. That session has no controlling terminal (stdin is /dev/null, output a
+        # pipe), so there is no terminal for TIOCSTI, which is what --new-session guards.
         argv = [
             self.bwrap,
             "--unshare-all",
             *(["--share-net"] if job.enable_net else []),
             "--die-with-parent",
-            "--new-session",
             "--ro-bind", "/usr", "/usr",
             *_root_links(),
             "--ro-bind", "/etc", "/etc",
