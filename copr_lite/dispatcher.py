@@ -8,16 +8,24 @@ changes (a submit, a cancel, a finished chroot) or every POLL_SECONDS. Each roun
 3. runs each claimed chroot as its own task: `_run_chroot` is the script of named steps.
 A chroot always ends in a terminal state, written in `finally`; on start-up, chroots a
 crash left starting/running are re-queued once, then failed.
+
+Starting and canceling are ordered by the database, not by timing. A claimed chroot's task
+is tracked from the moment it exists (before its first await), so a cancel that finds it
+cancels it; and every step that moves the chroot on (pending -> starting -> running, and the
+final state) is a conditional write that a cancel committed first refuses, so a task that a
+cancel did not find stops at its next step. A chroot canceled after its packages entered
+the repository is taken out again (results removed, repository metadata rebuilt).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +46,7 @@ from .config import Config
 from .db import Database
 from .models import Build
 from .plugins import fire
+from .processes import complete
 from .publisher import LiveLog, Publisher
 from .srpm import SrpmError, import_srpm, public_url
 from .states import State
@@ -55,6 +64,14 @@ CANDIDATES_PER_OWNER = 4
 SUBMIT_LULL = 0.1
 ANNOUNCE_CHUNK = 20
 IMPORT_MAX_DEFER = 1.0
+
+
+# A test hook: awaited at each named step of a chroot run, (step, build id, chroot).
+StepHook = Callable[[str, int, str], Awaitable[None]]
+
+
+class ChrootCanceled(Exception):
+    """The chroot moved on under its task (a cancel committed first): stop, publish nothing."""
 
 
 @dataclass
@@ -94,6 +111,7 @@ class Dispatcher:
         self._publishing: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._served: dict[int, int] = {}  # owner id -> when (a counter) it last got a slot
         self._serve_count = 0
+        self.step_hook: StepHook | None = None
 
     # ------------------------------------------------------------ control
 
@@ -149,6 +167,7 @@ class Dispatcher:
     async def cancel_build(self, build_id: int, wait: float = 15.0) -> None:
         """Stop the running chroots of a build (its state is already `canceled`)."""
         tasks = [r.task for key, r in self._running.items() if key[0] == build_id]
+        tasks += [task for key, task in self._publishing.items() if key[0] == build_id]
         if build_id in self._imports:
             tasks.append(self._imports[build_id])
         for task in tasks:
@@ -175,6 +194,15 @@ class Dispatcher:
                 await self.publisher.createrepo(chroot_dir)
             except Exception:
                 log.exception("could not create the empty repository %s", chroot_dir)
+
+    def _forget(self, key: tuple[int, str], task: asyncio.Task[None]) -> None:
+        """A chroot task ended (also one cancelled before its first step ran)."""
+        entry = self._running.get(key)
+        if entry is not None and entry.task is task:
+            del self._running[key]
+        if self._publishing.get(key) is task:
+            del self._publishing[key]
+        self.wake()
 
     def _release_slot(self, build_id: int, chroot: str) -> None:
         entry = self._running.pop((build_id, chroot), None)
@@ -252,12 +280,13 @@ class Dispatcher:
             limit = getattr(builder, "concurrency", None)
             if builder is not None and limit is not None and per_builder[builder_name] >= limit:
                 continue
-            if not await self.db.write(store.set_chroot_state, build_id, chroot, State.STARTING):
-                continue
+            # Tracked before its first step runs: a cancel from now on finds this task.
             task = asyncio.create_task(
                 self._run_chroot(build_id, chroot, builder), name=f"build-{build_id}-{chroot}"
             )
-            self._running[(build_id, chroot)] = _Running(task, owner_id, builder_name)
+            key = (build_id, chroot)
+            self._running[key] = _Running(task, owner_id, builder_name)
+            task.add_done_callback(functools.partial(self._forget, key))
             self._serve_count += 1
             self._served[owner_id] = self._serve_count
             per_owner[owner_id] += 1
@@ -315,16 +344,25 @@ class Dispatcher:
 
     # ------------------------------------------------------------ one chroot
 
+    async def _step(self, name: str, build_id: int, chroot: str) -> None:
+        if self.step_hook is not None:
+            await self.step_hook(name, build_id, chroot)
+
     async def _run_chroot(self, build_id: int, chroot: str, builder: Builder | None) -> None:
-        """Build one chroot: prepare, run the builder under the timeout, publish, and
-        always write a terminal state."""
+        """Build one claimed chroot: claim it in the database, prepare, mark it running, run
+        the builder under the timeout, publish, and always write a terminal state. A step
+        that the database refuses (the chroot was canceled) ends the run."""
+        await self._step("claimed", build_id, chroot)
+        if not await self.db.write(store.set_chroot_state, build_id, chroot, State.STARTING):
+            return  # canceled before it started: nothing of it exists
         state: State = State.FAILED
         reason: str | None = "internal error in the dispatcher"
         result: ChrootResult | None = None
-        build: Build | None = None
         build_dir: Path | None = None
         live: LiveLog | None = None
+        published = False
         try:
+            await self._step("starting", build_id, chroot)
             build = await self.db.read(store.get_build, build_id)
             if build is None or build.srpm_path is None or build.pkg_name is None:
                 reason = "the build has no imported SRPM"
@@ -349,26 +387,35 @@ class Dispatcher:
             attempt = next((c.attempts for c in build.chroots if c.chroot == chroot), 0)
             if attempt:
                 await live.write(f"Attempt {attempt + 1}: the previous one was interrupted")
-            await self.db.write(store.set_chroot_state, build_id, chroot, State.RUNNING)
+            await self._step("prepared", build_id, chroot)
+            if not await self.db.write(store.set_chroot_state, build_id, chroot, State.RUNNING):
+                raise ChrootCanceled
+            await self._step("running", build_id, chroot)
             await fire(self.pm, "chroot_started", build=build, chroot=chroot)
             await live.write(f"Building {build.pkg_name} for {chroot} with {builder.name}")
             result = await self._build(builder, job, build_dir, live)
             # Publishing (createrepo_c) does not hold a build slot: the next chroot starts
             # now, and updates that pile up meanwhile are served by one createrepo_c run.
             self._release_slot(build_id, chroot)
+            await self._step("built", build_id, chroot)
+            published = True  # from here on the repository may list its packages
             state, reason = await self._publish(build, chroot, build_dir, result, live)
+            await self._step("published", build_id, chroot)
+        except ChrootCanceled:
+            state, reason = State.CANCELED, None
+            if live is not None:
+                await live.write("Build canceled")
         except asyncio.CancelledError:
             # A shutdown puts the chroot back in the queue; a user's cancel ends it.
             state, reason = (State.PENDING if self._stopping else State.CANCELED), None
             if live is not None:
-                await live.write(
-                    "Build interrupted by a server shutdown: it will run again"
-                    if self._stopping
-                    else "Build canceled"
+                await complete(
+                    live.write(
+                        "Build interrupted by a server shutdown: it will run again"
+                        if self._stopping
+                        else "Build canceled"
+                    )
                 )
-            if build_dir is not None:
-                # A canceled build keeps its log (results go); a re-queued one starts afresh.
-                await self.publisher.discard(build_dir, keep_log=not self._stopping)
             raise
         except Exception as exc:
             log.exception("build %d chroot %s failed in the dispatcher", build_id, chroot)
@@ -376,7 +423,9 @@ class Dispatcher:
         finally:
             if live is not None:
                 live.close()
-            await asyncio.shield(self._finish(build_id, chroot, state, reason, result))
+            await complete(
+                self._finish(build_id, chroot, state, reason, result, build_dir, published)
+            )
 
     async def _build(
         self, builder: Builder, job: BuildJob, build_dir: Path, live: LiveLog
@@ -423,24 +472,41 @@ class Dispatcher:
         state: State,
         reason: str | None,
         result: ChrootResult | None,
+        build_dir: Path | None,
+        published: bool,
     ) -> None:
+        """Store the chroot's end. What the database says wins: when it refuses a success
+        (canceled meanwhile), or the run itself ends canceled or re-queued, its results
+        leave the results tree, and the repository when they had entered it."""
         packages = [
             (p.name, p.epoch, p.version, p.release, p.arch)
             for p in (result.packages if result and state is State.SUCCEEDED else ())
         ]
-        done = False
+        refused = done = False
         try:
-            done = await self.db.write(
+            outcome = await self.db.write(
                 store.finish_chroot, build_id, chroot, state, reason, packages
             )
+            refused, done = not outcome.stored, outcome.build_done
         except Exception:
             log.exception("could not store the end of build %d chroot %s", build_id, chroot)
-        finally:
-            self._running.pop((build_id, chroot), None)
-            self._publishing.pop((build_id, chroot), None)
-            self.wake()
+        if build_dir is not None and (state in (State.CANCELED, State.PENDING) or refused):
+            await self._withdraw(
+                build_dir, republish=published, keep_log=state is not State.PENDING
+            )
         if state.terminal:
             await self._after_chroots(build_id, (chroot, result), build_done=done)
+
+    async def _withdraw(self, build_dir: Path, *, republish: bool, keep_log: bool) -> None:
+        """Remove a build's results (a canceled one keeps its log; a re-queued one starts
+        afresh), and rebuild the repository metadata when they may have entered it."""
+        try:
+            await self.publisher.discard(build_dir, keep_log=keep_log)
+            if republish:
+                await self.publisher.createrepo(build_dir.parent)
+                log.info("withdrew the results of %s from the repository", build_dir)
+        except Exception:
+            log.exception("could not withdraw the results of %s", build_dir)
 
     async def _after_chroots(
         self,

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .models import ApiCredential, Build, BuildChroot, Project, User, Worker
 from .states import BUILT_CODES, UNFINISHED_CODES, State, can_move
@@ -704,6 +705,14 @@ def chroot_buildroot_pkgs(conn: sqlite3.Connection, project_id: int, chroot: str
     return (row[0] or "") if row else ""
 
 
+class ChrootFinish(NamedTuple):
+    """What `finish_chroot` did: whether the state was stored (False: the chroot had moved
+    on meanwhile, e.g. it was canceled) and whether that finished the whole build."""
+
+    stored: bool
+    build_done: bool
+
+
 def finish_chroot(
     conn: sqlite3.Connection,
     build_id: int,
@@ -711,21 +720,22 @@ def finish_chroot(
     state: State,
     fail_reason: str | None,
     packages: list[tuple[str, int | None, str, str, str]],
-) -> bool:
+) -> ChrootFinish:
     """Store a chroot's state (terminal, or pending again) and its built packages.
 
-    Returns True when this write finished the whole build; writes are serialised, so for
-    each build exactly one finishing write (or none, when the chroot was already terminal,
-    e.g. canceled meanwhile) sees it.
+    Writes are serialised, so for each build exactly one finishing write (or none, when the
+    chroot was already terminal, e.g. canceled meanwhile) sees `build_done`.
     """
     if not set_chroot_state(conn, build_id, chroot, state, fail_reason=fail_reason):
-        return False
+        return ChrootFinish(stored=False, build_done=False)
     conn.executemany(
         "INSERT INTO built_packages (build_id, chroot, name, epoch, version, release, arch)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(build_id, chroot, *package) for package in packages],
     )
-    return state.terminal and build_is_finished(conn, build_id)
+    return ChrootFinish(
+        stored=True, build_done=state.terminal and build_is_finished(conn, build_id)
+    )
 
 
 def recover_interrupted(

@@ -176,7 +176,9 @@ class Server:
         return Api(self.url, values["login"], values["token"])
 
 
-def make_server(workdir: Path) -> Server:
+def make_server(
+    workdir: Path, chroots: tuple[str, ...] = CHROOTS, builder: str = "rpmbuild"
+) -> Server:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = workdir / "copr-lite.ini"
@@ -188,7 +190,7 @@ def make_server(workdir: Path) -> Server:
         "\n[builds]\n"
         "concurrency = 2\n"
         "srpm_allowed_networks = 127.0.0.0/8\n"
-        "\n[chroots]\n" + "".join(f"{name} = rpmbuild\n" for name in CHROOTS)
+        "\n[chroots]\n" + "".join(f"{name} = {builder}\n" for name in chroots)
     )
     return Server(url, workdir, config, data_dir, [])
 
@@ -260,7 +262,8 @@ def describe(pids: list[int]) -> str:
     for pid in pids:
         with contextlib.suppress(OSError):
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            out.append(f"{pid}: {cmd[:300]}")
+            work = re.search(r"--bind (\S+) /build", cmd)
+            out.append(f"{pid}: {cmd[:300]}" + (f" [work dir {work[1]}]" if work else ""))
     return "\n".join(out)
 
 
