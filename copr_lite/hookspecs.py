@@ -3,7 +3,8 @@
 
 Rules:
 - Event hooks return nothing. They may be plain functions, or return an awaitable, which
-  the core awaits (one helper, `plugins.await_all`); they must not raise (errors are logged).
+  the core awaits (one helper, `plugins.fire`). Each implementation is called on its own:
+  one that raises is logged with its plugin's name, and the others still run.
 - Builders are not chosen by a hook: plugins register them by name, and copr-lite.ini maps
   each chroot to a builder name.
 """
@@ -75,8 +76,9 @@ def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, stat
 
     :param build: the build.
     :param chroot: the chroot name.
-    :param result: what the builder reported, or None when it never ran to the end
-        (canceled, timed out, crashed, skipped).
+    :param result: what the builder reported; a build over its timeout gives a failed
+        result whose ``fail_reason`` says so. None when the builder never returned a result:
+        canceled, skipped, no such builder, or an internal error.
     :param state: the stored state: ``succeeded``, ``failed``, ``canceled`` or ``skipped``.
     :return: None or an awaitable.
     """

@@ -77,17 +77,20 @@ def make_plugin_manager(
     return pm
 
 
-async def await_all(results: Iterable[Any]) -> None:
-    """Await every awaitable a hook call returned (hook implementations may be sync)."""
-    for result in results:
-        if inspect.isawaitable(result):
-            await result
-
-
 async def fire(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> None:
-    """Call an event hook and await what it returns; a failing plugin is logged, not fatal."""
-    caller = getattr(pm.hook, hook)
-    try:
-        await await_all(caller(**kwargs))
-    except Exception:
-        log.exception("plugin hook %s failed", hook)
+    """Call every implementation of an event hook on its own and await what it returns.
+
+    pluggy's own call stops at the first exception, which would skip the remaining plugins
+    (and leave the coroutines already returned unawaited). Here each implementation is
+    called and awaited in turn, in pluggy's order; one that raises, at once or when
+    awaited, is logged with its plugin's name and the others still run.
+    """
+    caller: pluggy.HookCaller = getattr(pm.hook, hook)
+    # get_hookimpls() lists the last-called first; pluggy calls them in reverse.
+    for impl in reversed(caller.get_hookimpls()):
+        try:
+            result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("plugin %s failed in hook %s", impl.plugin_name, hook)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import logging
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +17,7 @@ from copr_lite import hookimpl, hookspecs, store
 from copr_lite.app import create_app
 from copr_lite.config import ConfigError
 from copr_lite.keys import BUILDERS, CONFIG, DB, PLUGINS
-from copr_lite.plugins import PluginError, make_plugin_manager
+from copr_lite.plugins import PluginError, fire, make_plugin_manager
 from copr_lite.resources import resource_dir
 from copr_lite.testing import BuilderPlugin, FakeBuilder, add_user, basic_auth, wait_until
 
@@ -158,6 +160,52 @@ async def test_hook_register_routes(aiohttp_client, make_app):
     resp = await client.get("/worker/v1/nothing-here")
     assert resp.status == 404
     assert (await resp.json())["output"] == "notok"
+
+
+async def test_failing_event_hooks_do_not_stop_the_others(make_config, caplog):
+    """A plain and an async implementation that raise are logged by plugin name; the
+    working one and the built-in event log still run, and every coroutine is awaited."""
+    calls: list[str] = []
+
+    class Working:
+        @hookimpl
+        async def chroot_started(self, build, chroot):
+            await asyncio.sleep(0)
+            calls.append(f"working {build.id} {chroot}")
+
+    class PlainFailure:
+        @hookimpl
+        def chroot_started(self, build, chroot):
+            calls.append("plain")
+            raise RuntimeError("plain hook broke")
+
+    class AsyncFailure:
+        @hookimpl
+        async def chroot_started(self, build, chroot):
+            await asyncio.sleep(0)
+            calls.append("async")
+            raise RuntimeError("async hook broke")
+
+    # pluggy calls the last registered first: both failures come before the working one.
+    pm = make_plugin_manager(make_config(), (), False)
+    pm.register(Working(), name="working")
+    pm.register(PlainFailure(), name="plain-failure")
+    pm.register(AsyncFailure(), name="async-failure")
+    caplog.set_level(logging.INFO)
+    await fire(pm, "chroot_started", build=SimpleNamespace(id=7), chroot="epel-9-x86_64")
+
+    assert calls == ["async", "plain", "working 7 epel-9-x86_64"]
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in failures] == [
+        "plugin async-failure failed in hook chroot_started",
+        "plugin plain-failure failed in hook chroot_started",
+    ]
+    assert [str(r.exc_info[1]) for r in failures if r.exc_info] == [
+        "async hook broke",
+        "plain hook broke",
+    ]
+    # The built-in event log, registered first and so called last, still ran.
+    assert "event=chroot_started build=7 chroot=epel-9-x86_64" in caplog.text
 
 
 def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
