@@ -62,7 +62,6 @@ from copr_lite import (
     Outcome,
     auth,
     hookimpl,
-    read_rpm_headers,
     store,
 )
 from copr_lite.config import ConfigError
@@ -77,6 +76,7 @@ from copr_lite.errors import (
 )
 from copr_lite.keys import BUILDERS, CONFIG, DB, TOKEN_CACHE
 from copr_lite.responses import json_response
+from copr_lite.verify import ResultError, read_result_files
 
 if TYPE_CHECKING:
     from copr_lite.builders import BuilderRegistry
@@ -729,9 +729,9 @@ class Manifest:
 async def _judge(manifest: Manifest, paths: list[Path], worker: str) -> ChrootResult:
     """The result, from the RPM headers the server reads itself."""
     try:
-        headers = await read_rpm_headers(paths)
-    except ValueError as exc:
-        raise BadRequest(f"An uploaded file is not a readable RPM: {exc}") from None
+        headers = await read_result_files(paths)
+    except ResultError as exc:
+        raise BadRequest(f"The upload does not hold: {exc}.") from None
     if manifest.outcome is Outcome.FAILED:
         reason = manifest.fail_reason or f"the build failed on worker {worker}"
         return ChrootResult(Outcome.FAILED, (), tuple(paths), reason)
