@@ -1,7 +1,8 @@
 """copr_lite: a self-hosted package build service speaking the Copr API v1.
 
 What plugin authors import: `hookimpl`, the builder contract (`Builder`, `BuildJob`,
-`BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`) and `run_logged`.
+`BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`), `run_logged`, and
+`plugin_setting` to declare a plugin's settings.
 """
 
 import pluggy
@@ -17,6 +18,7 @@ from .builders import (
     read_rpm_headers,
     run_logged,
 )
+from .config import plugin_setting
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,7 @@ __all__ = [
     "Outcome",
     "PackageInfo",
     "hookimpl",
+    "plugin_setting",
     "read_rpm_headers",
     "run_logged",
 ]

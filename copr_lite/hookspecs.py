@@ -19,12 +19,28 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .builders import BuilderRegistry, ChrootResult
-    from .config import Config
+    from .config import Config, PluginSettingsRegistry
     from .models import Build
 
 hookspec = pluggy.HookspecMarker("copr_lite")
 
 # ---------------------------------------------------------------- registration
+
+
+@hookspec
+def register_settings(registry: PluginSettingsRegistry) -> None:
+    """Declare the ``[plugin:NAME]`` settings sections this plugin reads.
+
+    Called once per app (and by ``config check``), before ``register_builders``. The core
+    then checks every ``[plugin:...]`` section of the settings file against the
+    declarations: an undeclared section, an unknown key or a bad value stops the server
+    with one line naming it.
+
+    :param registry: call ``registry.add("NAME", Settings)``, where ``Settings`` is a
+        frozen dataclass whose fields are made with ``copr_lite.plugin_setting(default,
+        help)``; read the values with ``config.plugin_settings("NAME", Settings)``.
+    :return: None.
+    """
 
 
 @hookspec
@@ -34,8 +50,8 @@ def register_builders(registry: BuilderRegistry, config: Config) -> None:
     Called once per app, while it is being created.
 
     :param registry: call ``registry.add(builder)`` for each builder this plugin offers.
-    :param config: the server's settings (``config.plugin_settings(name)`` for a plugin's
-        own ``[plugin:NAME]`` section).
+    :param config: the server's settings (``config.plugin_settings(name, Settings)`` for
+        a plugin's own ``[plugin:NAME]`` section, declared in ``register_settings``).
     """
 
 
