@@ -410,7 +410,7 @@ class PluginSettingsRegistry:
         lines: list[str] = []
         for name in self.names():
             cls = self._sections[name]
-            values = parse_plugin_settings(name, cls, config.plugin_sections.get(name, {}))
+            values: object = parse_plugin_settings(name, cls, config.plugin_sections.get(name, {}))
             lines.append(f"[plugin:{name}]")
             for f in dataclasses.fields(cls):
                 lines.append(f"# {f.metadata['help']}")

@@ -357,7 +357,9 @@ async def check_builder(
     return report
 
 
-async def _build(builder: Builder, job: BuildJob, run: _Run, limit: float, check: str) -> Any:
+async def _build(
+    builder: Builder, job: BuildJob, run: _Run, limit: float, check: str
+) -> ChrootResult:
     try:
         async with asyncio.timeout(limit):
             result = await builder.build(job, run.ctx)

@@ -51,7 +51,7 @@ import secrets
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -268,7 +268,8 @@ class ContainerBuilder:
 
     def rpmbuild_args(self, job: BuildJob, *, nodeps: bool, target: str | None) -> list[str]:
         """The same rpmbuild command line as the host builder, run by the image's rpmbuild."""
-        return _rules.RpmbuildBuilder().rpmbuild_args(job, nodeps=nodeps, target=target)
+        args: list[str] = _rules.RpmbuildBuilder().rpmbuild_args(job, nodeps=nodeps, target=target)
+        return args
 
     async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
         image = self.image_for(job.chroot.name)
@@ -428,10 +429,10 @@ class ContainerBuilder:
         return reason
 
 
-async def _unstoppable(coro: object) -> None:
+async def _unstoppable(coro: Awaitable[None]) -> None:
     """Await cleanup to the end even if the task is cancelled again meanwhile (the cleanup
     goes on in the background then)."""
-    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(coro)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:

@@ -699,7 +699,7 @@ class Manifest:
         if not isinstance(data, dict):
             raise BadRequest("The manifest must be a JSON object.")
         try:
-            outcome = Outcome(data.get("outcome"))
+            outcome = Outcome(str(data.get("outcome")))
         except ValueError:
             raise BadRequest("The manifest's `outcome` must be succeeded or failed.") from None
         reason = data.get("fail_reason")
