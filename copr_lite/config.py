@@ -4,6 +4,10 @@ Every setting is a field of the frozen `Config` dataclass; its section and help 
 field's metadata, so the table below is the only place a setting is declared. `load_config()`
 parses an ini file, rejects unknown sections and keys by name, converts and range-checks every
 value, and returns a `Config`. Problems raise `ConfigError` with one line for the operator.
+
+Plugins declare their own `[plugin:NAME]` sections the same way (`plugin_setting()` fields of a
+dataclass, registered in `PluginSettingsRegistry`); `load_config()` keeps those sections as
+text, and `PluginSettingsRegistry.validate()` checks them once the plugins are loaded.
 """
 
 from __future__ import annotations
