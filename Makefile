@@ -5,7 +5,7 @@ serve:
 test:
 	./dev test
 lint:
-	./dev setup && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	./dev setup && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 fmt:
 	./dev setup && .venv/bin/ruff format . && .venv/bin/ruff check --fix .
 bench:

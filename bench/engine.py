@@ -74,7 +74,7 @@ from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, add_user
+from copr_lite.testing import BuilderPlugin, add_user, write_fake_rpm
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -130,7 +130,7 @@ class NoopBuilder:
             "noarch",
         )
         path = ctx.result_dir / f"{package.nevra}.rpm"
-        path.write_bytes(b"noop rpm")
+        write_fake_rpm(path, package)  # the server reads its header before publishing
         self.seconds += time.perf_counter() - started
         self.calls += 1
         return ChrootResult(Outcome.SUCCEEDED, (package,), (path,))
@@ -590,6 +590,7 @@ def load_rpmbuild_plugin() -> ModuleType:
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

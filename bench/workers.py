@@ -74,9 +74,16 @@ NOOP_PLUGIN = '''\
 
 import asyncio
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from copr_lite import ChrootResult, Outcome, PackageInfo, hookimpl
+from copr_lite import ChrootResult, Outcome, PackageInfo, hookimpl, plugin_setting
+
+
+@dataclass(frozen=True)
+class NoopSettings:
+    rpm: str = plugin_setting("", "The prebuilt RPM each build copies. Empty: no builder.")
+    seconds: float = plugin_setting(0.0, "How long each build waits.", min=0)
 
 
 class NoopBuilder:
@@ -96,10 +103,15 @@ class NoopBuilder:
 
 
 @hookimpl
+def register_settings(registry):
+    registry.add("noop", NoopSettings)
+
+
+@hookimpl
 def register_builders(registry, config):
-    settings = config.plugin_settings("noop")
-    if settings.get("rpm"):
-        registry.add(NoopBuilder(settings["rpm"], float(settings.get("seconds", "0"))))
+    settings = config.plugin_settings("noop", NoopSettings)
+    if settings.rpm:
+        registry.add(NoopBuilder(settings.rpm, settings.seconds))
 '''
 
 

@@ -3,7 +3,8 @@
 What plugin authors import: `hookimpl`, the builder contract (`Builder`, `BuildJob`,
 `BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`), `run_logged`, and
 `processes` for builders that start commands of their own (every process a builder starts
-must end with its task: `processes.start`/`stop`/`run_captured` see to it).
+must end with its task: `processes.start`/`stop`/`run_captured` see to it), and
+`plugin_setting` to declare a plugin's settings.
 """
 
 import pluggy
@@ -20,6 +21,7 @@ from .builders import (
     read_rpm_headers,
     run_logged,
 )
+from .config import plugin_setting
 
 __version__ = "0.1.0"
 
@@ -34,6 +36,7 @@ __all__ = [
     "Outcome",
     "PackageInfo",
     "hookimpl",
+    "plugin_setting",
     "processes",
     "read_rpm_headers",
     "run_logged",

@@ -10,9 +10,8 @@ import jinja2
 from aiohttp import web
 
 from .auth import TokenCache
-from .builders import BuilderRegistry
 from .cache import AnswerCache
-from .config import Config, ConfigError
+from .config import Config
 from .db import Database
 from .dispatcher import Dispatcher
 from .keys import (
@@ -27,7 +26,7 @@ from .keys import (
     TOKEN_CACHE,
 )
 from .middlewares import error_middleware, normalize_path_middleware
-from .plugins import fire, make_plugin_manager
+from .plugins import call_each, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
 from .views import setup_routes
@@ -50,8 +49,10 @@ def create_app(
 
     `start_dispatcher=False` keeps builds where they are (for tests that arrange states).
 
-    Raises ConfigError when a chroot is mapped to a builder no plugin registered, and
-    plugins.PluginError when a plugin cannot be loaded.
+    Raises ConfigError for a settings problem only the plugins can see (an undeclared
+    `[plugin:...]` section or key, a chroot mapped to a builder no plugin registered) and
+    plugins.PluginError when a plugin cannot be loaded or fails to register; both are one
+    line for the operator. Nothing is created on disk here.
     """
     app = web.Application(
         middlewares=[error_middleware, normalize_path_middleware],
@@ -59,17 +60,9 @@ def create_app(
     )
     app[CONFIG] = config
     app[TOKEN_CACHE] = TokenCache()
-    pm = make_plugin_manager(config, plugins, load_entrypoints)
-    registry = BuilderRegistry()
-    pm.hook.register_builders(registry=registry, config=config)
-    missing = sorted({b for b in config.chroots.values() if registry.get(b) is None})
-    if missing:
-        raise ConfigError(
-            f"[chroots] names builders no plugin provides: {', '.join(missing)} "
-            f"(available: {', '.join(registry.names()) or 'none'})"
-        )
-    app[PLUGINS] = pm
-    app[BUILDERS] = registry
+    loaded = load_plugins(config, plugins, load_entrypoints)
+    app[PLUGINS] = loaded.pm
+    app[BUILDERS] = loaded.builders
     app[PUBLISHER] = Publisher(config.data_dir / "results")
     aiohttp_jinja2.setup(
         app,
@@ -77,7 +70,7 @@ def create_app(
         autoescape=jinja2.select_autoescape(default=True),
     )
     setup_routes(app)
-    pm.hook.register_routes(app=app)
+    call_each(loaded.pm, "register_routes", app=app)
     # Open live-log streams end at shutdown instead of holding it for a minute.
     app.on_shutdown.append(stop_live_logs)
     app.cleanup_ctx.append(_database)

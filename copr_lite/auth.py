@@ -194,7 +194,7 @@ class Action(enum.Enum):
 
     BUILD = frozenset({"builder", "admin"})  # new builds, cancel
     MODIFY = frozenset({"admin"})  # project and chroot settings
-    DELETE = frozenset()  # owner or system admin only
+    DELETE = frozenset[str]()  # owner or system admin only
 
 
 def check_permission(user: User, project: Project, roles: frozenset[str], action: Action) -> None:

@@ -27,6 +27,7 @@ from .config import Config, ConfigError, default_builder, load_config, render_co
 from .db import DatabaseError, connect_sync, run_in_transaction
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
+from .plugins import PluginError, Plugins, load_plugins
 
 log = logging.getLogger("copr_lite")
 T = TypeVar("T")
@@ -110,14 +111,34 @@ def _read_password(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------- serve
 
 
+def _plugins(config: Config) -> Plugins:
+    """Load and check the plugins and their settings, or fail with one line."""
+    try:
+        return load_plugins(config)
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
+    except PluginError as exc:
+        fail(f"plugin error: {exc}")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+
     config = _config(args, host=args.host, port=args.port)
     setup_logging(config.log_level)
+    # Everything the settings and plugins can get wrong fails here, before the data
+    # directory, the database or the first admin's password exist.
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
+    except PluginError as exc:
+        fail(f"plugin error: {exc}")
     with _database(config) as conn:
         if store.count_users(conn) == 0:
             _create_first_admin(conn, config)
     try:
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(config, app))
     except DatabaseError as exc:
         fail(str(exc))
     return 0
@@ -137,10 +158,7 @@ def _create_first_admin(conn: sqlite3.Connection, config: Config) -> None:
     )
 
 
-async def _serve(config: Config) -> None:
-    from .app import create_app
-
-    app = create_app(config)
+async def _serve(config: Config, app: web.Application) -> None:
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
@@ -282,8 +300,6 @@ def cmd_worker_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .builders import BuilderRegistry
-    from .plugins import PluginError, make_plugin_manager
     from .worker import RemoteWorker, WorkerRefused
 
     config = _config(args)
@@ -301,11 +317,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     for pattern in chroots:
         if not _CHROOT_PATTERN.match(pattern):
             fail(f"--chroots: {pattern!r} is not a chroot name or pattern")
-    try:
-        registry = BuilderRegistry()
-        make_plugin_manager(config).hook.register_builders(registry=registry, config=config)
-    except (PluginError, ConfigError) as exc:
-        fail(str(exc))
+    registry = _plugins(config).builders
     name = args.builder or default_builder()
     builder = registry.get(name)
     local = [n for n in registry.names() if n != "remote"]
@@ -340,9 +352,10 @@ async def _work(worker: Any) -> None:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = _config(args)
+    plugins = _plugins(config)
     source = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     print(f"# {source or 'no config file'}: valid. Effective settings:\n")
-    print(render_config(config), end="")
+    print(render_config(config, plugins.settings), end="")
     return 0
 
 
@@ -546,8 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         parents=[common],
         help="validate a settings file and print the effective ones",
-        description="Validate a settings file (unknown keys and bad values are errors) and "
-        "print every effective setting with its help.",
+        description="Validate a settings file with the plugins it loads (unknown sections, "
+        "keys and blocklist names, bad values, chroots without a builder and plugins that "
+        "fail to load are errors) and print every effective setting with its help, the "
+        "plugins' declared settings included.",
     )
     check.set_defaults(func=cmd_config_check)
 

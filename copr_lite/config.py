@@ -4,6 +4,10 @@ Every setting is a field of the frozen `Config` dataclass; its section and help 
 field's metadata, so the table below is the only place a setting is declared. `load_config()`
 parses an ini file, rejects unknown sections and keys by name, converts and range-checks every
 value, and returns a `Config`. Problems raise `ConfigError` with one line for the operator.
+
+Plugins declare their own `[plugin:NAME]` sections the same way (`plugin_setting()` fields of a
+dataclass, registered in `PluginSettingsRegistry`); `load_config()` keeps those sections as
+text, and `PluginSettingsRegistry.validate()` checks them once the plugins are loaded.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import dataclasses
 import ipaddress
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 CHROOT_RE = re.compile(r"^[a-z][a-z0-9_.]*-[A-Za-z0-9_.]+-[a-z0-9_]+$")
 BUILDER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -112,14 +117,15 @@ class Config:
         },
     )
 
-    # [plugin:NAME] sections, kept as text for each plugin to read (see plugin_settings).
+    # [plugin:NAME] sections as text; each plugin declares and reads its own (plugin_settings).
     plugin_sections: dict[str, dict[str, str]] = field(
         default_factory=dict, metadata={"section": "plugin:*", "help": "Per-plugin settings."}
     )
 
-    def plugin_settings(self, name: str) -> dict[str, str]:
-        """The keys of the `[plugin:NAME]` section (empty when there is none)."""
-        return dict(self.plugin_sections.get(name, {}))
+    def plugin_settings(self, name: str, settings: type[S]) -> S:
+        """The `[plugin:NAME]` section read into the plugin's settings dataclass (see
+        `plugin_setting()`); raises ConfigError for an unknown key or a bad value."""
+        return parse_plugin_settings(name, settings, self.plugin_sections.get(name, {}))
 
     @property
     def public_base_url(self) -> str:
@@ -154,22 +160,8 @@ def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
     where = f"[{f.metadata['section']}] {f.name}"
     raw = raw.strip()
     kind = f.type
-    if kind == "int":
-        try:
-            value: Any = int(raw)
-        except ValueError:
-            raise ConfigError(f"{where} = {raw!r}: expected a whole number") from None
-        low, high = f.metadata.get("min"), f.metadata.get("max")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ConfigError(f"{where} = {value}: must be between {low} and {high}")
-        return value
-    if kind == "bool":
-        lowered = raw.lower()
-        if lowered in ("1", "yes", "true", "on"):
-            return True
-        if lowered in ("0", "no", "false", "off"):
-            return False
-        raise ConfigError(f"{where} = {raw!r}: expected yes/no, true/false, on/off or 1/0")
+    if kind in ("int", "float", "bool"):
+        return _convert_scalar(where, str(kind), f.metadata, raw)
     if kind == "Path":
         if not raw:
             raise ConfigError(f"{where}: must not be empty")
@@ -185,16 +177,48 @@ def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
                 raise ConfigError(f"{where}: {net!r} is not a network in CIDR form") from None
         return tuple(nets)
     # str
-    choices = f.metadata.get("choices")
+    return _convert_str(where, f.metadata, raw)
+
+
+def _convert_str(where: str, checks: Mapping[str, Any], raw: str) -> str:
+    choices = checks.get("choices")
     if choices:
-        raw = raw.upper()
-        if raw not in choices:
+        # Matched case-insensitively; the declared spelling is kept.
+        chosen = next((c for c in choices if c.lower() == raw.lower()), None)
+        if chosen is None:
             raise ConfigError(f"{where} = {raw!r}: choose one of {', '.join(choices)}")
-    if f.metadata.get("url") and raw:
+        return str(chosen)
+    if checks.get("url") and raw:
         if not re.match(r"^https?://[^/\s]+(/\S*)?$", raw):
             raise ConfigError(f"{where} = {raw!r}: expected an http(s) URL")
         raw = raw.rstrip("/")
     return raw
+
+
+def _convert_scalar(where: str, kind: str, checks: Mapping[str, Any], raw: str) -> Any:
+    """An int, float or bool setting's value from its ini text (range-checked)."""
+    if kind == "bool":
+        lowered = raw.lower()
+        if lowered in ("1", "yes", "true", "on"):
+            return True
+        if lowered in ("0", "no", "false", "off"):
+            return False
+        raise ConfigError(f"{where} = {raw!r}: expected yes/no, true/false, on/off or 1/0")
+    try:
+        value: float = int(raw) if kind == "int" else float(raw)
+    except ValueError:
+        expected = "a whole number" if kind == "int" else "a number"
+        raise ConfigError(f"{where} = {raw!r}: expected {expected}") from None
+    if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+        raise ConfigError(f"{where} = {raw!r}: expected a finite number")
+    low, high = checks.get("min"), checks.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            bounds = f"between {low:g} and {high:g}"
+        else:
+            bounds = f"at least {low:g}" if low is not None else f"at most {high:g}"
+        raise ConfigError(f"{where} = {raw}: must be {bounds}")
+    return value
 
 
 def _parse_chroots(items: list[tuple[str, str]]) -> dict[str, str]:
@@ -256,8 +280,165 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     return Config(**values)
 
 
-def render_config(config: Config) -> str:
-    """The effective settings as an ini text, each with its help as a comment."""
+# ---------------------------------------------------------------- plugin settings
+#
+# A plugin declares its `[plugin:NAME]` section as a frozen dataclass whose fields are made
+# with `plugin_setting()`, registers it in the `register_settings` hook, and reads it with
+# `config.plugin_settings(NAME, TheDataclass)`. Declared settings are validated at startup
+# with the core ones: an unknown section or key, or a bad value, is one ConfigError.
+
+S = TypeVar("S")
+PLUGIN_SETTING_TYPES = ("str", "int", "float", "bool", "dict[str, str]")
+
+
+def plugin_setting(default: Any, help: str, **checks: Any) -> Any:
+    """One setting of a plugin: a field of its settings dataclass.
+
+    The field's type (str, int, float or bool) says how its ini text is read. Checks:
+    `min` and `max` for numbers, `choices` for a str. A `dict[str, str]` field gathers every
+    key written `<prefix><name>`, declared as `key="<prefix><name>"` (e.g.
+    `key="image.<chroot>"`): `image.fedora-40-x86_64 = x` gives `{"fedora-40-x86_64": "x"}`.
+    """
+    if isinstance(default, dict):
+        copy = dict(default)
+        return field(default_factory=lambda: dict(copy), metadata={"help": help, **checks})
+    return field(default=default, metadata={"help": help, **checks})
+
+
+def _field_kinds(cls: type) -> dict[str, str]:
+    """Each field of a settings dataclass with its type written as text ("int", ...)."""
+    hints = get_type_hints(cls)
+    kinds = {}
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        kinds[f.name] = hint.__name__ if isinstance(hint, type) else str(hint)
+    return kinds
+
+
+def setting_key(f: dataclasses.Field[Any]) -> str:
+    """How a plugin setting is written in its section (`image.<chroot>` for a dict)."""
+    return str(f.metadata.get("key", f.name))
+
+
+def check_settings_class(cls: type) -> None:
+    """Raise TypeError unless `cls` declares plugin settings as `plugin_setting()` says."""
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    for name, kind in _field_kinds(cls).items():
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)
+        if kind not in PLUGIN_SETTING_TYPES:
+            allowed = ", ".join(PLUGIN_SETTING_TYPES)
+            raise TypeError(f"{cls.__name__}.{name}: type {kind} is not one of {allowed}")
+        if not str(f.metadata.get("help", "")).strip():
+            raise TypeError(f"{cls.__name__}.{name}: no help text (use plugin_setting())")
+        if (kind == "dict[str, str]") != ("<" in setting_key(f)):
+            raise TypeError(
+                f"{cls.__name__}.{name}: a dict[str, str] field needs key='<prefix><name>', "
+                "and only such a field may have one"
+            )
+
+
+def parse_plugin_settings(name: str, cls: type[S], raw: Mapping[str, str]) -> S:
+    """The `[plugin:NAME]` section `raw` read into the settings dataclass `cls`.
+
+    Raises ConfigError naming an unknown key or a bad value (a ValueError raised by the
+    dataclass's own `__post_init__` checks is reported the same way).
+    """
+    section = f"[plugin:{name}]"
+    kinds = _field_kinds(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    plain = {setting_key(f): f for f in fields.values() if kinds[f.name] != "dict[str, str]"}
+    prefixed = {setting_key(f).split("<")[0]: f for f in fields.values() if f.name not in plain}
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        text = text.strip()
+        f = plain.get(key)
+        if f is not None:
+            kind = kinds[f.name]
+            where = f"{section} {key}"
+            if kind == "str":
+                values[f.name] = _convert_str(where, f.metadata, text)
+            elif text:  # an empty number or flag keeps its default
+                values[f.name] = _convert_scalar(where, kind, f.metadata, text)
+            continue
+        prefix = next((p for p in prefixed if key.startswith(p) and len(key) > len(p)), None)
+        if prefix is None:
+            known = ", ".join(setting_key(f) for f in fields.values())
+            raise ConfigError(f"unknown key {section} {key} (known: {known or 'none'})")
+        if text:
+            values.setdefault(prefixed[prefix].name, {})[key[len(prefix) :]] = text
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{section} {exc}") from None
+
+
+class PluginSettingsRegistry:
+    """The `[plugin:NAME]` sections plugins declare; filled by the `register_settings` hook."""
+
+    def __init__(self) -> None:
+        self._sections: dict[str, type] = {}
+
+    def add(self, name: str, settings: type) -> None:
+        """Declare section `[plugin:NAME]` as read into the dataclass `settings`."""
+        if not BUILDER_NAME_RE.match(name):
+            raise ValueError(f"{name!r} is not a valid plugin section name")
+        if name in self._sections:
+            raise ValueError(f"the section [plugin:{name}] is already declared")
+        check_settings_class(settings)
+        self._sections[name] = settings
+
+    def get(self, name: str) -> type | None:
+        return self._sections.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._sections)
+
+    def validate(self, config: Config) -> None:
+        """Raise ConfigError for the first unknown section, unknown key or bad value.
+
+        The section of a plugin in the blocklist is not read (the plugin is off).
+        """
+        for name, raw in config.plugin_sections.items():
+            cls = self._sections.get(name)
+            if cls is not None:
+                parse_plugin_settings(name, cls, raw)
+            elif name not in config.blocklist:
+                declared = ", ".join(f"[plugin:{n}]" for n in self.names()) or "none"
+                raise ConfigError(
+                    f"unknown section [plugin:{name}]: no plugin declares it (declared: {declared})"
+                )
+
+    def render(self, config: Config) -> list[str]:
+        """Every declared section with its help and effective values, as ini lines."""
+        lines: list[str] = []
+        for name in self.names():
+            cls = self._sections[name]
+            values: object = parse_plugin_settings(name, cls, config.plugin_sections.get(name, {}))
+            lines.append(f"[plugin:{name}]")
+            for f in dataclasses.fields(cls):
+                lines.append(f"# {f.metadata['help']}")
+                value = getattr(values, f.name)
+                if isinstance(value, dict):
+                    prefix = setting_key(f).split("<")[0]
+                    lines.extend(f"{prefix}{k} = {v}" for k, v in value.items())
+                    if not value:
+                        lines.append(f"# {setting_key(f)} = ")
+                    continue
+                lines.append(f"{setting_key(f)} = {_ini_text(value)}")
+            lines.append("")
+        return lines
+
+
+def _ini_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render_config(config: Config, plugins: PluginSettingsRegistry | None = None) -> str:
+    """The effective settings as an ini text, each with its help as a comment; with
+    `plugins`, every declared plugin section too, at its effective values."""
     lines: list[str] = []
     for section in SECTIONS:
         if section == "plugin:*":
@@ -280,7 +461,11 @@ def render_config(config: Config) -> str:
             lines.append(f"# {f.metadata['help']}")
             lines.append(f"{f.name} = {value}")
         lines.append("")
+    if plugins is not None:
+        lines.extend(plugins.render(config))
     for name, items in config.plugin_sections.items():
+        if plugins is not None and plugins.get(name) is not None:
+            continue
         lines.append(f"[plugin:{name}]")
         lines.extend(f"{key} = {value}" for key, value in items.items())
         lines.append("")

@@ -20,9 +20,10 @@ like these (the specs are in `CONFORMANCE_SPECS`):
 
 What is checked, in this order (`checks=` runs a subset):
 
-- "success": SUCCEEDED, no fail_reason, at least one package, every file reported exists
-  inside `ctx.result_dir`, and every package reported is the header of one of those files;
-  something was logged.
+- "success": SUCCEEDED, no fail_reason, something was logged, and the result holds as
+  the server checks it before publishing (`copr_lite.verify.check_result`): at least one
+  package, every file reported is an RPM inside `ctx.result_dir`, and the packages
+  reported are exactly the headers of its binary RPMs.
 - "failure": FAILED with a non-empty one-line fail_reason, and `failure_message` reached
   the log (the build's own error output is logged).
 - "streaming": the long build's lines reach `ctx.log` while it runs, not only at the end.
@@ -66,8 +67,8 @@ from .builders import (
     Chroot,
     ChrootResult,
     Outcome,
-    read_rpm_headers,
 )
+from .verify import ResultError, check_result
 
 __all__ = [
     "ALL_CHECKS",
@@ -370,7 +371,9 @@ async def check_builder(
     return report
 
 
-async def _build(builder: Builder, job: BuildJob, run: _Run, limit: float, check: str) -> Any:
+async def _build(
+    builder: Builder, job: BuildJob, run: _Run, limit: float, check: str
+) -> ChrootResult:
     try:
         async with asyncio.timeout(limit):
             result = await builder.build(job, run.ctx)
@@ -398,22 +401,11 @@ async def _check_success(
         raise _fail(check, "no packages reported", run)
     if not run.lines:
         raise _fail(check, "nothing was logged", run)
-    result_dir = run.result_dir.resolve()
-    rpms = []
-    for path in result.files:
-        full = Path(path) if Path(path).is_absolute() else result_dir / path
-        if not full.is_file():
-            raise _fail(check, f"reported file {path} does not exist", run)
-        if not full.resolve().is_relative_to(result_dir):
-            raise _fail(check, f"reported file {path} is not inside the result dir", run)
-        if full.name.endswith(".rpm"):
-            rpms.append(full)
-    headers = set(await read_rpm_headers(rpms))
-    missing = [p.nevra for p in result.packages if p not in headers]
-    if missing:
-        raise _fail(check, f"packages without a file in the result: {missing}", run)
-    if any(p.arch == "src" for p in result.packages):
-        raise _fail(check, "packages must list binary packages only, not the SRPM", run)
+    # The same rules the server applies before it publishes a result.
+    try:
+        await check_result(result, run.result_dir)
+    except ResultError as exc:
+        raise _fail(check, f"the result does not hold: {exc}", run) from None
     return result
 
 

@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +31,15 @@ PRAGMAS = (
     "PRAGMA busy_timeout=10000",
     "PRAGMA synchronous=NORMAL",
 )
+
+
+def _on_thread(
+    connection: aiosqlite.Connection, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> Awaitable[T]:
+    """`fn(*args, **kwargs)` on the connection's own thread (aiosqlite's `_execute`, which
+    is untyped: typed here once)."""
+    execute: Callable[..., Awaitable[T]] = connection._execute
+    return execute(fn, *args, **kwargs)
 
 
 class DatabaseError(Exception):
@@ -115,7 +124,7 @@ class Database:
         try:
             # aiosqlite's _execute runs a callable on the connection's own thread: the one
             # hop that keeps the whole transaction off the event loop.
-            outcomes = await self._writer._execute(run_batch, self._writer._conn, jobs)
+            outcomes = await _on_thread(self._writer, run_batch, self._writer._conn, jobs)
         except BaseException as exc:  # the transaction itself failed: every job did
             outcomes = [(False, exc)] * len(batch)
         finally:
@@ -130,7 +139,7 @@ class Database:
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args, **kwargs)` on the reader thread (several queries, one hop)."""
-        return await self._reader._execute(fn, self._reader._conn, *args, **kwargs)
+        return await _on_thread(self._reader, fn, self._reader._conn, *args, **kwargs)
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """One read query; rows support index and name access."""

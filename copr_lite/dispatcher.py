@@ -50,6 +50,7 @@ from .processes import complete
 from .publisher import LiveLog, Publisher
 from .srpm import SrpmError, import_srpm, public_url
 from .states import State
+from .verify import verify_result
 
 log = logging.getLogger(__name__)
 
@@ -446,6 +447,7 @@ class Dispatcher:
     async def _publish(
         self, build: Build, chroot: str, build_dir: Path, result: ChrootResult, live: LiveLog
     ) -> tuple[State, str | None]:
+        result = await verify_result(result, build_dir, self.config.chroots.get(chroot, "?"))
         succeeded = result.status is Outcome.SUCCEEDED
         if succeeded and not result.packages:
             succeeded, result = False, ChrootResult.failed("the builder produced no packages")

@@ -3,7 +3,8 @@
 
 Rules:
 - Event hooks return nothing. They may be plain functions, or return an awaitable, which
-  the core awaits (one helper, `plugins.await_all`); they must not raise (errors are logged).
+  the core awaits (one helper, `plugins.fire`). Each implementation is called on its own:
+  one that raises is logged with its plugin's name, and the others still run.
 - Builders are not chosen by a hook: plugins register them by name, and copr-lite.ini maps
   each chroot to a builder name.
 """
@@ -18,12 +19,28 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .builders import BuilderRegistry, ChrootResult
-    from .config import Config
+    from .config import Config, PluginSettingsRegistry
     from .models import Build
 
 hookspec = pluggy.HookspecMarker("copr_lite")
 
 # ---------------------------------------------------------------- registration
+
+
+@hookspec
+def register_settings(registry: PluginSettingsRegistry) -> None:
+    """Declare the ``[plugin:NAME]`` settings sections this plugin reads.
+
+    Called once per app (and by ``config check``), before ``register_builders``. The core
+    then checks every ``[plugin:...]`` section of the settings file against the
+    declarations: an undeclared section, an unknown key or a bad value stops the server
+    with one line naming it.
+
+    :param registry: call ``registry.add("NAME", Settings)``, where ``Settings`` is a
+        frozen dataclass whose fields are made with ``copr_lite.plugin_setting(default,
+        help)``; read the values with ``config.plugin_settings("NAME", Settings)``.
+    :return: None.
+    """
 
 
 @hookspec
@@ -33,8 +50,8 @@ def register_builders(registry: BuilderRegistry, config: Config) -> None:
     Called once per app, while it is being created.
 
     :param registry: call ``registry.add(builder)`` for each builder this plugin offers.
-    :param config: the server's settings (``config.plugin_settings(name)`` for a plugin's
-        own ``[plugin:NAME]`` section).
+    :param config: the server's settings (``config.plugin_settings(name, Settings)`` for
+        a plugin's own ``[plugin:NAME]`` section, declared in ``register_settings``).
     """
 
 
@@ -75,8 +92,9 @@ def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, stat
 
     :param build: the build.
     :param chroot: the chroot name.
-    :param result: what the builder reported, or None when it never ran to the end
-        (canceled, timed out, crashed, skipped).
+    :param result: what the builder reported; a build over its timeout gives a failed
+        result whose ``fail_reason`` says so. None when the builder never returned a result:
+        canceled, skipped, no such builder, or an internal error.
     :param state: the stored state: ``succeeded``, ``failed``, ``canceled`` or ``skipped``.
     :return: None or an awaitable.
     """

@@ -95,7 +95,7 @@ async def normalize_path_middleware(request: web.Request, handler: Handler) -> w
         match = await request.app.router.resolve(alt)
         if match.http_exception is None:
             # aiohttp's own normalize_path_middleware attaches the match the same way.
-            alt._match_info = match  # type: ignore[attr-defined]
+            alt._match_info = match
             match.add_app(request.app)
             return await match.handler(alt)
     return await handler(request)

@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from .builders import PackageInfo
 
@@ -325,7 +325,7 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _write_results(build_dir: Path, results: dict, status: str, reason: str) -> None:
+def _write_results(build_dir: Path, results: dict[str, Any], status: str, reason: str) -> None:
     build_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(build_dir / RESULTS_JSON, json.dumps(results, indent=4) + "\n")
     if status == "succeeded":

@@ -226,9 +226,10 @@ def update_project(
         conn.execute(
             f"UPDATE projects SET {assignments} WHERE id = ?", (*fields.values(), project_id)
         )
-    return conn.execute(
+    row: sqlite3.Row = conn.execute(
         "SELECT description, instructions, repos FROM projects WHERE id = ?", (project_id,)
     ).fetchone()
+    return row
 
 
 def delete_project(conn: sqlite3.Connection, project_id: int) -> None:
@@ -775,7 +776,7 @@ def build_is_finished(conn: sqlite3.Connection, build_id: int) -> bool:
         f"SELECT count(*) FROM build_chroots WHERE build_id = ? AND status IN ({marks})",
         (build_id, *UNFINISHED_CODES),
     ).fetchone()
-    return row[0] == 0
+    return bool(row[0] == 0)
 
 
 # ---------------------------------------------------------------- web UI pages (one read each)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from aiohttp import web
 from . import auth, hookimpl, store
 from .app import create_app
 from .builders import (
+    RPM_MAGIC,
     BuildContext,
     BuilderRegistry,
     BuildJob,
@@ -34,6 +37,15 @@ from .config import Config, load_config
 from .conformance import build_conformance_srpms, check_builder, job_factory
 from .keys import CONFIG, DB, TOKEN_CACHE
 from .models import User
+from .rpmheader import (
+    HEADER_MAGIC,
+    TAG_ARCH,
+    TAG_EPOCH,
+    TAG_NAME,
+    TAG_RELEASE,
+    TAG_SOURCERPM,
+    TAG_VERSION,
+)
 
 __all__ = [
     "BuilderPlugin",
@@ -45,6 +57,7 @@ __all__ = [
     "check_builder",
     "job_factory",
     "wait_until",
+    "write_fake_rpm",
 ]
 
 TEST_CHROOTS = {
@@ -136,8 +149,9 @@ class Script:
 class FakeBuilder:
     """A Builder that records every job and follows a Script per package name.
 
-    It writes one small file per "built" package into the result directory, so publishing
-    has something to lay out; `started`/`finished`/`canceled` record what happened.
+    It writes a header-only RPM per "built" package into the result directory
+    (`write_fake_rpm`), so the server's checks pass and publishing has something to lay
+    out; `started`/`finished`/`canceled` record what happened.
     """
 
     def __init__(
@@ -178,8 +192,47 @@ class FakeBuilder:
             "noarch",
         )
         path = ctx.result_dir / f"{package.nevra}.rpm"
-        path.write_bytes(b"fake rpm")
+        write_fake_rpm(path, package)
         return ChrootResult(Outcome.SUCCEEDED, (package,), (path,))
+
+
+def _rpm_header(entries: list[tuple[int, int, str | int]]) -> bytes:
+    """One RPM header structure: magic, index of (tag, type, offset, count), data store."""
+    index, data = b"", b""
+    for tag, kind, value in sorted(entries):
+        if isinstance(value, int):  # RPM_INT32_TYPE, 4-byte aligned
+            data += b"\0" * (-len(data) % 4)
+            index += struct.pack(">IIII", tag, 4, len(data), 1)
+            data += struct.pack(">I", value)
+        else:  # RPM_STRING_TYPE
+            index += struct.pack(">IIII", tag, kind, len(data), 1)
+            data += value.encode() + b"\0"
+    return HEADER_MAGIC + b"\0" * 4 + struct.pack(">II", len(entries), len(data)) + index + data
+
+
+def write_fake_rpm(path: Path, package: PackageInfo) -> None:
+    """Write a header-only binary RPM of `package`: no payload, but a header that the
+    server's checks and `rpm -qp` read (name, epoch, version, release, arch)."""
+    p = package
+    tags: list[tuple[int, int, str | int]] = [
+        (TAG_NAME, 6, p.name),
+        (TAG_VERSION, 6, p.version),
+        (TAG_RELEASE, 6, p.release),
+        (TAG_ARCH, 6, p.arch),
+        (1021, 6, "linux"),  # RPMTAG_OS
+        (TAG_SOURCERPM, 6, f"{p.name}-{p.version}-{p.release}.src.rpm"),
+    ]
+    if p.epoch:
+        tags.append((TAG_EPOCH, 4, p.epoch))
+    main = _rpm_header(tags)
+    # Signature header: the main header's size (1000) and sha256 (273), padded to 8 bytes.
+    signature = _rpm_header([(1000, 4, len(main)), (273, 6, hashlib.sha256(main).hexdigest())])
+    signature += b"\0" * (-len(signature) % 8)
+    title = f"{p.name}-{p.version}-{p.release}".encode()[:65].ljust(66, b"\0")
+    # Lead: magic, version 3.0, binary type, arch 1, name, os 1, header-style signature.
+    lead = RPM_MAGIC + b"\x03\x00" + struct.pack(">HH", 0, 1) + title
+    lead += struct.pack(">HH", 1, 5) + b"\0" * 16
+    path.write_bytes(lead + signature + main)
 
 
 class BuilderPlugin:

@@ -32,17 +32,11 @@ The image needs `sh`, `cat` and `rpmbuild` (Fedora: `rpm-build`; Debian: `rpm`),
 the packages built in it need. podman's defaults fail on some kernels (crun with hybrid
 cgroups, ulimits above what the server may set), hence the `runtime` and `ulimits` settings.
 
-Settings (`[plugin:container]`):
-
-- `podman`: the podman command (default `podman`);
-- `runtime`: the OCI runtime (`--runtime`, default `runc`; empty for podman's default);
-- `ulimits`: space-separated `--ulimit` values (default `nofile=4096:4096 nproc=4096:4096`);
-- `image`: the image of every chroot without its own (default
-  `localhost/copr-lite-builder:bookworm`);
-- `image.<chroot>`: the image of one chroot, e.g.
-  `image.fedora-40-x86_64 = registry.example.org/fedora-rpmbuild:40`;
-- `pull`: podman's pull policy (`--pull`: `missing` by default, `never`, `always`, `newer`);
-- `extra_args`: more `podman run` options, split like a shell would.
+Settings (`[plugin:container]`, declared by `ContainerSettings`): `podman`, `runtime`
+(`--runtime`, empty for podman's default), `ulimits` (`--ulimit` values), `image` (every
+chroot without its own), `image.<chroot>` (one chroot's image, e.g.
+`image.fedora-40-x86_64 = registry.example.org/fedora-rpmbuild:40`), `pull` (`--pull`)
+and `extra_args` (more `podman run` options, split like a shell would).
 """
 
 from __future__ import annotations
@@ -57,7 +51,8 @@ import secrets
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -68,6 +63,7 @@ from copr_lite import (
     ChrootResult,
     Outcome,
     hookimpl,
+    plugin_setting,
     processes,
     read_rpm_headers,
     run_logged,
@@ -75,7 +71,7 @@ from copr_lite import (
 
 if TYPE_CHECKING:
     from copr_lite.builders import BuilderRegistry, LogWriter
-    from copr_lite.config import Config
+    from copr_lite.config import Config, PluginSettingsRegistry
 
 DEFAULT_IMAGE = "localhost/copr-lite-builder:bookworm"
 DEFAULT_ULIMITS = "nofile=4096:4096 nproc=4096:4096"
@@ -163,6 +159,31 @@ def parse_ulimits(text: str) -> list[str]:
     return text.replace(",", " ").split()
 
 
+@dataclass(frozen=True)
+class ContainerSettings:
+    podman: str = plugin_setting("podman", "The podman executable: a name on PATH or a path.")
+    runtime: str = plugin_setting(
+        "runc", "The OCI runtime (podman --runtime). Empty: podman's default (crun)."
+    )
+    ulimits: str = plugin_setting(
+        DEFAULT_ULIMITS, "Space-separated podman --ulimit values for the build container."
+    )
+    image: str = plugin_setting(DEFAULT_IMAGE, "The image of every chroot without its own.")
+    images: dict[str, str] = plugin_setting(  # noqa: RUF009  (a field with a default factory)
+        {}, "The image of one chroot, e.g. image.fedora-40-x86_64 = ...", key="image.<chroot>"
+    )
+    pull: str = plugin_setting("missing", "podman's pull policy (--pull).", choices=PULL_POLICIES)
+    extra_args: str = plugin_setting(
+        "", "More `podman run` options, split like a shell would (e.g. --pids-limit 4096)."
+    )
+
+    def __post_init__(self) -> None:
+        try:
+            shlex.split(self.extra_args)
+        except ValueError as exc:
+            raise ValueError(f"extra_args = {self.extra_args!r}: {exc}") from None
+
+
 class ContainerBuilder:
     """Builds with rpmbuild inside a fresh podman container (see the module docstring)."""
 
@@ -192,24 +213,15 @@ class ContainerBuilder:
         self.extra_args = list(extra_args)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, str]) -> ContainerBuilder:
-        known = {"podman", "runtime", "ulimits", "image", "pull", "extra_args"}
-        unknown = sorted(k for k in settings if k not in known and not k.startswith("image."))
-        if unknown:
-            raise ValueError(f"[plugin:container] unknown settings: {', '.join(unknown)}")
-        images = {
-            key.removeprefix("image."): value.strip()
-            for key, value in settings.items()
-            if key.startswith("image.") and value.strip()
-        }
+    def from_settings(cls, settings: ContainerSettings) -> ContainerBuilder:
         return cls(
-            podman=settings.get("podman", "podman").strip() or "podman",
-            runtime=settings.get("runtime", "runc").strip(),
-            ulimits=parse_ulimits(settings.get("ulimits", DEFAULT_ULIMITS)),
-            image=settings.get("image", DEFAULT_IMAGE).strip() or DEFAULT_IMAGE,
-            images=images,
-            pull=settings.get("pull", "missing").strip() or "missing",
-            extra_args=shlex.split(settings.get("extra_args", "")),
+            podman=settings.podman.strip() or "podman",
+            runtime=settings.runtime.strip(),
+            ulimits=parse_ulimits(settings.ulimits),
+            image=settings.image.strip() or DEFAULT_IMAGE,
+            images=settings.images,
+            pull=settings.pull,
+            extra_args=shlex.split(settings.extra_args),
         )
 
     def image_for(self, chroot: str) -> str:
@@ -257,7 +269,8 @@ class ContainerBuilder:
 
     def rpmbuild_args(self, job: BuildJob, *, nodeps: bool, target: str | None) -> list[str]:
         """The same rpmbuild command line as the host builder, run by the image's rpmbuild."""
-        return _rules.RpmbuildBuilder().rpmbuild_args(job, nodeps=nodeps, target=target)
+        args: list[str] = _rules.RpmbuildBuilder().rpmbuild_args(job, nodeps=nodeps, target=target)
+        return args
 
     async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
         image = self.image_for(job.chroot.name)
@@ -409,10 +422,10 @@ class ContainerBuilder:
         return reason
 
 
-async def _unstoppable(coro: object) -> None:
+async def _unstoppable(coro: Awaitable[None]) -> None:
     """Await cleanup to the end even if the task is cancelled again meanwhile (the cleanup
     goes on in the background then)."""
-    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(coro)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -426,5 +439,11 @@ _BACKGROUND: set[asyncio.Future[None]] = set()
 
 
 @hookimpl
+def register_settings(registry: PluginSettingsRegistry) -> None:
+    registry.add("container", ContainerSettings)
+
+
+@hookimpl
 def register_builders(registry: BuilderRegistry, config: Config) -> None:
-    registry.add(ContainerBuilder.from_settings(config.plugin_settings("container")))
+    settings = config.plugin_settings("container", ContainerSettings)
+    registry.add(ContainerBuilder.from_settings(settings))

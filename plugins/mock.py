@@ -22,7 +22,7 @@ the reason is the last error line of build.log, else of root.log, else of mock's
 The RPMs are collected from the result dir: binary packages and the rebuilt SRPM.
 If `mock` is not on PATH every build fails with "mock is not installed on this server".
 
-Settings (`[plugin:mock]`): `command`, the mock executable (default `mock`).
+Settings (`[plugin:mock]`, declared by `MockSettings`): `command`, the mock executable.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import collections
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,18 +42,24 @@ from copr_lite import (
     ChrootResult,
     Outcome,
     hookimpl,
+    plugin_setting,
     read_rpm_headers,
     run_logged,
 )
 
 if TYPE_CHECKING:
     from copr_lite.builders import BuilderRegistry
-    from copr_lite.config import Config
+    from copr_lite.config import Config, PluginSettingsRegistry
 
 NOT_INSTALLED = "mock is not installed on this server"
 FOLLOW_INTERVAL = 0.2
 _BAD_EXIT = re.compile(r"Bad exit status from \S+ \((%\w+)\)")
 _ERROR = re.compile(r"^(?:error:|ERROR:)\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class MockSettings:
+    command: str = plugin_setting("mock", "The mock executable: a name on PATH or a path.")
 
 
 def mock_argv(command: str, job: BuildJob, result_dir: Path) -> list[str]:
@@ -201,5 +208,11 @@ class MockBuilder:
 
 
 @hookimpl
+def register_settings(registry: PluginSettingsRegistry) -> None:
+    registry.add("mock", MockSettings)
+
+
+@hookimpl
 def register_builders(registry: BuilderRegistry, config: Config) -> None:
-    registry.add(MockBuilder(command=config.plugin_settings("mock").get("command", "mock")))
+    settings = config.plugin_settings("mock", MockSettings)
+    registry.add(MockBuilder(command=settings.command or "mock"))

@@ -29,9 +29,9 @@ Workers authenticate with `Authorization: Bearer <token>` (`python -m copr_lite 
 create NAME`); only a hash of each token is stored. `GET /api/workers/` (system admins) shows
 every worker, what it serves, its current jobs and its last heartbeat, and the queue.
 
-Settings (`[plugin:remote]`): `heartbeat_timeout` (seconds, default 30),
-`heartbeat_interval` (default a third of the timeout), `max_attempts` (3), `claim_wait`
-(longest long poll, 20 s), `max_upload_mb` (largest result upload, 4096).
+Settings (`[plugin:remote]`, declared by `RemoteSettings`): `heartbeat_timeout` (seconds,
+default 30), `heartbeat_interval` (default a third of the timeout), `max_attempts` (3),
+`claim_wait` (longest long poll, 20 s), `max_upload_mb` (largest result upload, 4096).
 """
 
 from __future__ import annotations
@@ -62,10 +62,9 @@ from copr_lite import (
     Outcome,
     auth,
     hookimpl,
-    read_rpm_headers,
+    plugin_setting,
     store,
 )
-from copr_lite.config import ConfigError
 from copr_lite.errors import (
     BadRequest,
     Conflict,
@@ -77,10 +76,11 @@ from copr_lite.errors import (
 )
 from copr_lite.keys import BUILDERS, CONFIG, DB, TOKEN_CACHE
 from copr_lite.responses import json_response
+from copr_lite.verify import ResultError, read_result_files
 
 if TYPE_CHECKING:
     from copr_lite.builders import BuilderRegistry
-    from copr_lite.config import Config
+    from copr_lite.config import Config, PluginSettingsRegistry
     from copr_lite.models import Worker
 
 log = logging.getLogger("copr_lite.remote")
@@ -101,43 +101,35 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class RemoteSettings:
-    heartbeat_timeout: float = 30.0
-    heartbeat_interval: float = 10.0
-    max_attempts: int = 3
-    claim_wait: float = 20.0
-    max_upload_mb: int = 4096
+    heartbeat_timeout: float = plugin_setting(
+        30.0, "Seconds without a heartbeat before a job is taken back.", min=0.5, max=3600
+    )
+    heartbeat_interval: float = plugin_setting(
+        0.0,
+        "How often workers heartbeat, in seconds (at most heartbeat_timeout / 1.5). "
+        "0: a third of heartbeat_timeout.",
+        min=0,
+        max=2400,
+    )
+    max_attempts: int = plugin_setting(
+        3, "Attempts in all before the chroot fails.", min=1, max=100
+    )
+    claim_wait: float = plugin_setting(
+        20.0, "Longest long poll of a worker asking for work, in seconds.", min=0.1, max=300
+    )
+    max_upload_mb: int = plugin_setting(
+        4096, "Largest result upload, in MiB.", min=1, max=1024 * 1024
+    )
 
-    @classmethod
-    def from_config(cls, settings: dict[str, str]) -> RemoteSettings:
-        """Read `[plugin:remote]`; a bad key or value is a ConfigError naming it."""
-        known = ("heartbeat_timeout", "heartbeat_interval", "max_attempts", "claim_wait")
-        known += ("max_upload_mb",)
-        for key in settings:
-            if key not in known:
-                raise ConfigError(f"unknown key [plugin:remote] {key} (known: {', '.join(known)})")
-
-        def number(key: str, default: float, low: float, high: float, kind: type = float) -> Any:
-            raw = settings.get(key)
-            if raw is None or not raw.strip():
-                return kind(default)
-            try:
-                value = kind(raw.strip())
-            except ValueError:
-                raise ConfigError(f"[plugin:remote] {key} = {raw!r}: expected a number") from None
-            if not low <= value <= high:
-                raise ConfigError(
-                    f"[plugin:remote] {key} = {raw}: must be between {low} and {high}"
-                )
-            return value
-
-        timeout = number("heartbeat_timeout", 30.0, 0.5, 3600.0)
-        return cls(
-            heartbeat_timeout=timeout,
-            heartbeat_interval=number("heartbeat_interval", timeout / 3, 0.1, timeout / 1.5),
-            max_attempts=number("max_attempts", 3, 1, 100, int),
-            claim_wait=number("claim_wait", 20.0, 0.1, 300.0),
-            max_upload_mb=number("max_upload_mb", 4096, 1, 1024 * 1024, int),
-        )
+    def __post_init__(self) -> None:
+        if not self.heartbeat_interval:
+            # frozen: the derived default is set once, here.
+            object.__setattr__(self, "heartbeat_interval", self.heartbeat_timeout / 3)
+        elif not 0.1 <= self.heartbeat_interval <= self.heartbeat_timeout / 1.5:
+            raise ValueError(
+                f"heartbeat_interval = {self.heartbeat_interval:g}: must be between 0.1 and "
+                f"heartbeat_timeout / 1.5 ({self.heartbeat_timeout / 1.5:g})"
+            )
 
 
 # ---------------------------------------------------------------- the queue
@@ -707,7 +699,7 @@ class Manifest:
         if not isinstance(data, dict):
             raise BadRequest("The manifest must be a JSON object.")
         try:
-            outcome = Outcome(data.get("outcome"))
+            outcome = Outcome(str(data.get("outcome")))
         except ValueError:
             raise BadRequest("The manifest's `outcome` must be succeeded or failed.") from None
         reason = data.get("fail_reason")
@@ -729,9 +721,9 @@ class Manifest:
 async def _judge(manifest: Manifest, paths: list[Path], worker: str) -> ChrootResult:
     """The result, from the RPM headers the server reads itself."""
     try:
-        headers = await read_rpm_headers(paths)
-    except ValueError as exc:
-        raise BadRequest(f"An uploaded file is not a readable RPM: {exc}") from None
+        headers = await read_result_files(paths)
+    except ResultError as exc:
+        raise BadRequest(f"The upload does not hold: {exc}.") from None
     if manifest.outcome is Outcome.FAILED:
         reason = manifest.fail_reason or f"the build failed on worker {worker}"
         return ChrootResult(Outcome.FAILED, (), tuple(paths), reason)
@@ -781,8 +773,13 @@ def _move_into(paths: list[Path], result_dir: Path) -> list[Path]:
 
 
 @hookimpl
+def register_settings(registry: PluginSettingsRegistry) -> None:
+    registry.add("remote", RemoteSettings)
+
+
+@hookimpl
 def register_builders(registry: BuilderRegistry, config: Config) -> None:
-    registry.add(RemoteBuilder(RemoteSettings.from_config(config.plugin_settings("remote"))))
+    registry.add(RemoteBuilder(config.plugin_settings("remote", RemoteSettings)))
 
 
 @hookimpl

@@ -27,7 +27,8 @@ Besides the binary RPMs it produces the rebuilt SRPM (`rpmbuild -ra`: both in on
 name matches the SOURCERPM header of the binaries. bwrap comes from the `bubblewrap`
 package; without it every build fails with a clear reason.
 
-Settings (`[plugin:rpmbuild]`): `bwrap` and `rpmbuild`, the commands to run.
+Settings (`[plugin:rpmbuild]`, declared by `RpmbuildSettings`): `bwrap` and `rpmbuild`,
+the commands to run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import platform
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -48,6 +50,7 @@ from copr_lite import (
     ChrootResult,
     Outcome,
     hookimpl,
+    plugin_setting,
     processes,
     read_rpm_headers,
     run_logged,
@@ -55,7 +58,7 @@ from copr_lite import (
 
 if TYPE_CHECKING:
     from copr_lite.builders import BuilderRegistry
-    from copr_lite.config import Config
+    from copr_lite.config import Config, PluginSettingsRegistry
 
 HOST_BUILD_NOTICE = (
     "host build with the Debian rpm toolchain inside bubblewrap, not a clean Fedora chroot: "
@@ -63,6 +66,14 @@ HOST_BUILD_NOTICE = (
 )
 _ERROR_TAIL = 200  # output lines kept to explain a failure
 _BAD_EXIT = re.compile(r"Bad exit status from \S+ \((%\w+)\)")
+
+
+@dataclass(frozen=True)
+class RpmbuildSettings:
+    bwrap: str = plugin_setting("bwrap", "The bubblewrap executable: a name on PATH or a path.")
+    rpmbuild: str = plugin_setting(
+        "rpmbuild", "The rpmbuild executable run inside the sandbox: a name on PATH or a path."
+    )
 
 
 def host_arch() -> str:
@@ -335,10 +346,13 @@ def _collect(top: Path, result_dir: Path) -> list[Path]:
 
 
 @hookimpl
+def register_settings(registry: PluginSettingsRegistry) -> None:
+    registry.add("rpmbuild", RpmbuildSettings)
+
+
+@hookimpl
 def register_builders(registry: BuilderRegistry, config: Config) -> None:
-    settings = config.plugin_settings("rpmbuild")
+    settings = config.plugin_settings("rpmbuild", RpmbuildSettings)
     registry.add(
-        RpmbuildBuilder(
-            bwrap=settings.get("bwrap", "bwrap"), rpmbuild=settings.get("rpmbuild", "rpmbuild")
-        )
+        RpmbuildBuilder(bwrap=settings.bwrap or "bwrap", rpmbuild=settings.rpmbuild or "rpmbuild")
     )

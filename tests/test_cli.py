@@ -95,6 +95,96 @@ def test_serve_refuses_a_bad_config_value(tmp_path):
     assert_one_line_failure(run("serve", "--config", "x.ini", cwd=tmp_path), "[server] port = -1")
 
 
+PLUGIN_FILES = {
+    "fails_to_import.py": "import no_such_module_anywhere\n",
+    "hook_typo.py": (
+        "from copr_lite import hookimpl\n\n@hookimpl\ndef chroot_startd(build, chroot):\n    pass\n"
+    ),
+    "fails_to_register.py": (
+        "from copr_lite import hookimpl\n\n@hookimpl\ndef register_builders(registry, config):\n"
+        "    raise RuntimeError('no licence key')\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("ini", "plugin", "message"),
+    [
+        (
+            "[chroots]\nfedora-40-x86_64 = nosuch\n",
+            None,
+            "configuration error: [chroots] names builders no plugin provides: nosuch",
+        ),
+        (
+            "[plugin:container]\nimgae = x\n",
+            None,
+            "configuration error: unknown key [plugin:container] imgae (known: podman, ",
+        ),
+        ("[plugin:mock]\ncomand = x\n", None, "unknown key [plugin:mock] comand (known: command)"),
+        ("[plugin:ecoh]\nx = 1\n", None, "unknown section [plugin:ecoh]: no plugin declares it"),
+        ("[plugins]\nblocklist = mokc\n", None, "[plugins] blocklist: 'mokc' matches no plugin"),
+        (
+            "[plugin:remote]\nheartbeat_timeout = 0\n",
+            None,
+            "[plugin:remote] heartbeat_timeout = 0: must be between 0.5 and 3600",
+        ),
+        (
+            "",
+            "fails_to_import.py",
+            "plugin error: plugin {dir}/fails_to_import.py failed to load: "
+            "No module named 'no_such_module_anywhere'",
+        ),
+        (
+            "",
+            "hook_typo.py",
+            "plugin error: plugin hook_typo implements an unknown hook chroot_startd; "
+            "did you mean chroot_started?",
+        ),
+        (
+            "",
+            "fails_to_register.py",
+            "plugin error: plugin fails_to_register failed in register_builders: "
+            "RuntimeError: no licence key",
+        ),
+    ],
+)
+def test_bad_config_and_plugins_stop_every_command_with_one_line(tmp_path, ini, plugin, message):
+    """serve, worker and config check each fail with one line on stderr and status 1,
+    before anything is printed or created (no data dir, no first admin password)."""
+    data = tmp_path / "data"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    if plugin:
+        (plugins / plugin).write_text(PLUGIN_FILES[plugin])
+        ini = f"[plugins]\nplugins_dir = {plugins}\n" + ini
+    (tmp_path / "bad.ini").write_text(f"[server]\ndata_dir = {data}\n" + ini)
+    commands = [
+        ["serve", "--port", str(free_port())],
+        ["worker", "--server", "http://127.0.0.1:9", "--token", "cw_x"],
+        ["config", "check"],
+    ]
+    # Started together: three interpreter starts in the time of about one.
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "copr_lite", *command, "--config", "bad.ini"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in commands
+    ]
+    expected = message.format(dir=plugins)
+    for command, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1, (command, err)
+        assert out == "", (command, out)
+        assert err == f"copr_lite: {err.removeprefix('copr_lite: ').strip()}\n", (command, err)
+        assert expected in err, (command, err)
+    assert not data.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ini", "plugins"]
+
+
 def test_serve_refuses_an_unusable_data_dir(tmp_path):
     (tmp_path / "file").write_text("")
     (tmp_path / "x.ini").write_text(f"[server]\ndata_dir = {tmp_path / 'file' / 'data'}\n")

@@ -22,6 +22,7 @@ import pytest
 
 from copr_lite import BuildContext, BuildJob, Chroot, ChrootResult, Outcome
 from copr_lite.builders import BuilderRegistry
+from copr_lite.config import ConfigError, parse_plugin_settings
 from copr_lite.conformance import ALL_CHECKS, check_builder, job_factory, make_srpm, marker_pids
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +40,7 @@ def _load_plugin() -> ModuleType:
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -392,12 +394,16 @@ async def test_build_requires_follow_the_rpmbuild_rule(builder, fixture_srpm, tm
 
 def test_podman_command_line(tmp_path: Path):
     builder = container.ContainerBuilder.from_settings(
-        {
-            "runtime": "runc",
-            "ulimits": "nofile=1024:1024, nproc=512:512",
-            "image.fedora-40-x86_64": "registry.fedoraproject.org/fedora:40",
-            "extra_args": "--pids-limit 100",
-        }
+        parse_plugin_settings(
+            "container",
+            container.ContainerSettings,
+            {
+                "runtime": "runc",
+                "ulimits": "nofile=1024:1024, nproc=512:512",
+                "image.fedora-40-x86_64": "registry.fedoraproject.org/fedora:40",
+                "extra_args": "--pids-limit 100",
+            },
+        )
     )
     job = make_job(tmp_path / "x.src.rpm", "fedora-40-x86_64", memory_reqs=512, timeout=60)
     argv = builder.run_argv(job, "copr-lite-7-x", tmp_path / "w", "/srpm/x.src.rpm")
@@ -421,10 +427,13 @@ def test_podman_command_line(tmp_path: Path):
     assert not any(a.startswith("--network") for a in enabled)
     assert enabled[-1] == container.DEFAULT_IMAGE
 
-    with pytest.raises(ValueError, match="unknown settings: imgae"):
-        container.ContainerBuilder.from_settings({"imgae": "x"})
-    with pytest.raises(ValueError, match="pull must be one of"):
-        container.ContainerBuilder.from_settings({"pull": "sometimes"})
+    settings = container.ContainerSettings
+    with pytest.raises(ConfigError, match=r"unknown key \[plugin:container\] imgae"):
+        parse_plugin_settings("container", settings, {"imgae": "x"})
+    with pytest.raises(ConfigError, match="pull = 'sometimes': choose one of always, missing"):
+        parse_plugin_settings("container", settings, {"pull": "sometimes"})
+    with pytest.raises(ConfigError, match=r"extra_args = '--label \"x': No closing quotation"):
+        parse_plugin_settings("container", settings, {"extra_args": '--label "x'})
 
 
 def test_plugin_registers_the_container_builder(tmp_path: Path):

@@ -5,17 +5,20 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import logging
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from copr_lite import hookimpl, hookspecs, store
+from copr_lite import hookimpl, hookspecs, plugin_setting, store
 from copr_lite.app import create_app
 from copr_lite.config import ConfigError
 from copr_lite.keys import BUILDERS, CONFIG, DB, PLUGINS
-from copr_lite.plugins import PluginError, make_plugin_manager
+from copr_lite.plugins import PluginError, fire, load_plugins, make_plugin_manager
 from copr_lite.resources import resource_dir
 from copr_lite.testing import BuilderPlugin, FakeBuilder, add_user, basic_auth, wait_until
 
@@ -136,6 +139,34 @@ def test_hook_register_builders(make_config):
         registry.add(object())  # type: ignore[arg-type]
 
 
+def test_hook_register_settings(make_config):
+    @dataclass(frozen=True)
+    class NotifySettings:
+        url: str = plugin_setting("", "Where to send notifications.")
+        retries: int = plugin_setting(3, "Attempts per notification.", min=1)
+
+    seen = []
+
+    class Notify:
+        @hookimpl
+        def register_settings(self, registry):
+            registry.add("notify", NotifySettings)
+
+        @hookimpl
+        def register_builders(self, registry, config):
+            seen.append(config.plugin_settings("notify", NotifySettings))
+
+    sections = {"notify": {"url": "http://x", "retries": "5"}}
+    loaded = load_plugins(make_config(plugin_sections=sections), [Notify()], False)
+    assert seen == [NotifySettings("http://x", 5)]
+    # The built-in plugins declare theirs the same way.
+    assert loaded.settings.names() == ["container", "mock", "notify", "remote", "rpmbuild"]
+    with pytest.raises(ConfigError, match=r"^\[plugin:notify\] retries = 0: must be at least 1$"):
+        load_plugins(make_config(plugin_sections={"notify": {"retries": "0"}}), [Notify()], False)
+    with pytest.raises(ConfigError, match=r"^unknown section \[plugin:notify\]"):
+        load_plugins(make_config(plugin_sections=sections), [], False)
+
+
 async def test_hook_register_routes(aiohttp_client, make_app):
     from aiohttp import web
 
@@ -160,6 +191,52 @@ async def test_hook_register_routes(aiohttp_client, make_app):
     assert (await resp.json())["output"] == "notok"
 
 
+async def test_failing_event_hooks_do_not_stop_the_others(make_config, caplog):
+    """A plain and an async implementation that raise are logged by plugin name; the
+    working one and the built-in event log still run, and every coroutine is awaited."""
+    calls: list[str] = []
+
+    class Working:
+        @hookimpl
+        async def chroot_started(self, build, chroot):
+            await asyncio.sleep(0)
+            calls.append(f"working {build.id} {chroot}")
+
+    class PlainFailure:
+        @hookimpl
+        def chroot_started(self, build, chroot):
+            calls.append("plain")
+            raise RuntimeError("plain hook broke")
+
+    class AsyncFailure:
+        @hookimpl
+        async def chroot_started(self, build, chroot):
+            await asyncio.sleep(0)
+            calls.append("async")
+            raise RuntimeError("async hook broke")
+
+    # pluggy calls the last registered first: both failures come before the working one.
+    pm = make_plugin_manager(make_config(), (), False)
+    pm.register(Working(), name="working")
+    pm.register(PlainFailure(), name="plain-failure")
+    pm.register(AsyncFailure(), name="async-failure")
+    caplog.set_level(logging.INFO)
+    await fire(pm, "chroot_started", build=SimpleNamespace(id=7), chroot="epel-9-x86_64")
+
+    assert calls == ["async", "plain", "working 7 epel-9-x86_64"]
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in failures] == [
+        "plugin async-failure failed in hook chroot_started",
+        "plugin plain-failure failed in hook chroot_started",
+    ]
+    assert [str(r.exc_info[1]) for r in failures if r.exc_info] == [
+        "async hook broke",
+        "plain hook broke",
+    ]
+    # The built-in event log, registered first and so called last, still ran.
+    assert "event=chroot_started build=7 chroot=epel-9-x86_64" in caplog.text
+
+
 def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
     assert HOOKS == [
         "build_finished",
@@ -168,6 +245,7 @@ def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
         "chroot_started",
         "register_builders",
         "register_routes",
+        "register_settings",
         "startup",
     ]
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
@@ -207,6 +285,75 @@ def test_blocklist_and_plugins_dir(make_config, tmp_path):
     (tmp_path / "broken.py").write_text("raise RuntimeError('nope')\n")
     with pytest.raises(PluginError, match=r"broken\.py failed to load: nope"):
         make_plugin_manager(make_config(plugins_dir=str(tmp_path)), (), False)
+
+
+class UnknownHook:
+    @hookimpl
+    def chroot_startd(self, build, chroot):
+        pass
+
+
+class WrongArgument:
+    @hookimpl
+    def chroot_started(self, build, chroot_name):
+        pass
+
+
+class Wrapper:
+    @hookimpl(wrapper=True)
+    def build_finished(self, build):
+        return (yield)
+
+
+class FailsToRegister:
+    @hookimpl
+    def register_builders(self, registry, config):
+        raise RuntimeError("no licence key")
+
+
+class BadDeclaration:
+    @hookimpl
+    def register_settings(self, registry):
+        registry.add("bad", dict)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        (
+            UnknownHook(),
+            "plugin UnknownHook implements an unknown hook chroot_startd; "
+            "did you mean chroot_started?",
+        ),
+        (
+            WrongArgument(),
+            "plugin WrongArgument: hookimpl definition: chroot_started(build, chroot_name); "
+            "Argument(s) {'chroot_name'} are declared in the hookimpl but can not be found",
+        ),
+        (Wrapper(), "plugin Wrapper: build_finished is a hook wrapper"),
+        (
+            FailsToRegister(),
+            "plugin FailsToRegister failed in register_builders: RuntimeError: no licence key",
+        ),
+        (BadDeclaration(), "failed in register_settings: TypeError: <class 'dict'> is not a"),
+    ],
+)
+def test_a_broken_plugin_is_one_error_naming_it(make_config, plugin, message):
+    with pytest.raises(PluginError) as info:
+        load_plugins(make_config(), [plugin], False)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_blocklist_name_must_match_a_plugin(make_config, tmp_path):
+    (tmp_path / "extra_events.py").write_text("x = 1\n")
+    with pytest.raises(ConfigError, match=r"blocklist: 'mokc' matches no plugin \(plugins: "):
+        load_plugins(make_config(blocklist=("mokc",)), (), False)
+    # Built-in file stems and plugins_dir file stems are names.
+    pm = load_plugins(
+        make_config(plugins_dir=str(tmp_path), blocklist=("event_log", "extra_events")), (), False
+    ).pm
+    assert pm.is_blocked("event_log") and pm.is_blocked("extra_events")
 
 
 def test_builtin_plugins_are_plain_files_with_hookimpls():

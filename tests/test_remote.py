@@ -539,7 +539,7 @@ def test_a_tampered_upload_is_rejected_and_nothing_is_published(workers: Live):
     assert job["attempt"] == 2
     junk = b"not an rpm at all"
     status, body = upload(job, "x-1-1.noarch.rpm", junk, hashlib.sha256(junk).hexdigest())
-    assert status == 400 and "not a readable RPM" in body["error"], body
+    assert status == 400 and "x-1-1.noarch.rpm is not an RPM file" in body["error"], body
     # 3: a file missing from the upload.
     job = claim()
     manifest = {"outcome": "succeeded", "files": {"a-1-1.noarch.rpm": "0" * 64}}

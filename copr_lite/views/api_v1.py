@@ -162,12 +162,16 @@ def results_base(config: Config, project: Project | Build) -> str:
     return f"{config.public_results_url}/{project.owner_name}/{project.name}/"
 
 
-def yum_repos(config: Config, project: Project, chroots: list[str] | tuple[str, ...]) -> dict:
+def yum_repos(
+    config: Config, project: Project, chroots: list[str] | tuple[str, ...]
+) -> dict[str, str]:
     base = results_base(config, project)
     return {chroot: f"{base}{chroot}/" for chroot in chroots}
 
 
-def project_json(config: Config, project: Project, chroots: list[str] | tuple[str, ...]) -> dict:
+def project_json(
+    config: Config, project: Project, chroots: list[str] | tuple[str, ...]
+) -> dict[str, Any]:
     return {
         "name": project.name,
         "description": project.description,
@@ -232,7 +236,9 @@ async def create_project(request: web.Request) -> web.Response:
     owner = user
     url_user = request.match_info["username"]
     if user.is_admin and url_user != user.name and forms.NAME_RE.match(url_user):
-        owner = await db.read(store.get_user, url_user) or user
+        # An admin creates for the URL's user; a name no user has is ignored (spec A14).
+        named: User | None = await db.read(store.get_user, url_user)
+        owner = named or user
     form = await forms.read_form(request)
     offered = set(config.chroots)
     form.refuse_unknown(CREATE_FIELDS | offered)

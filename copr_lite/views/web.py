@@ -386,7 +386,9 @@ async def search(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- project forms
 
 
-def _project_values(project: Project | None, chroots: tuple[str, ...] | list[str]) -> dict:
+def _project_values(
+    project: Project | None, chroots: tuple[str, ...] | list[str]
+) -> dict[str, Any]:
     """The fields of the project form before the user changes anything."""
     values: dict[str, str] = {}
     if project is None:
