@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..middlewares import expect_form, expect_upload
 from . import api_v1, pages
 from .results import add_results_routes
 from .web import add_web_routes
@@ -11,13 +12,13 @@ from .web import add_web_routes
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/login/", pages.login_form)
-    app.router.add_post("/login/", pages.login_submit)
-    app.router.add_post("/logout/", pages.logout)
+    app.router.add_post("/login/", pages.login_submit, expect_handler=expect_form)
+    app.router.add_post("/logout/", pages.logout, expect_handler=expect_form)
     app.router.add_get("/api/", pages.api_docs)
     app.router.add_get("/api/new/", pages.api_new_token_get)
-    app.router.add_post("/api/new/", pages.api_new_token)
+    app.router.add_post("/api/new/", pages.api_new_token, expect_handler=expect_form)
     app.router.add_get("/api/auth_check/", pages.auth_check)
-    app.router.add_post("/api/auth_check/", pages.auth_check)
+    app.router.add_post("/api/auth_check/", pages.auth_check, expect_handler=expect_form)
     add_api_v1_routes(app.router)
     add_results_routes(app.router)
     add_web_routes(app.router)
@@ -33,15 +34,19 @@ def add_api_v1_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/coprs/build_status/{build_id}/", api_v1.build_status)
     router.add_get("/api/coprs/build_detail/{build_id}/", api_v1.build_detail)
     router.add_get("/api/coprs/build/{build_id}/", api_v1.build_detail)
-    router.add_post("/api/coprs/cancel_build/{build_id}/", api_v1.cancel_build)
+    router.add_post(
+        "/api/coprs/cancel_build/{build_id}/", api_v1.cancel_build, expect_handler=expect_form
+    )
     router.add_get("/api/coprs/{username}/", api_v1.list_projects)
-    router.add_post("/api/coprs/{username}/new/", api_v1.create_project)
+    router.add_post("/api/coprs/{username}/new/", api_v1.create_project, expect_handler=expect_form)
     prefix = "/api/coprs/{username}/{project}"
     router.add_get(prefix + "/detail/", api_v1.project_detail)
-    router.add_post(prefix + "/delete/", api_v1.delete_project)
+    router.add_post(prefix + "/delete/", api_v1.delete_project, expect_handler=expect_form)
     router.add_get(prefix + "/monitor/", api_v1.monitor)
-    router.add_post(prefix + "/new_build/", api_v1.new_build)
-    router.add_post(prefix + "/new_build_upload/", api_v1.new_build_upload)
-    router.add_post(prefix + "/modify/", api_v1.modify_project)
-    router.add_post(prefix + "/modify/{chroot}/", api_v1.modify_chroot)
+    router.add_post(prefix + "/new_build/", api_v1.new_build, expect_handler=expect_form)
+    router.add_post(
+        prefix + "/new_build_upload/", api_v1.new_build_upload, expect_handler=expect_upload
+    )
+    router.add_post(prefix + "/modify/", api_v1.modify_project, expect_handler=expect_form)
+    router.add_post(prefix + "/modify/{chroot}/", api_v1.modify_chroot, expect_handler=expect_form)
     router.add_get(prefix + "/detail/{chroot}/", api_v1.chroot_detail)

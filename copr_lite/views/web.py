@@ -20,6 +20,7 @@ from .. import auth, forms, services, store
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
 from ..keys import CONFIG, DB, DISPATCHER
+from ..middlewares import expect_form, expect_upload
 from ..models import Build, BuildChroot, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
@@ -51,22 +52,22 @@ def add_web_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/search/", search)
     router.add_get("/coprs/", all_projects)
     router.add_get("/coprs/new/", new_project)
-    router.add_post("/coprs/new/", new_project)
+    router.add_post("/coprs/new/", new_project, expect_handler=expect_form)
     router.add_get("/coprs/{username}/", user_projects)
     prefix = "/coprs/{username}/{project}"
     router.add_get(prefix + "/", project_page)
     router.add_get(prefix + "/builds/", project_builds)
     router.add_get(prefix + "/edit/", edit_project)
-    router.add_post(prefix + "/edit/", edit_project)
+    router.add_post(prefix + "/edit/", edit_project, expect_handler=expect_form)
     router.add_get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
-    router.add_post(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    router.add_post(prefix + "/chroot/{chroot}/edit/", edit_chroot, expect_handler=expect_form)
     router.add_get(prefix + "/new_build/", new_build)
-    router.add_post(prefix + "/new_build/", new_build)
+    router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
     router.add_get(prefix + "/delete/", delete_project)
-    router.add_post(prefix + "/delete/", delete_project)
+    router.add_post(prefix + "/delete/", delete_project, expect_handler=expect_form)
     router.add_get("/builds/{build_id}/", build_page)
     router.add_get("/builds/{build_id}/state", build_state)
-    router.add_post("/builds/{build_id}/cancel/", cancel_build)
+    router.add_post("/builds/{build_id}/cancel/", cancel_build, expect_handler=expect_form)
 
 
 # ---------------------------------------------------------------- presentation helpers
