@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .builders import BuilderRegistry, ChrootResult
     from .config import Config
     from .models import Build
+    from .states import State
 
 hookspec = pluggy.HookspecMarker("copr_lite")
 
@@ -54,7 +55,8 @@ def startup(app: web.Application) -> Any:
 def build_submitted(build: Build) -> Any:
     """A build was stored by new_build or new_build_upload (its chroots are `importing`).
 
-    :param build: the build as stored.
+    :param build: the build as stored (a ``Build``; each ``build.chroots[i].status`` is a
+        ``State``).
     :return: None or an awaitable.
     """
 
@@ -70,14 +72,15 @@ def chroot_started(build: Build, chroot: str) -> Any:
 
 
 @hookspec
-def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, state: str) -> Any:
+def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, state: State) -> Any:
     """One chroot of a build reached a terminal state.
 
     :param build: the build.
     :param chroot: the chroot name.
     :param result: what the builder reported, or None when it never ran to the end
         (canceled, timed out, crashed, skipped).
-    :param state: the stored state: ``succeeded``, ``failed``, ``canceled`` or ``skipped``.
+    :param state: the stored state, a ``State`` (a ``str`` enum, so ``state == "failed"``
+        holds too): ``SUCCEEDED``, ``FAILED``, ``CANCELED`` or ``SKIPPED``.
     :return: None or an awaitable.
     """
 

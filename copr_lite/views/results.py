@@ -312,7 +312,7 @@ async def _build_and_chroot(request: web.Request) -> tuple[Build, str]:
 def _chroot_state(build: Build, chroot: str) -> State | None:
     for c in build.chroots:
         if c.chroot == chroot:
-            return State.from_code(c.status)
+            return c.status
     return None
 
 

@@ -99,8 +99,9 @@ def build_state_of(build: Build) -> str:
     return derive_build_state(build.canceled, (c.status for c in build.chroots))
 
 
-def state_name(code: int) -> str:
-    return State.from_code(code).value
+def state_name(state: int | State) -> str:
+    """The name of a state (templates hold States from BuildChroot, or codes from rows)."""
+    return State.from_code(state).value
 
 
 def package_label(build: Build) -> str:
@@ -287,7 +288,7 @@ async def project_builds(request: web.Request) -> web.Response:
 
 def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any]:
     """What the build page and its live state show of one chroot."""
-    name = state_name(chroot.status)
+    name = chroot.status.value
     started = chroot.started_on is not None
     package = build.pkg_name or api_v1.package_name_from_url(build.source_url)
     base = api_v1.results_base(config, build)
@@ -298,8 +299,7 @@ def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any
         "started": when(chroot.started_on),
         "ended": when(chroot.ended_on),
         "duration": duration(chroot.started_on, chroot.ended_on),
-        "fail_reason": chroot.fail_reason
-        or ("failed" if chroot.status == State.FAILED.code else ""),
+        "fail_reason": chroot.fail_reason or ("failed" if chroot.status is State.FAILED else ""),
         "built": list(chroot.built_packages),
         "results": f"{base}{chroot.chroot}/{build.id:08d}-{package}/" if started else "",
         "log": f"/builds/{build.id}/{chroot.chroot}/log" if started else "",
