@@ -99,12 +99,12 @@ def declared_limit(file_limit: int = 0) -> int:
 
 def check_body_headers(request: web.Request, file_limit: int = 0) -> None:
     """Refuse, before reading anything, a body this server cannot or will not read."""
-    coding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
-    if coding not in ("", "identity"):
+    codings = ",".join(request.headers.getall(hdrs.CONTENT_ENCODING, ())).lower()
+    if any(c.strip() not in ("", "identity") for c in codings.split(",")):
         # The app decodes nothing itself (aiohttp's decoding is off, see app.py), and no
         # client of this API compresses what it sends.
         raise BadRequest(
-            f"Content-Encoding {coding[:40]!r} is not accepted: send the body uncompressed."
+            f"Content-Encoding {codings[:40]!r} is not accepted: send the body uncompressed."
         )
     if request.content_length is not None and request.content_length > declared_limit(file_limit):
         raise PayloadTooLarge(

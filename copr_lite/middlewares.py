@@ -69,7 +69,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except CoprLiteError as exc:
         response = error_response(request, exc.status, exc.message, exc.errcode)
         if exc.status == 413:
-            # The body was not read; close rather than wait for a client still sending it.
+            # The body may be unread: end the connection after this answer, not reuse it.
             response.force_close()
         return response
     except web.HTTPException as exc:
