@@ -122,8 +122,9 @@ async def normalize_path_middleware(request: web.Request, handler: Handler) -> w
 
 
 async def expect_form(request: web.Request) -> web.StreamResponse | None:
-    """`Expect: 100-continue` for a route that takes a form: refuse a body declared too
-    large before the client sends it, instead of inviting it with "100 Continue"."""
+    """`Expect: 100-continue` for a route that takes at most a form (every built-in route
+    but the uploads): refuse a body declared too large before the client sends it, instead
+    of inviting it with "100 Continue", and answer another expectation in the error shape."""
     return await _expect(request, forms.declared_limit())
 
 

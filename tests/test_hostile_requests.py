@@ -686,3 +686,33 @@ def test_bad_names_in_web_forms_are_shown_as_field_errors(live):
         assert status == expected, (name, path, status, text[:300])
         assert "Traceback" not in text
     assert_clean_log(live)
+
+
+def test_an_unknown_expectation_on_a_page_is_417_in_the_error_shape(live):
+    api_error(server_request(live, "GET", "/api/coprs/", headers={"Expect": "x"}), 417)
+    html_error(server_request(live, "GET", "/coprs/", headers={"Expect": "x"}), 417)
+
+
+# ---------------------------------------------------------------- refused by the parser
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /api/coprs/ HTTP/1.1\r\nHost: x\r\nX-Note: a\x01b\r\n\r\n",
+        b"GET /api/coprs/ HTTP/1.1\r\nHost: x\r\nX-Note: a\x00b\r\n\r\n",
+        b"POST /api/coprs/admin/new/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\nzz\r\nname=x\r\n0\r\n\r\n",
+        b"POST /api/coprs/admin/new/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+        b"Content-Length: 2\r\n\r\nab",
+    ],
+)
+def test_requests_the_http_parser_refuses_are_one_log_line(live, request_bytes):
+    """aiohttp answers these itself, in plain text before the app runs (the one exception
+    spec A21 allows); the log gets one line, not a traceback."""
+    status, _, _ = raw(
+        live, request_bytes.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n")
+    )
+    assert status == 400
+    log = assert_clean_log(live)
+    assert "refused a malformed request from 127.0.0.1" in log, log

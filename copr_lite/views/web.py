@@ -48,25 +48,25 @@ FLAGS: dict[str, tuple[str, bool]] = {
 
 def add_web_routes(router: web.UrlDispatcher) -> None:
     """The web UI's URLs. Fixed paths come before `{username}` ones."""
-    router.add_get("/", home)
-    router.add_get("/search/", search)
-    router.add_get("/coprs/", all_projects)
-    router.add_get("/coprs/new/", new_project)
+    router.add_get("/", home, expect_handler=expect_form)
+    router.add_get("/search/", search, expect_handler=expect_form)
+    router.add_get("/coprs/", all_projects, expect_handler=expect_form)
+    router.add_get("/coprs/new/", new_project, expect_handler=expect_form)
     router.add_post("/coprs/new/", new_project, expect_handler=expect_form)
-    router.add_get("/coprs/{username}/", user_projects)
+    router.add_get("/coprs/{username}/", user_projects, expect_handler=expect_form)
     prefix = "/coprs/{username}/{project}"
-    router.add_get(prefix + "/", project_page)
-    router.add_get(prefix + "/builds/", project_builds)
-    router.add_get(prefix + "/edit/", edit_project)
+    router.add_get(prefix + "/", project_page, expect_handler=expect_form)
+    router.add_get(prefix + "/builds/", project_builds, expect_handler=expect_form)
+    router.add_get(prefix + "/edit/", edit_project, expect_handler=expect_form)
     router.add_post(prefix + "/edit/", edit_project, expect_handler=expect_form)
-    router.add_get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    router.add_get(prefix + "/chroot/{chroot}/edit/", edit_chroot, expect_handler=expect_form)
     router.add_post(prefix + "/chroot/{chroot}/edit/", edit_chroot, expect_handler=expect_form)
-    router.add_get(prefix + "/new_build/", new_build)
+    router.add_get(prefix + "/new_build/", new_build, expect_handler=expect_form)
     router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
-    router.add_get(prefix + "/delete/", delete_project)
+    router.add_get(prefix + "/delete/", delete_project, expect_handler=expect_form)
     router.add_post(prefix + "/delete/", delete_project, expect_handler=expect_form)
-    router.add_get("/builds/{build_id}/", build_page)
-    router.add_get("/builds/{build_id}/state", build_state)
+    router.add_get("/builds/{build_id}/", build_page, expect_handler=expect_form)
+    router.add_get("/builds/{build_id}/state", build_state, expect_handler=expect_form)
     router.add_post("/builds/{build_id}/cancel/", cancel_build, expect_handler=expect_form)
 
 
