@@ -117,7 +117,7 @@ def text_codec(charset: str | None, what: str) -> str:
     declared so; any other charset is refused rather than misread."""
     codec = _CODECS.get((charset or "utf-8").strip().lower())
     if codec is None:
-        raise BadRequest(f"Unsupported charset {charset[:40]!r} in {what}: send UTF-8.")
+        raise BadRequest(f"Unsupported charset {str(charset)[:40]!r} in {what}: send UTF-8.")
     return codec
 
 
