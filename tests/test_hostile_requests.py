@@ -410,6 +410,16 @@ def test_web_upload_declared_over_the_limit_is_an_html_413(live):
     )
     html_error((status, headers, body), 413)
 
+    async def cookies() -> str:
+        async with web_session(live) as (session, _):
+            return "; ".join(f"{c.key}={c.value}" for c in session.cookie_jar)
+
+    # Signed in, without Expect: the form page says so, before reading the body.
+    answer = _headers_only(
+        live, "/coprs/admin/target/new_build/", 2 * 2**30, f"Cookie: {asyncio.run(cookies())}"
+    )
+    assert "Request body too large" in html_error(answer, 413)
+
 
 def test_credentials_are_checked_before_the_size_without_expect(live):
     head = (

@@ -576,7 +576,7 @@ async def new_build(request: web.Request) -> web.StreamResponse:
         errors["srpm"] = exc.message.removeprefix("pkgs: ").removeprefix("srpm: ")
         values = _build_values(project, enabled)
         return await page(
-            request, "build_form.html", {**context, "values": values, "errors": errors}, 400
+            request, "build_form.html", {**context, "values": values, "errors": errors}, exc.status
         )
     try:
         return await _submit_build(request, user, project, enabled, form, context)
