@@ -36,6 +36,7 @@ DEFAULT_MEMORY = 2048
 MAX_TIMEOUT = 86400
 NAME_RE = re.compile(r"^(?!\.)(?![0-9]+$)[A-Za-z0-9_.-]{1,100}$")
 SRPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
+MAX_FILE_NAME = 200  # an uploaded SRPM's name; file systems stop at 255 bytes
 # First path segments under /api/coprs/ that are API calls, so never user names.
 RESERVED_USER_NAMES = frozenset({"search", "build", "build_status", "build_detail", "cancel_build"})
 _CHUNK = 64 * 1024
@@ -234,6 +235,8 @@ async def _store_upload(part: BodyPartReader, form: Form, upload_dir: Path, limi
     filename = Path((part.filename or "").replace("\\", "/")).name
     if not filename.endswith(SRPM_SUFFIXES) or not re.match(r"^[A-Za-z0-9_.+~^-]+$", filename):
         raise BadRequest("pkgs: You can upload only .src.rpm and .nosrc.rpm files.")
+    if len(filename) > MAX_FILE_NAME:
+        raise BadRequest(f"pkgs: the file name is longer than {MAX_FILE_NAME} characters.")
     target_dir = upload_dir / secrets.token_hex(8)
     target_dir.mkdir(parents=True)
     target = target_dir / filename

@@ -28,14 +28,14 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from .builders import LogWriter, PackageInfo, is_rpm_file, read_rpm_headers
-from .forms import SRPM_SUFFIXES, address_policy, literal_address
+from .forms import MAX_FILE_NAME, SRPM_SUFFIXES, address_policy, literal_address
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _READ_CHUNK = 64 * 1024
 _FLUSH_SIZE = 1024 * 1024  # downloaded bytes are written and hashed in a thread per MiB
 _FILE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.+~^-]")
-_MAX_NAME = 200
+_MAX_NAME = MAX_FILE_NAME
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -319,7 +319,10 @@ def _upload(live: Live, filename: bytes, path: str = "/api/coprs/admin/target/ne
         b"dir/",
         b"a\xffb.src.rpm",
         b"%00.src.rpm",
+        b"a" * 5000 + b".src.rpm",
+        b"a" * 193 + b".src.rpm",
     ],
+    ids=lambda name: repr(name[:24]),
 )
 def test_upload_file_names_with_control_characters_are_json_400(live, filename):
     before = uploads(live)
