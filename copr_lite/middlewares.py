@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from .responses import json_response
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RouteAdder = Callable[..., web.AbstractRoute]
 _SLASHES = re.compile(r"//+")
 
 
@@ -119,6 +121,15 @@ async def normalize_path_middleware(request: web.Request, handler: Handler) -> w
             match.add_app(request.app)
             return await match.handler(alt)
     return await handler(request)
+
+
+def form_routes(router: web.UrlDispatcher) -> tuple[RouteAdder, RouteAdder]:
+    """`get` and `post`: router.add_get and router.add_post with expect_form as the route's
+    Expect handler (aiohttp has no application-wide one)."""
+    return (
+        functools.partial(router.add_get, expect_handler=expect_form),
+        functools.partial(router.add_post, expect_handler=expect_form),
+    )
 
 
 async def expect_form(request: web.Request) -> web.StreamResponse | None:

@@ -20,7 +20,7 @@ from .. import auth, forms, services, store
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
 from ..keys import CONFIG, DB, DISPATCHER
-from ..middlewares import expect_form, expect_upload
+from ..middlewares import expect_upload, form_routes
 from ..models import Build, BuildChroot, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
@@ -48,26 +48,27 @@ FLAGS: dict[str, tuple[str, bool]] = {
 
 def add_web_routes(router: web.UrlDispatcher) -> None:
     """The web UI's URLs. Fixed paths come before `{username}` ones."""
-    router.add_get("/", home, expect_handler=expect_form)
-    router.add_get("/search/", search, expect_handler=expect_form)
-    router.add_get("/coprs/", all_projects, expect_handler=expect_form)
-    router.add_get("/coprs/new/", new_project, expect_handler=expect_form)
-    router.add_post("/coprs/new/", new_project, expect_handler=expect_form)
-    router.add_get("/coprs/{username}/", user_projects, expect_handler=expect_form)
+    get, post = form_routes(router)
+    get("/", home)
+    get("/search/", search)
+    get("/coprs/", all_projects)
+    get("/coprs/new/", new_project)
+    post("/coprs/new/", new_project)
+    get("/coprs/{username}/", user_projects)
     prefix = "/coprs/{username}/{project}"
-    router.add_get(prefix + "/", project_page, expect_handler=expect_form)
-    router.add_get(prefix + "/builds/", project_builds, expect_handler=expect_form)
-    router.add_get(prefix + "/edit/", edit_project, expect_handler=expect_form)
-    router.add_post(prefix + "/edit/", edit_project, expect_handler=expect_form)
-    router.add_get(prefix + "/chroot/{chroot}/edit/", edit_chroot, expect_handler=expect_form)
-    router.add_post(prefix + "/chroot/{chroot}/edit/", edit_chroot, expect_handler=expect_form)
-    router.add_get(prefix + "/new_build/", new_build, expect_handler=expect_form)
+    get(prefix + "/", project_page)
+    get(prefix + "/builds/", project_builds)
+    get(prefix + "/edit/", edit_project)
+    post(prefix + "/edit/", edit_project)
+    get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    post(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    get(prefix + "/new_build/", new_build)
     router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
-    router.add_get(prefix + "/delete/", delete_project, expect_handler=expect_form)
-    router.add_post(prefix + "/delete/", delete_project, expect_handler=expect_form)
-    router.add_get("/builds/{build_id}/", build_page, expect_handler=expect_form)
-    router.add_get("/builds/{build_id}/state", build_state, expect_handler=expect_form)
-    router.add_post("/builds/{build_id}/cancel/", cancel_build, expect_handler=expect_form)
+    get(prefix + "/delete/", delete_project)
+    post(prefix + "/delete/", delete_project)
+    get("/builds/{build_id}/", build_page)
+    get("/builds/{build_id}/state", build_state)
+    post("/builds/{build_id}/cancel/", cancel_build)
 
 
 # ---------------------------------------------------------------- presentation helpers
