@@ -11,6 +11,7 @@ import asyncio
 import base64
 import gzip
 import json
+import logging
 import re
 import socket
 import time
@@ -23,6 +24,8 @@ from typing import Any
 import aiohttp
 import pytest
 from live import free_port, serving
+
+from copr_lite.testing import BuilderPlugin, FakeBuilder, add_user, basic_auth, wait_until
 
 CHROOT = "fedora-40-x86_64"
 UPLOAD_LIMIT_MB = 1
@@ -729,3 +732,35 @@ def test_requests_the_http_parser_refuses_are_one_log_line(live, request_bytes):
     assert status == 400
     log = assert_clean_log(live)
     assert "refused a malformed request from 127.0.0.1" in log, log
+
+
+# ---------------------------------------------------------------- names inside an SRPM
+
+
+async def test_an_srpm_whose_package_name_cannot_be_a_path_fails_its_import(
+    aiohttp_client, make_app, fixture_srpm, caplog
+):
+    """The package name comes from the client's SRPM and becomes a results directory:
+    braces (which rpmbuild allows) fail the import with a reason, not every chroot with an
+    internal error and a traceback."""
+    app = make_app(plugins=[BuilderPlugin(FakeBuilder())], chroots={CHROOT: "fake"})
+    client = await aiohttp_client(app)
+    _, token = await add_user(app, "alice")
+    auth = basic_auth(token)
+    resp = await client.post("/api/coprs/alice/new/", headers=auth, data={"name": "p", CHROOT: "y"})
+    assert resp.status == 200
+    form = aiohttp.FormData()
+    form.add_field("pkgs", fixture_srpm("copr-lite-bad-name").read_bytes(), filename="b.src.rpm")
+    resp = await client.post("/api/coprs/alice/p/new_build_upload/", headers=auth, data=form)
+    build_id = (await resp.json())["id"]
+
+    async def ended() -> bool:
+        detail = await (await client.get(f"/api/coprs/build/{build_id}/")).json()
+        return detail["status"] == "failed"
+
+    await wait_until(ended)
+    detail = await (await client.get(f"/api/coprs/build/{build_id}/")).json()
+    reason = detail["fail_reasons"][CHROOT]
+    assert "import failed" in reason and "copr-lite-bad{name}" in reason, reason
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
