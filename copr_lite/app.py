@@ -57,6 +57,10 @@ def create_app(
     app = web.Application(
         middlewares=[error_middleware, normalize_path_middleware],
         client_max_size=config.upload_size_limit + BODY_SLACK,
+        # aiohttp would decode a compressed body in its parser, where a broken one or an
+        # encoding it lacks (br, zstd) is answered in plain text or as a 500 from the
+        # handler; the app refuses any Content-Encoding itself instead (forms.py).
+        handler_args={"auto_decompress": False},
     )
     app[CONFIG] = config
     app[TOKEN_CACHE] = TokenCache()

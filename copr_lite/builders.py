@@ -13,7 +13,7 @@ import asyncio
 import enum
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -89,7 +89,26 @@ class PackageInfo:
 
 @dataclass(frozen=True)
 class BuildJob:
-    """Everything a builder needs to build one chroot of one build."""
+    """Everything a builder needs to build one chroot of one build.
+
+    Attributes:
+        build_id: the build's id (for log lines and names; not a database handle).
+        owner, project: the project the build belongs to.
+        chroot: the target, with its ``name``, ``os``, ``version``, ``arch``, ``dist``
+            and rpm ``macros``.
+        srpm: the source RPM to build, on local disk; read it, do not change it.
+        package: name, epoch, version and release read from the SRPM header (arch
+            ``src``); None only for a job made by hand without one.
+        buildroot_pkgs: packages the chroot's settings ask to have in the buildroot
+            (``"name"`` or ``"name >= 1.2"``), the operator's word that they are present.
+        repos: repository URLs to build against: the project's own results repository
+            for this chroot first, then the build's additional repositories.
+        enable_net: whether the build may use the network.
+        memory_reqs: memory in MiB the build may use.
+        timeout: seconds the build may take; the core cancels the task when they pass,
+            so a builder need not enforce it (it may pass it on, as the container builder
+            does to podman).
+    """
 
     build_id: int
     owner: str
@@ -98,21 +117,38 @@ class BuildJob:
     srpm: Path
     package: PackageInfo | None
     buildroot_pkgs: tuple[str, ...] = ()
-    repos: tuple[str, ...] = ()  # the project's own repo first, then its additional repos
+    repos: tuple[str, ...] = ()
     enable_net: bool = False
     memory_reqs: int = 2048
     timeout: int = 18000
 
 
 class Outcome(enum.StrEnum):
+    """How a build ended, as the builder reports it in ``ChrootResult.status``.
+
+    The core records it as the chroot's ``State`` (``SUCCEEDED`` or ``FAILED``).
+    Cancellation and timeouts are not outcomes: the
+    builder's task is cancelled and it re-raises ``asyncio.CancelledError``.
+    """
+
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
 
 @dataclass(frozen=True)
 class ChrootResult:
-    """What a builder reports: the outcome, the binary packages built, the files it left in
-    the result directory, and for a failure one line saying why."""
+    """What a builder returns from ``build()``.
+
+    Attributes:
+        status: the ``Outcome``.
+        packages: name, epoch, version, release and arch of each RPM in `files`, as
+            ``read_rpm_headers(files)`` gives them; empty for a failure.
+        files: the RPM files it left in ``ctx.result_dir``, which are published.
+        fail_reason: for a failure, one line saying why; shown in the API's
+            ``fail_reasons`` and the web UI.
+
+    ``ChrootResult.failed("reason")`` is the short way to report a failure.
+    """
 
     status: Outcome
     packages: tuple[PackageInfo, ...] = ()
@@ -121,6 +157,7 @@ class ChrootResult:
 
     @classmethod
     def failed(cls, reason: str) -> ChrootResult:
+        """A failed result with `reason` and nothing built."""
         return cls(Outcome.FAILED, fail_reason=reason)
 
 
@@ -135,14 +172,30 @@ class BuildContext:
     result_dir: Path
     work_dir: Path
     log: LogWriter
-    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Builder(Protocol):
+    """What a builder plugin provides: any object with these two members (no base class
+    needed). Register it with ``registry.add(builder)`` in the ``register_builders`` hook.
+
+    Attributes:
+        name: the name ``[chroots]`` in copr-lite.ini maps chroots to, e.g. ``mock``;
+            unique among the registered builders.
+    """
+
     name: str
 
-    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult: ...
+    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
+        """Build `job.srpm` for `job.chroot`, leaving the RPMs in `ctx.result_dir`.
+
+        Write progress with ``await ctx.log(line)``; use `ctx.work_dir` as scratch. Never
+        touch the database: return a ChrootResult and the core records and publishes it.
+        On ``asyncio.CancelledError`` (a cancel or the timeout), stop every process you
+        started, then re-raise; ``run_logged()`` does that for a subprocess. Several jobs
+        may run at once, so keep no per-job state on the builder.
+        """
+        ...
 
 
 class BuilderRegistry:

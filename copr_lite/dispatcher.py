@@ -534,7 +534,7 @@ class Dispatcher:
                 build=build,
                 chroot=chroot,
                 result=result,
-                state=state.value,
+                state=state,
             )
         if build_done:
             await fire(self.pm, "build_finished", build=build)

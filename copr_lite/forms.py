@@ -16,11 +16,16 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.helpers import parse_mimetype
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from .errors import BadRequest, PayloadTooLarge
 
 BODY_LIMIT = 1024 * 1024  # form and JSON bodies (the SRPM file part has its own limit)
+# Multipart boundaries and part headers, on top of the field and file limits.
+FRAMING_LIMIT = 1024 * 1024
 TEXT_LIMIT = 64 * 1024  # description, instructions
 BUILDROOT_PKGS_LIMIT = 4 * 1024
 MAX_REPOS = 50
@@ -31,6 +36,7 @@ DEFAULT_MEMORY = 2048
 MAX_TIMEOUT = 86400
 NAME_RE = re.compile(r"^(?!\.)(?![0-9]+$)[A-Za-z0-9_.-]{1,100}$")
 SRPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
+MAX_FILE_NAME = 200  # an uploaded SRPM's name; file systems stop at 255 bytes
 # First path segments under /api/coprs/ that are API calls, so never user names.
 RESERVED_USER_NAMES = frozenset({"search", "build", "build_status", "build_detail", "cancel_build"})
 _CHUNK = 64 * 1024
@@ -86,11 +92,44 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
     return bytes(data)
 
 
-def _decode(data: bytes, what: str) -> str:
+def declared_limit(file_limit: int = 0) -> int:
+    """The largest Content-Length a body may declare: fields, multipart framing and, for a
+    route that takes a file, the file."""
+    return BODY_LIMIT + FRAMING_LIMIT + file_limit
+
+
+def check_body_headers(request: web.Request, file_limit: int = 0) -> None:
+    """Refuse, before reading anything, a body this server cannot or will not read."""
+    codings = ",".join(request.headers.getall(hdrs.CONTENT_ENCODING, ())).lower()
+    if any(c.strip() not in ("", "identity") for c in codings.split(",")):
+        # The app decodes nothing itself (aiohttp's decoding is off, see app.py), and no
+        # client of this API compresses what it sends.
+        raise BadRequest(
+            f"Content-Encoding {codings[:40]!r} is not accepted: send the body uncompressed."
+        )
+    if request.content_length is not None and request.content_length > declared_limit(file_limit):
+        raise PayloadTooLarge(
+            f"Request body too large: at most {declared_limit(file_limit)} bytes."
+        )
+
+
+def text_codec(charset: str | None, what: str) -> str:
+    """The codec for a declared charset: bodies are UTF-8, or US-ASCII (a part of it) when
+    declared so; any other charset is refused rather than misread."""
+    codec = _CODECS.get((charset or "utf-8").strip().lower())
+    if codec is None:
+        raise BadRequest(f"Unsupported charset {str(charset)[:40]!r} in {what}: send UTF-8.")
+    return codec
+
+
+_CODECS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "ascii", "ascii": "ascii"}
+
+
+def _decode(data: bytes, what: str, codec: str = "utf-8") -> str:
     try:
-        return data.decode("utf-8")
+        return data.decode(codec)
     except UnicodeDecodeError:
-        raise BadRequest(f"{what} is not valid UTF-8.") from None
+        raise BadRequest(f"{what} is not valid {codec.upper()}.") from None
 
 
 async def read_form(
@@ -104,23 +143,28 @@ async def read_form(
     """Read the body as a Form. With `file_field`, a multipart file part of that name is
     streamed into `upload_dir` (at most `file_limit` bytes). `optional_file` skips the empty,
     unnamed file part a browser sends for a file input left empty."""
+    check_body_headers(request, file_limit if file_field else 0)
+    codec = text_codec(request.charset, "the request")
     ctype = request.content_type
     form = Form()
     if ctype == "multipart/form-data":
         try:
             await _read_multipart(request, form, file_field, upload_dir, file_limit, optional_file)
-        except (BadRequest, PayloadTooLarge):
-            discard_upload(form)
-            raise
-        except (ValueError, AssertionError, KeyError):
+        except (ValueError, AssertionError, KeyError, HttpProcessingError, RequestPayloadError):
+            # aiohttp's multipart parser reports a malformed body (bad part headers, a
+            # NUL in a file name, a missing boundary) with these.
             discard_upload(form)
             raise BadRequest("The multipart body could not be read.") from None
+        except BaseException:
+            # Refused, or the client went away mid-upload: keep nothing of it.
+            discard_upload(form)
+            raise
         return form
     body = await _read_limited(request, BODY_LIMIT)
     if ctype == "application/json":
         _read_json(body, form)
     elif ctype == "application/x-www-form-urlencoded" or not body.strip():
-        text = _decode(body, "The form")
+        text = _decode(body, "The form", codec)
         for key, value in parse_qsl(text, keep_blank_values=True):
             _add(form.fields, key, value)
     else:
@@ -176,19 +220,23 @@ async def _read_multipart(
             assert upload_dir is not None
             await _store_upload(part, form, upload_dir, file_limit)
             continue
+        charset = parse_mimetype(part.headers.get(hdrs.CONTENT_TYPE, "")).parameters.get("charset")
+        codec = text_codec(charset, f"field {name[:40]!r}")
         data = bytearray()
         while chunk := await part.read_chunk(_CHUNK):
             data += chunk
             total += len(chunk)
             if total > BODY_LIMIT:
                 raise PayloadTooLarge(f"Form fields too large: at most {BODY_LIMIT} bytes.")
-        _add(form.fields, name, _decode(bytes(data), f"Field {name!r}"))
+        _add(form.fields, name, _decode(bytes(data), f"Field {name!r}", codec))
 
 
 async def _store_upload(part: BodyPartReader, form: Form, upload_dir: Path, limit: int) -> None:
     filename = Path((part.filename or "").replace("\\", "/")).name
     if not filename.endswith(SRPM_SUFFIXES) or not re.match(r"^[A-Za-z0-9_.+~^-]+$", filename):
         raise BadRequest("pkgs: You can upload only .src.rpm and .nosrc.rpm files.")
+    if len(filename) > MAX_FILE_NAME:
+        raise BadRequest(f"pkgs: the file name is longer than {MAX_FILE_NAME} characters.")
     target_dir = upload_dir / secrets.token_hex(8)
     target_dir.mkdir(parents=True)
     target = target_dir / filename

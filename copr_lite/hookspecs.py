@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .builders import BuilderRegistry, ChrootResult
     from .config import Config, PluginSettingsRegistry
     from .models import Build
+    from .states import State
 
 hookspec = pluggy.HookspecMarker("copr_lite")
 
@@ -71,7 +72,8 @@ def startup(app: web.Application) -> Any:
 def build_submitted(build: Build) -> Any:
     """A build was stored by new_build or new_build_upload (its chroots are `importing`).
 
-    :param build: the build as stored.
+    :param build: the build as stored (a ``Build``; each ``build.chroots[i].status`` is a
+        ``State``).
     :return: None or an awaitable.
     """
 
@@ -87,7 +89,7 @@ def chroot_started(build: Build, chroot: str) -> Any:
 
 
 @hookspec
-def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, state: str) -> Any:
+def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, state: State) -> Any:
     """One chroot of a build reached a terminal state.
 
     :param build: the build.
@@ -95,7 +97,8 @@ def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, stat
     :param result: what the builder reported; a build over its timeout gives a failed
         result whose ``fail_reason`` says so. None when the builder never returned a result:
         canceled, skipped, no such builder, or an internal error.
-    :param state: the stored state: ``succeeded``, ``failed``, ``canceled`` or ``skipped``.
+    :param state: the stored state, a ``State`` (a ``str`` enum, so ``state == "failed"``
+        holds too): ``SUCCEEDED``, ``FAILED``, ``CANCELED`` or ``SKIPPED``.
     :return: None or an awaitable.
     """
 

@@ -15,6 +15,7 @@ from typing import ClassVar, TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -37,6 +38,25 @@ def setup_logging(level: str, stream: TextIO | None = None) -> None:
     root.setLevel(level)
     # aiohttp's own access logger is replaced by AccessLogger below.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, RefusedRequestFilter) for f in server_log.filters):
+        server_log.addFilter(RefusedRequestFilter())
+
+
+class RefusedRequestFilter(logging.Filter):
+    """aiohttp logs a request its parser refuses (a control character in a header, a bad
+    chunk size) at ERROR with a traceback. That is the client's mistake, answered with a
+    400: one INFO line says so instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            reason = ((exc.message or "").strip().splitlines() or [type(exc).__name__])[0]
+            record.msg, record.args = f"refused a malformed request from {remote}: {reason}", ()
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
+from . import forms
 from .errors import CoprLiteError, error_body
+from .keys import CONFIG
 from .responses import json_response
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RouteAdder = Callable[..., web.AbstractRoute]
 _SLASHES = re.compile(r"//+")
 
 
@@ -47,6 +53,10 @@ def error_response(request: web.Request, status: int, message: str, errcode: str
     return response
 
 
+# What the access log shows for a request whose client hung up before the answer (nginx's
+# "client closed request"): there is nobody left to send a status to.
+CLIENT_CLOSED = 499
+
 _HTTP_TEXT = {
     404: ("Not found: no such URL.", "not_found"),
     405: ("Method not allowed.", "method_not_allowed"),
@@ -59,7 +69,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except CoprLiteError as exc:
-        return error_response(request, exc.status, exc.message, exc.errcode)
+        response = error_response(request, exc.status, exc.message, exc.errcode)
+        if exc.status == 413:
+            # The body may be unread: end the connection after this answer, not reuse it.
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -71,8 +85,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionResetError:
+        # The client hung up (mid-body, or during a streamed answer): one access log line.
+        return web.Response(status=CLIENT_CLOSED)
+    except (HttpProcessingError, RequestPayloadError) as exc:
+        # aiohttp's parser found the body malformed while a handler read it (a bad chunk,
+        # a body shorter than its Content-Length, a bad multipart header).
+        log.info("unreadable request body on %s %s: %s", request.method, request.path, exc)
+        return error_response(request, 400, "The request body could not be read.", "bad_request")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(request, 500, "Internal server error.", "server_error")
@@ -99,3 +121,44 @@ async def normalize_path_middleware(request: web.Request, handler: Handler) -> w
             match.add_app(request.app)
             return await match.handler(alt)
     return await handler(request)
+
+
+def form_routes(router: web.UrlDispatcher) -> tuple[RouteAdder, RouteAdder]:
+    """`get` and `post`: router.add_get and router.add_post with expect_form as the route's
+    Expect handler (aiohttp has no application-wide one)."""
+    return (
+        functools.partial(router.add_get, expect_handler=expect_form),
+        functools.partial(router.add_post, expect_handler=expect_form),
+    )
+
+
+async def expect_form(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue` for a route that takes at most a form (every built-in route
+    but the uploads): refuse a body declared too large before the client sends it, instead
+    of inviting it with "100 Continue", and answer another expectation in the error shape."""
+    return await _expect(request, forms.declared_limit())
+
+
+async def expect_upload(request: web.Request) -> web.StreamResponse | None:
+    """As expect_form, for a route that also takes an SRPM file."""
+    return await _expect(request, forms.declared_limit(request.app[CONFIG].upload_size_limit))
+
+
+async def _expect(request: web.Request, limit: int) -> web.StreamResponse | None:
+    # aiohttp calls this on route match, before the middlewares: hence the explicit error
+    # responses. An HTTP/1.0 request's Expect is ignored (RFC 9110, 10.1.1).
+    if request.version != HttpVersion11:
+        return None
+    if request.headers.get(hdrs.EXPECT, "").strip().lower() != "100-continue":
+        return error_response(
+            request, 417, "Only 'Expect: 100-continue' is understood.", "expectation_failed"
+        )
+    if request.content_length is not None and request.content_length > limit:
+        response = error_response(
+            request, 413, f"Request body too large: at most {limit} bytes.", "too_large"
+        )
+        response.force_close()
+        return response
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the answer's own size is counted from here, as in aiohttp
+    return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from .states import State
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -73,20 +75,33 @@ class Project:
 
 @dataclass(frozen=True, slots=True)
 class BuildChroot:
+    """One chroot of a build: the unit a builder builds, and the source of truth for state.
+
+    Attributes:
+        chroot: the chroot name, e.g. ``fedora-40-x86_64``.
+        status: its state; the build's overall state is derived from these
+            (``states.derive_build_state``). ``status.code`` is the historic integer.
+        started_on: Unix time a builder took it, or None.
+        ended_on: Unix time it reached a terminal state, or None.
+        fail_reason: one line saying why it failed (or was skipped), or None.
+        built_packages: ``"name version-release"`` of each binary package it published.
+        attempts: earlier runs of it that a server stop interrupted.
+    """
+
     chroot: str
-    status: int
+    status: State
     started_on: int | None
     ended_on: int | None
     fail_reason: str | None
     built_packages: tuple[str, ...] = ()
-    attempts: int = 0  # earlier runs a server stop interrupted
+    attempts: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BuildChroot:
         built = row["built"]
         return cls(
             row["chroot"],
-            row["status"],
+            State.from_code(row["status"]),
             row["started_on"],
             row["ended_on"],
             row["fail_reason"],
@@ -97,6 +112,31 @@ class BuildChroot:
 
 @dataclass(frozen=True, slots=True)
 class Build:
+    """A build as stored: one SRPM, built for each of its chroots. Hooks receive it as read
+    from the database when the event fired; it is a snapshot, never updated in place.
+
+    Attributes:
+        id: the build id (the API's and the web UI's).
+        project_id, owner_name, project_name: the project it belongs to.
+        submitter_name: who submitted it, or None when that user is gone.
+        source_url: where the SRPM came from (for an upload, its file name).
+        srpm_path: the stored SRPM once imported, else None.
+        srpm_sha256: its SHA-256 once imported, else None.
+        pkg_name, pkg_epoch, pkg_version, pkg_release: read from the SRPM header on import;
+            None until then (and when the import failed).
+        memory_reqs: memory in MiB the build asked for (2048-4096).
+        timeout: seconds each chroot may build before it fails.
+        enable_net: whether the build may use the network.
+        repos: extra repository URLs, space-separated.
+        background: submitted as a background (low priority) build.
+        canceled: a cancel was requested; its unfinished chroots are then ``canceled``.
+        submitted_on: Unix time it was stored.
+        started_on: Unix time of its first chroot's start, or None.
+        ended_on: Unix time of its last chroot's end once every chroot ended, else None.
+        chroots: one BuildChroot per chroot, ordered by name; each carries a ``State``.
+        built_packages: the union of its chroots' ``built_packages``.
+    """
+
     id: int
     project_id: int
     owner_name: str

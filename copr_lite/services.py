@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import unicodedata
 from pathlib import Path
 
 from aiohttp import web
@@ -92,7 +93,7 @@ def _create_with_builds(
 
 async def delete_project(app: web.Application, project: Project) -> None:
     """Cancel the project's unfinished builds, then remove it, its builds and its
-    published results (spec A11)."""
+    published results (spec A11). NotFound when a concurrent delete removed it first."""
     db = app[DB]
     canceled = await db.write(_cancel_unfinished, project.id)
     if canceled:
@@ -103,7 +104,9 @@ async def delete_project(app: web.Application, project: Project) -> None:
             [asyncio.ensure_future(dispatcher.cancel_build(b)) for b in canceled],
             timeout=DELETE_WAIT,
         )
-    await db.write(store.delete_project, project.id)
+    if not await db.write(store.delete_project, project.id):
+        # Another delete of the same project won; its results are that one's to remove.
+        raise NotFound(f"Project {project.owner_name}/{project.name} does not exist.")
     await app[PUBLISHER].remove_project(project.owner_name, project.name)
     log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
 
@@ -215,6 +218,9 @@ def search_terms(query: str, field: str = "project") -> tuple[list[str], str | N
     text = query.replace("*", "").strip()
     if not text:
         raise forms.validation_error(field, "Search string must have at least 1 character.")
+    if any(unicodedata.category(c) == "Cc" and not c.isspace() for c in text):
+        # SQLite's LIKE ends a pattern at NUL, so "a\0b" would search for "a".
+        raise forms.validation_error(field, "Search string must not hold control characters.")
     if "/" in text:
         owner_part, _, rest = text.partition("/")
         return [], owner_part, rest.split("/", 1)[0]

@@ -28,14 +28,15 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from .builders import LogWriter, PackageInfo, is_rpm_file, read_rpm_headers
-from .forms import SRPM_SUFFIXES, address_policy, literal_address
+from .forms import MAX_FILE_NAME, SRPM_SUFFIXES, address_policy, literal_address
+from .publisher import NAME_RE
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _READ_CHUNK = 64 * 1024
 _FLUSH_SIZE = 1024 * 1024  # downloaded bytes are written and hashed in a thread per MiB
 _FILE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.+~^-]")
-_MAX_NAME = 200
+_MAX_NAME = MAX_FILE_NAME
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -420,6 +421,13 @@ async def import_srpm(
             )
         await _emit(log, f"Reading the header of {dest.name}")
         info = await read_srpm_header(dest)
+        if not NAME_RE.match(info.name):
+            # The name becomes a results directory (<id>-<name>): refuse it here, with a
+            # reason, rather than fail every chroot later.
+            raise SrpmError(
+                f"the package name {info.name[:100]!r} may hold only letters, digits and "
+                "_ . + - (and not start with a dot)"
+            )
     except BaseException:
         _discard(dest, srpm_path)
         raise

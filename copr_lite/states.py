@@ -24,8 +24,10 @@ class State(enum.StrEnum):
         return _CODES[self]
 
     @classmethod
-    def from_code(cls, code: int) -> State:
-        return _BY_CODE[code]
+    def from_code(cls, code: int | State) -> State:
+        """The state of a historic integer code; a State passes through unchanged, so code
+        written when rows held integers keeps working now that they hold States."""
+        return code if isinstance(code, State) else _BY_CODE[code]
 
     @property
     def terminal(self) -> bool:
@@ -70,13 +72,14 @@ BUILD_STATE_PRECEDENCE: tuple[State, ...] = (
 _RANK: dict[int, int] = {state.code: rank for rank, state in enumerate(BUILD_STATE_PRECEDENCE)}
 
 
-def derive_build_state(canceled: bool, chroot_codes: Iterable[int]) -> str:
-    """The overall build state from its canceled flag and its chroots' state codes."""
+def derive_build_state(canceled: bool, chroot_codes: Iterable[int | State]) -> str:
+    """The overall build state from its canceled flag and its chroots' states (State
+    values, as BuildChroot.status holds, or their integer codes, as the database does)."""
     if canceled:
         return State.CANCELED.value
     best = len(BUILD_STATE_PRECEDENCE)
     for code in chroot_codes:
-        rank = _RANK.get(code)
+        rank = _RANK.get(code.code if isinstance(code, State) else code)
         if rank is not None and rank < best:
             best = rank
     if best == len(BUILD_STATE_PRECEDENCE):

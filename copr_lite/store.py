@@ -232,9 +232,12 @@ def update_project(
     return row
 
 
-def delete_project(conn: sqlite3.Connection, project_id: int) -> None:
-    """Remove the project with its chroots, permissions, builds and their rows."""
-    conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+def delete_project(conn: sqlite3.Connection, project_id: int) -> bool:
+    """Remove the project with its chroots, permissions, builds and their rows.
+
+    False when it was already gone: of concurrent deletes, exactly one sees True.
+    """
+    return conn.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount > 0
 
 
 def get_chroot_packages(

@@ -5,7 +5,9 @@
         resp = await client.get("/api/auth_check/", headers=basic_auth(token))
 
 `make_config(**settings)` gives a Config whose data dir is the test's tmp_path; `make_app`
-builds an app from it; `client` is an aiohttp test client on a default app.
+builds an app from it; `client` is an aiohttp test client on a default app. It needs
+pytest-aiohttp with `asyncio_mode = "auto"`; README.md ("Testing a plugin") has a complete
+plugin test.
 """
 
 from __future__ import annotations
@@ -78,7 +80,10 @@ def basic_auth(token: auth.NewToken | tuple[str, str]) -> dict[str, str]:
 async def add_user(
     app: web.Application, name: str, *, admin: bool = False, password: str = "password123"
 ) -> tuple[User, auth.NewToken]:
-    """Create a user with a password and an API token in a running app."""
+    """Create a user with a password and an API token in a running app (one served by
+    `aiohttp_client`, so its database is open); returns the User and its NewToken, whose
+    `basic_auth(token)` header authenticates API calls. A plain coroutine function, not a
+    fixture: `make_user` is the fixture doing the same for the `client` app."""
     db = app[DB]
     user = await db.write(store.create_user, name, auth.hash_password(password), admin)
     token = await auth.issue_token(db, app[TOKEN_CACHE], user, app[CONFIG].token_expiration_days)
@@ -87,6 +92,10 @@ async def add_user(
 
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """`make_config(**settings)`: a Config from the built-in defaults, with `data_dir` in the
+    test's tmp_path, the four TEST_CHROOTS served by `rpmbuild` and SRPM URLs on 127.0.0.0/8
+    allowed. Keyword arguments override settings by their Config field name."""
+
     def factory(**settings: Any) -> Config:
         settings.setdefault("data_dir", tmp_path / "data")
         settings.setdefault("chroots", dict(TEST_CHROOTS))
@@ -98,8 +107,11 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 
 @pytest.fixture
 def make_app(make_config: Callable[..., Config]) -> Callable[..., web.Application]:
-    """`make_app(plugins=[...], **settings)`: an app on the test's own data dir (entry-point
-    plugins are not loaded, so what is installed on the machine cannot interfere)."""
+    """`make_app(plugins=[...], start_dispatcher=True, **settings)`: an app built from
+    `make_config(**settings)` with the given plugin objects or modules registered beside the
+    built-in ones. Entry-point plugins are not loaded, so what is installed on the machine
+    cannot interfere. Serve it with `await aiohttp_client(app)`, which opens its database;
+    `start_dispatcher=False` leaves builds in the state they were stored in."""
 
     def factory(
         *,

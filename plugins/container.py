@@ -45,7 +45,6 @@ import asyncio
 import collections
 import contextlib
 import importlib.util
-import os
 import platform
 import secrets
 import shlex
@@ -327,9 +326,8 @@ class ContainerBuilder:
             await ctx.log(line)
 
         await ctx.log(f"container {name}: {shlex.join(rpmbuild)}")
-        env = {**os.environ, **ctx.env} if ctx.env else None
         # podman runs from the work dir: runc may leave files (e.g. "oom") in its cwd.
-        code = await self._run(argv, name, log, env, ctx.work_dir)
+        code = await self._run(argv, name, log, ctx.work_dir)
 
         if code != 0:
             reason = self._failure(code, job, image, list(tail))
@@ -353,12 +351,11 @@ class ContainerBuilder:
         argv: list[str],
         name: str,
         log: LogWriter,
-        env: Mapping[str, str] | None,
         cwd: Path,
     ) -> int:
         """Run the container through run_logged; on cancel kill and remove it first (the
         client then exits by itself), and always remove it at the end."""
-        client = asyncio.create_task(run_logged(argv, log, env=env, cwd=cwd))
+        client = asyncio.create_task(run_logged(argv, log, cwd=cwd))
         try:
             return await asyncio.shield(client)
         except BaseException:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from copr_lite.builders import ChrootResult
     from copr_lite.models import Build
+    from copr_lite.states import State
 
 log = logging.getLogger("copr_lite.events")
 
@@ -43,7 +44,7 @@ def chroot_started(build: Build, chroot: str) -> None:
 
 
 @hookimpl
-def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, state: str) -> None:
+def chroot_finished(build: Build, chroot: str, result: ChrootResult | None, state: State) -> None:
     reason = result.fail_reason if result is not None and result.fail_reason else ""
     log.info(
         'event=chroot_finished build=%d chroot=%s state=%s reason="%s"',

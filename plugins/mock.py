@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -164,10 +163,9 @@ class MockBuilder:
                 for line in await asyncio.to_thread(follower.read):
                     await ctx.log(line)
 
-        env = {**os.environ, **ctx.env} if ctx.env else None
         following = asyncio.create_task(follow())
         try:
-            code = await run_logged(argv, log, env=env)
+            code = await run_logged(argv, log)
         finally:
             following.cancel()
             await asyncio.gather(following, return_exceptions=True)

@@ -270,11 +270,10 @@ class RpmbuildBuilder:
             tail.append(line)
             await ctx.log(line)
 
-        env = {**os.environ, **ctx.env} if ctx.env else None
         # -ra builds the binary RPMs and the rebuilt SRPM (same defines) in one run.
         argv = [*sandbox, *rpmbuild, "-ra", srpm_in]
         await ctx.log(f"building: {' '.join(rpmbuild)} -ra {srpm_in}")
-        code = await run_logged(argv, log, env=env)
+        code = await run_logged(argv, log)
         if code != 0:
             reason = f"rpmbuild failed with exit code {code}: {failure_line(list(tail))}"
             await ctx.log(f"error: {reason}")

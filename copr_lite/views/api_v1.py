@@ -507,7 +507,7 @@ async def build_status(request: web.Request) -> web.Response:
 
 def build_results_url(config: Config, build: Build) -> str | None:
     """Spec §3.6: the project's results URL once no chroot waits to start."""
-    waiting = {State.IMPORTING.code, State.PENDING.code, State.STARTING.code}
+    waiting = {State.IMPORTING, State.PENDING, State.STARTING}
     if not build.chroots or any(c.status in waiting for c in build.chroots):
         return None
     return results_base(config, build)
@@ -524,7 +524,7 @@ def build_json(config: Config, build: Build) -> dict[str, Any]:
         "results": build_results_url(config, build),
         "built_pkgs": list(build.built_packages) or None,
         "src_version": build.version_release,
-        "chroots": {c.chroot: State.from_code(c.status).value for c in build.chroots},
+        "chroots": {c.chroot: c.status.value for c in build.chroots},
         "submitted_on": build.submitted_on,
         "started_on": build.started_on,
         "ended_on": build.ended_on,
@@ -534,9 +534,7 @@ def build_json(config: Config, build: Build) -> dict[str, Any]:
             c.chroot: f"{base}{c.chroot}/{build.id:08d}-{package}" for c in build.chroots
         },
         "fail_reasons": {
-            c.chroot: c.fail_reason or "failed"
-            for c in build.chroots
-            if c.status == State.FAILED.code
+            c.chroot: c.fail_reason or "failed" for c in build.chroots if c.status is State.FAILED
         },
         "memory_reqs": build.memory_reqs,
         "timeout": build.timeout,

@@ -8,8 +8,7 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
-from .. import auth, store
-from ..errors import BadRequest
+from .. import auth, forms, store
 from ..keys import CONFIG, CURRENT_USER, DB, NEW_CSRF, TOKEN_CACHE
 from ..models import User
 from ..responses import json_response
@@ -58,11 +57,7 @@ def _safe_next(value: str | None) -> str:
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    try:
-        data = await request.post()
-    except ValueError:
-        raise BadRequest("The form could not be read.") from None
-    form = {k: v for k, v in data.items() if isinstance(v, str)}
+    form = (await forms.read_form(request)).fields
     auth.check_csrf(request, form.get(auth.CSRF_FIELD))
     return form
 

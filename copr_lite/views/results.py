@@ -27,6 +27,7 @@ from .. import store
 from ..builders import Chroot
 from ..config import Config
 from ..keys import CONFIG, DB
+from ..middlewares import form_routes
 from ..models import Build
 from ..publisher import LIVE_LOG, NAME_RE, SRPM_BUILDS, build_dir_name
 from ..states import State
@@ -66,12 +67,13 @@ SSE_CHUNK = 256 * 1024
 
 
 def add_results_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/results", redirect_to_results_root)
-    router.add_get("/results/{path:.*}", serve_results)
-    router.add_get("/coprs/{owner}/{project}/repo/{os_version}/dnf.repo", dnf_repo)
-    router.add_get("/coprs/{owner}/{project}/repo/{chroot}/{filename}.repo", chroot_repo)
-    router.add_get("/builds/{build_id}/{chroot}/live-log", live_log_stream)
-    router.add_get("/builds/{build_id}/{chroot}/log", live_log_redirect)
+    get, _ = form_routes(router)
+    get("/results", redirect_to_results_root)
+    get("/results/{path:.*}", serve_results)
+    get("/coprs/{owner}/{project}/repo/{os_version}/dnf.repo", dnf_repo)
+    get("/coprs/{owner}/{project}/repo/{chroot}/{filename}.repo", chroot_repo)
+    get("/builds/{build_id}/{chroot}/live-log", live_log_stream)
+    get("/builds/{build_id}/{chroot}/log", live_log_redirect)
 
 
 # Set by stop_live_logs() when the app shuts down, so open streams end at once instead of
@@ -312,7 +314,7 @@ async def _build_and_chroot(request: web.Request) -> tuple[Build, str]:
 def _chroot_state(build: Build, chroot: str) -> State | None:
     for c in build.chroots:
         if c.chroot == chroot:
-            return State.from_code(c.status)
+            return c.status
     return None
 
 

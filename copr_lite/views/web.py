@@ -20,6 +20,7 @@ from .. import auth, forms, services, store
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
 from ..keys import CONFIG, DB, DISPATCHER
+from ..middlewares import expect_upload, form_routes
 from ..models import Build, BuildChroot, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
@@ -47,26 +48,27 @@ FLAGS: dict[str, tuple[str, bool]] = {
 
 def add_web_routes(router: web.UrlDispatcher) -> None:
     """The web UI's URLs. Fixed paths come before `{username}` ones."""
-    router.add_get("/", home)
-    router.add_get("/search/", search)
-    router.add_get("/coprs/", all_projects)
-    router.add_get("/coprs/new/", new_project)
-    router.add_post("/coprs/new/", new_project)
-    router.add_get("/coprs/{username}/", user_projects)
+    get, post = form_routes(router)
+    get("/", home)
+    get("/search/", search)
+    get("/coprs/", all_projects)
+    get("/coprs/new/", new_project)
+    post("/coprs/new/", new_project)
+    get("/coprs/{username}/", user_projects)
     prefix = "/coprs/{username}/{project}"
-    router.add_get(prefix + "/", project_page)
-    router.add_get(prefix + "/builds/", project_builds)
-    router.add_get(prefix + "/edit/", edit_project)
-    router.add_post(prefix + "/edit/", edit_project)
-    router.add_get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
-    router.add_post(prefix + "/chroot/{chroot}/edit/", edit_chroot)
-    router.add_get(prefix + "/new_build/", new_build)
-    router.add_post(prefix + "/new_build/", new_build)
-    router.add_get(prefix + "/delete/", delete_project)
-    router.add_post(prefix + "/delete/", delete_project)
-    router.add_get("/builds/{build_id}/", build_page)
-    router.add_get("/builds/{build_id}/state", build_state)
-    router.add_post("/builds/{build_id}/cancel/", cancel_build)
+    get(prefix + "/", project_page)
+    get(prefix + "/builds/", project_builds)
+    get(prefix + "/edit/", edit_project)
+    post(prefix + "/edit/", edit_project)
+    get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    post(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    get(prefix + "/new_build/", new_build)
+    router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
+    get(prefix + "/delete/", delete_project)
+    post(prefix + "/delete/", delete_project)
+    get("/builds/{build_id}/", build_page)
+    get("/builds/{build_id}/state", build_state)
+    post("/builds/{build_id}/cancel/", cancel_build)
 
 
 # ---------------------------------------------------------------- presentation helpers
@@ -98,8 +100,9 @@ def build_state_of(build: Build) -> str:
     return derive_build_state(build.canceled, (c.status for c in build.chroots))
 
 
-def state_name(code: int) -> str:
-    return State.from_code(code).value
+def state_name(state: int | State) -> str:
+    """The name of a state (templates hold States from BuildChroot, or codes from rows)."""
+    return State.from_code(state).value
 
 
 def package_label(build: Build) -> str:
@@ -286,7 +289,7 @@ async def project_builds(request: web.Request) -> web.Response:
 
 def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any]:
     """What the build page and its live state show of one chroot."""
-    name = state_name(chroot.status)
+    name = chroot.status.value
     started = chroot.started_on is not None
     package = build.pkg_name or api_v1.package_name_from_url(build.source_url)
     base = api_v1.results_base(config, build)
@@ -297,8 +300,7 @@ def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any
         "started": when(chroot.started_on),
         "ended": when(chroot.ended_on),
         "duration": duration(chroot.started_on, chroot.ended_on),
-        "fail_reason": chroot.fail_reason
-        or ("failed" if chroot.status == State.FAILED.code else ""),
+        "fail_reason": chroot.fail_reason or ("failed" if chroot.status is State.FAILED else ""),
         "built": list(chroot.built_packages),
         "results": f"{base}{chroot.chroot}/{build.id:08d}-{package}/" if started else "",
         "log": f"/builds/{build.id}/{chroot.chroot}/log" if started else "",
@@ -577,7 +579,7 @@ async def new_build(request: web.Request) -> web.StreamResponse:
         errors["srpm"] = exc.message.removeprefix("pkgs: ").removeprefix("srpm: ")
         values = _build_values(project, enabled)
         return await page(
-            request, "build_form.html", {**context, "values": values, "errors": errors}, 400
+            request, "build_form.html", {**context, "values": values, "errors": errors}, exc.status
         )
     try:
         return await _submit_build(request, user, project, enabled, form, context)
