@@ -68,6 +68,7 @@ from .builders import (
     ChrootResult,
     Outcome,
 )
+from .processes import proc_files
 from .verify import ResultError, check_result
 
 __all__ = [
@@ -263,18 +264,7 @@ def marker_pids(marker: str) -> set[int]:
     """Pids of the live processes whose command line contains `marker` (reads /proc)."""
     needle = marker.encode()
     own = os.getpid()
-    pids = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == own:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if needle in cmdline:
-            pids.add(int(entry.name))
-    return pids
+    return {pid for pid, cmdline in proc_files("cmdline") if needle in cmdline and pid != own}
 
 
 def _kill(pids: Iterable[int]) -> None:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,19 +108,24 @@ def kill_session(sid: int) -> None:
 def session_members(sid: int) -> list[int]:
     """Live (not zombie) processes whose session id is `sid`, read from /proc."""
     members = []
+    for pid, stat in proc_files("stat"):
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == sid:
+            members.append(pid)
+    return members
+
+
+def proc_files(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, content of /proc/<pid>/<name>) for every process that still exists."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
+            with open(f"/proc/{entry.name}/{name}", "rb") as f:
+                yield int(entry.name), f.read()
         except OSError:
-            continue
-        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == sid:
-            members.append(int(entry.name))
-    return members
+            continue  # it ended meanwhile
 
 
 def _signal_group(pgid: int, sig: int) -> None:
