@@ -486,7 +486,10 @@ def test_cancel_reaches_the_worker_within_one_heartbeat(workers: Live):
     # One heartbeat interval, plus the time to notice the line in the log file.
     assert reached <= HEARTBEAT_INTERVAL + 0.5, reached
     assert live.detail(build_id)["status"] == "canceled"
-    assert "job stopped" in worker.log() and worker.popen.poll() is None
+    # The worker logs the stop once its build's session is reaped, just after the
+    # processes are gone.
+    wait_for(lambda: "job stopped" in worker.log(), 5, "the job's stop", live)
+    assert worker.popen.poll() is None
     live.wait_polling("cancel-a")  # and it asks for the next job
     assert stop(worker) == 0
 
