@@ -226,13 +226,19 @@ def make_srpm(spec: Path, out_dir: Path, *, sourcedir: Path | None = None) -> Pa
     raise RuntimeError(f"rpmbuild -bs {spec} wrote no SRPM: {proc.stdout.strip()}")
 
 
-def build_conformance_srpms(directory: Path) -> dict[str, Path]:
-    """Write CONFORMANCE_SPECS into `directory` and build them: {"good": srpm, ...}."""
+def build_conformance_srpms(directory: Path, marker: str = LONG_MARKER) -> dict[str, Path]:
+    """Write CONFORMANCE_SPECS into `directory` and build them: {"good": srpm, ...}.
+
+    `marker` replaces LONG_MARKER in the long build's command line: test runs that may share
+    a machine give each its own (and pass the same to `check_builder`), so that one run's
+    long builds are never taken for another's leftovers."""
+    if not re.fullmatch(r"[\w.-]+", marker):
+        raise ValueError(f"a marker is letters, digits, '_', '.' and '-' only: {marker!r}")
     directory.mkdir(parents=True, exist_ok=True)
     srpms = {}
     for kind, text in CONFORMANCE_SPECS.items():
         spec = directory / f"copr-lite-conformance-{kind}.spec"
-        spec.write_text(text)
+        spec.write_text(text.replace(LONG_MARKER, marker))
         srpms[kind] = make_srpm(spec, directory)
     return srpms
 

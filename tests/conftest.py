@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -34,9 +36,16 @@ def fixture_srpm(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
+# The conformance kit's long-build marker for this test run: its own, so that another run on
+# the same machine is never taken for this one's leftovers (pass it to check_builder).
+CONFORMANCE_MARKER = f"copr-lite-conformance-long-{os.getpid()}-{secrets.token_hex(3)}"
+
+
 @pytest.fixture(scope="session")
 def conformance_srpms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The good, failing and long SRPMs of the builder conformance kit."""
+    """The good, failing and long SRPMs of the builder conformance kit (the long one
+    carries CONFORMANCE_MARKER)."""
     from copr_lite.conformance import build_conformance_srpms
 
-    return build_conformance_srpms(tmp_path_factory.mktemp("conformance-srpms"))
+    directory = tmp_path_factory.mktemp("conformance-srpms")
+    return build_conformance_srpms(directory, marker=CONFORMANCE_MARKER)

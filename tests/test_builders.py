@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import CONFORMANCE_MARKER
 
 from copr_lite import BuildContext, BuildJob, Chroot, ChrootResult, Outcome
 from copr_lite.builders import BuilderRegistry, read_rpm_headers
@@ -107,6 +108,7 @@ async def test_rpmbuild_builder_conforms(conformance_srpms: dict[str, Path], tmp
         rpmbuild_plugin.RpmbuildBuilder(),
         make_job=job_factory(conformance_srpms, chroot=f"fedora-40-{HOST_ARCH}"),
         tmp_path=tmp_path,
+        marker=CONFORMANCE_MARKER,
     )
     assert report.passed == list(ALL_CHECKS)
     assert "%build failed: copr-lite-conformance" in report.results["failure"].fail_reason
@@ -119,6 +121,7 @@ async def test_mock_builder_conforms(
         mock_plugin.MockBuilder(),
         make_job=job_factory(conformance_srpms, chroot=f"fedora-40-{HOST_ARCH}"),
         tmp_path=tmp_path,
+        marker=CONFORMANCE_MARKER,
     )
     assert report.passed == list(ALL_CHECKS)
     assert report.results["failure"].fail_reason.startswith("mock failed with exit code 10: ")
@@ -138,7 +141,7 @@ async def test_check_builder_catches_a_builder_that_ignores_cancel(
 
         async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
             self.proc = await asyncio.create_subprocess_exec(
-                "sh", "-c", "sleep 30", "copr-lite-conformance-long-build-marker"
+                "sh", "-c", "sleep 30", CONFORMANCE_MARKER
             )
             for i in range(100):
                 await ctx.log(f"long build tick {i}")
@@ -148,11 +151,15 @@ async def test_check_builder_catches_a_builder_that_ignores_cancel(
     leaky = Leaky()
     with pytest.raises(ConformanceError, match=r"\[cancel\] processes left alive"):
         await check_builder(
-            leaky, make_job=job_factory(conformance_srpms), tmp_path=tmp_path, checks=["cancel"]
+            leaky,
+            make_job=job_factory(conformance_srpms),
+            tmp_path=tmp_path,
+            checks=["cancel"],
+            marker=CONFORMANCE_MARKER,
         )
     assert leaky.proc is not None
     assert await leaky.proc.wait() == -9  # the kit killed what the builder left behind
-    assert not marker_pids("copr-lite-conformance-long-build-marker")
+    assert not marker_pids(CONFORMANCE_MARKER)
 
 
 # ---------------------------------------------------------------- rpmbuild builder

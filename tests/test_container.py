@@ -26,12 +26,13 @@ from copr_lite.config import ConfigError, parse_plugin_settings
 from copr_lite.conformance import ALL_CHECKS, check_builder, job_factory, make_srpm, marker_pids
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import CONFORMANCE_MARKER
 from container_image import IMAGE, ensure_builder_image, podman_unusable
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
 CHROOT = f"fedora-40-{HOST_ARCH}"
-MARKER = "copr-lite-conformance-long-build-marker"
+MARKER = CONFORMANCE_MARKER
 
 
 def _load_plugin() -> ModuleType:
@@ -181,7 +182,7 @@ async def test_container_builder_conforms_and_leaves_nothing_behind(
     for check in ALL_CHECKS:
         started = time.monotonic()
         report = await check_builder(
-            builder, make_job=make, tmp_path=tmp_path / check, checks=[check]
+            builder, make_job=make, tmp_path=tmp_path / check, checks=[check], marker=MARKER
         )
         assert report.passed == [check]
         assert clean() is None, f"after {check}: {clean()}"

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CONFORMANCE_MARKER
 from live import free_port
 
 from copr_lite import auth, store
@@ -61,7 +62,10 @@ async def test_remote_builder_conforms_with_an_in_process_worker(
     running = asyncio.create_task(worker.run())
     try:
         report = await check_builder(
-            app[BUILDERS].get("remote"), make_job=job_factory(conformance_srpms), tmp_path=tmp_path
+            app[BUILDERS].get("remote"),
+            make_job=job_factory(conformance_srpms),
+            tmp_path=tmp_path,
+            marker=CONFORMANCE_MARKER,
         )
     finally:
         worker.stop()
