@@ -105,6 +105,9 @@ async def delete_project(app: web.Application, project: Project) -> None:
         )
     await db.write(store.delete_project, project.id)
     await app[PUBLISHER].remove_project(project.owner_name, project.name)
+    signer = app[PUBLISHER].signer
+    if signer is not None:
+        await signer.forget(project.owner_name, project.name)
     log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
 
 
