@@ -11,15 +11,17 @@ was turned on.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_e2e import (
+from test_e2e import (  # the live-server helpers
     CALL_TIMEOUT,
     F40,
     OWNER,
@@ -32,6 +34,11 @@ from test_e2e import (
     serving,
     wait_for,
 )
+
+from copr_lite import store
+from copr_lite.keys import DB, PUBLISHER
+from copr_lite.signing import Signer, SigningError
+from copr_lite.testing import FakeBuilder
 
 _TOOLS = ("gpg", "gpgconf", "rpmsign", "rpmkeys", "rpmbuild", "createrepo_c", "dnf", "bwrap")
 pytestmark = pytest.mark.skipif(
@@ -420,3 +427,71 @@ def test_a_project_published_unsigned_is_signed_on_the_next_start(
         run("gpgconf", "--homedir", str(home), "--kill", "gpg-agent", check=False)
         status, _ = http_get(f"{project_url(live, 'old')}/{F40}/repodata/repomd.xml")
         assert status == 200
+
+
+# ---------------------------------------------------------------- in-process
+
+
+def agents_of(home: Path) -> str:
+    return run("pgrep", "-f", f"gpg-agent --homedir {home}", check=False).stdout.strip()
+
+
+async def test_signer_makes_one_key_per_project_once_and_stops_its_agent(tmp_path: Path) -> None:
+    signer = Signer(tmp_path / "gnupg", key_length=2048)
+    try:
+        first, again, other = await asyncio.gather(
+            signer.key("alice", "p1"), signer.key("alice", "p1"), signer.key("alice", "p2")
+        )
+        assert first == again and first.fingerprint != other.fingerprint
+        assert signer.current("alice", "p1") == first
+        assert stat.S_IMODE((tmp_path / "gnupg").stat().st_mode) == 0o700
+        listed = await signer._gpg("--with-colons", "--list-secret-keys")
+        assert listed.count("\nsec:") + listed.startswith("sec:") == 2, listed
+        assert "RSA 2048 bits" in await signer.describe(first.fingerprint)
+        await signer.forget("alice", "p1")  # its project was deleted
+        assert signer.current("alice", "p1") is None
+        listed = await signer._gpg("--with-colons", "--list-keys")
+        assert first.fingerprint not in listed and other.fingerprint in listed
+    finally:
+        await signer.close()
+    assert agents_of(tmp_path / "gnupg") == ""
+
+
+async def test_waiting_for_a_key_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    signer = Signer(tmp_path / "gnupg", key_length=2048)
+    calls = []
+    release = asyncio.Event()
+    real = signer._generate
+
+    async def slow(owner: str, project: str, *, previous: tuple[str, ...]):
+        calls.append(project)
+        await release.wait()
+        return await real(owner, project, previous=previous)
+
+    monkeypatch.setattr(signer, "_generate", slow)
+    try:
+        with pytest.raises(SigningError, match=r"not ready after 0\.05 s"):
+            await signer.key("alice", "p", wait=0.05)
+        release.set()
+        key = await signer.key("alice", "p", wait=60)  # the same generation, still going
+        assert calls == ["p"] and signer.current("alice", "p") == key
+    finally:
+        await signer.close()
+
+
+async def test_a_package_that_cannot_be_signed_is_not_published(aiohttp_client, make_app):
+    from test_dispatcher import add_pending, add_project, start, wait_state
+
+    # The fake builder's header-only RPMs have no payload digest: rpmsign refuses them.
+    app, _ = await start(aiohttp_client, make_app, FakeBuilder(), sign=True)
+    user, project_id = await add_project(app)
+    build_id = await add_pending(app, project_id, user.id, chroots=("fedora-40-x86_64",))
+    await wait_state(app, build_id, {"fedora-40-x86_64": "failed"}, within=60)
+    build = await app[DB].read(store.get_build, build_id)
+    reason = build.chroots[0].fail_reason or ""
+    assert reason.startswith("could not sign the packages: rpmsign failed"), reason
+    build_dir = app[PUBLISHER].build_dir("alice", "proj", "fedora-40-x86_64", build_id, "hello")
+    assert not (build_dir / "success").exists() and (build_dir / "fail").is_file()
+    assert reason in (build_dir / "builder-live.log").read_text()
+    # The key was made for it on the way (the project was stored without one).
+    assert app[PUBLISHER].signer.current("alice", "proj") is not None
