@@ -15,6 +15,13 @@ cancels it; and every step that moves the chroot on (pending -> starting -> runn
 final state) is a conditional write that a cancel committed first refuses, so a task that a
 cancel did not find stops at its next step. A chroot canceled after its packages entered
 the repository is taken out again (results removed, repository metadata rebuilt).
+
+With signing on, an imported SRPM is signed with its project's key before its chroots go
+pending, and a chroot's packages before its `success` marker is written (the publisher signs
+repomd.xml after each createrepo_c run); a build that gets there before its project's key
+exists waits for it, at most `[signing] key_wait` seconds. Keys are made in side tasks: one
+when a project is created, and one at start-up that signs, project after project, what was
+published before its project had a key.
 """
 
 from __future__ import annotations
@@ -500,7 +507,8 @@ class Dispatcher:
         if succeeded:
             # Signed before the success marker: only signed packages enter the repository.
             try:
-                await self._sign(build.owner_name, build.project_name, rpm_files(build_dir), live)
+                files = await asyncio.to_thread(rpm_files, build_dir)
+                await self._sign(build.owner_name, build.project_name, files, live)
             except SigningError as exc:
                 succeeded, result = False, ChrootResult.failed(str(exc))
         reason = None if succeeded else (result.fail_reason or "build failed")
