@@ -370,6 +370,8 @@ class Dispatcher:
             try:
                 await self._sign(build.owner_name, build.project_name, [path], live)
             except SigningError as exc:
+                # An unsigned SRPM is not published: only its log stays.
+                await asyncio.to_thread(path.unlink, True)
                 await live.write(f"Import failed: {exc}")
                 done = await self.db.write(store.import_failed, build_id, f"import failed: {exc}")
                 await self._after_chroots(build_id, None, build_done=done)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from test_e2e import (  # the live-server helpers
     CALL_TIMEOUT,
@@ -35,10 +36,11 @@ from test_e2e import (  # the live-server helpers
     wait_for,
 )
 
-from copr_lite import store
-from copr_lite.keys import DB, PUBLISHER
+from copr_lite import auth, store
+from copr_lite.builders import PackageInfo
+from copr_lite.keys import CONFIG, DB, PUBLISHER, TOKEN_CACHE
 from copr_lite.signing import Signer, SigningError
-from copr_lite.testing import FakeBuilder
+from copr_lite.testing import FakeBuilder, basic_auth, write_fake_rpm
 
 _TOOLS = ("gpg", "gpgconf", "rpmsign", "rpmkeys", "rpmbuild", "createrepo_c", "dnf", "bwrap")
 pytestmark = pytest.mark.skipif(
@@ -495,3 +497,27 @@ async def test_a_package_that_cannot_be_signed_is_not_published(aiohttp_client, 
     assert reason in (build_dir / "builder-live.log").read_text()
     # The key was made for it on the way (the project was stored without one).
     assert app[PUBLISHER].signer.current("alice", "proj") is not None
+
+
+async def test_an_srpm_that_cannot_be_signed_fails_the_import(aiohttp_client, make_app):
+    from test_dispatcher import add_project, start, wait_state
+
+    app, client = await start(aiohttp_client, make_app, FakeBuilder(), sign=True)
+    user, _ = await add_project(app)
+    token = await auth.issue_token(app[DB], app[TOKEN_CACHE], user, 1)
+    srpm = Path(app[CONFIG].data_dir) / "hello-1.0-1.src.rpm"
+    write_fake_rpm(srpm, PackageInfo("hello", None, "1.0", "1", "src"))  # no payload digest
+    form = aiohttp.FormData()
+    form.add_field("pkgs", srpm.read_bytes(), filename=srpm.name)
+    resp = await client.post(
+        "/api/coprs/alice/proj/new_build_upload/", data=form, headers=basic_auth(token)
+    )
+    assert resp.status == 200, await resp.text()
+    build_id = (await resp.json())["ids"][0]
+    await wait_state(app, build_id, "failed", within=60)
+    build = await app[DB].read(store.get_build, build_id)
+    reason = build.chroots[0].fail_reason or ""
+    assert reason.startswith("import failed: could not sign the packages: rpmsign"), reason
+    import_dir = app[PUBLISHER].import_dir("alice", "proj", build_id)
+    assert sorted(p.name for p in import_dir.iterdir()) == ["builder-live.log"]
+    assert reason.removeprefix("import failed: ") in (import_dir / "builder-live.log").read_text()
