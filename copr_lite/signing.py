@@ -135,9 +135,9 @@ class Signer:
             ) from None
 
     async def rotate(self, owner: str, project: str) -> tuple[ProjectKey, ProjectKey | None]:
-        """Make a new key for the project: (new key, old key or None). The old secret key
-        stays in the keyring (a later rotation may need nothing of it, but deleting it would
-        make `key show` lie about what signed the packages still cached by clients)."""
+        """Make a new key for the project: (new key, old key or None). The old key stays in
+        the keyring, recorded as previous, so its public key can still be exported for
+        clients that hold it (pubkey-<key id>.gpg) and `key show` lists it."""
         old = await asyncio.to_thread(self.current, owner, project)
         previous = (old.fingerprint, *old.previous) if old is not None else ()
         new = await self._generate(owner, project, previous=previous)
