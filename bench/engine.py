@@ -18,11 +18,15 @@ ratio to the same work done directly, measured in the same run.
     before publishing, so finished builds can pile up behind one run.
 (b) Package. tests/fixtures/hello-copr-lite.spec made into an SRPM, then, N times each:
     directly, `rpmbuild -ra` (what the builder runs) with the rpmbuild plugin's own bwrap
-    sandbox and defines (taken from the plugin's code) followed by `createrepo_c` on a fresh
-    directory; and through a real server (`python -m copr_lite serve`), the SRPM served
-    over HTTP from this process, new_build POSTed and build_status polled every 5 ms until
-    `succeeded`. Medians and their ratio; the server's time is split using the result
-    files' modification times.
+    sandbox and defines (taken from the plugin's code), `rpmsign --addsign` of the SRPM and
+    the built RPMs with an RSA 4096 key, `createrepo_c` on a fresh directory and
+    `gpg --detach-sign` of repomd.xml; and through a real server (`python -m copr_lite
+    serve`, signing on), the SRPM served over HTTP from this process, new_build POSTed and
+    build_status polled every 5 ms until `succeeded`. Each project is created, and its key
+    made, before its build is submitted: a key is made once per project, not per package
+    (the time it takes is reported on its own). Medians and their ratio; the server's time
+    is split using the result files' modification times, and its signing cost is read from
+    the build logs.
 
 Targets (from the issue): (a) under 20 ms per chroot; (b) at most 1.5x the direct run.
 The exit status is 0 even when targets fail, unless `--check` is given.
@@ -357,6 +361,7 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
         chroots={CHROOT: NoopBuilder.name},
         concurrency=concurrency,
         srpm_allowed_networks=("127.0.0.0/8",),
+        sign=False,  # the no-op builder's header-only RPMs cannot be signed; (b) signs
     )
     builder, finished, steps = NoopBuilder(), Finished(builds), Steps()
     app = create_app(config, plugins=[BuilderPlugin(builder), finished], load_entrypoints=False)
@@ -598,11 +603,42 @@ def load_rpmbuild_plugin() -> ModuleType:
 @dataclass
 class Direct:
     rebuild: float  # the plugin's rpmbuild -ra (binaries + rebuilt SRPM) in its sandbox
+    sign: float  # rpmsign --addsign of the SRPM and the built RPMs
     createrepo: float  # createrepo_c on a fresh dir
-    total: float  # both, with moving the RPMs into the repository dir
+    sign_repomd: float  # gpg --detach-sign --armor repomd.xml
+    packages: int  # how many files rpmsign signed
+    total: float  # all of it, with moving the RPMs into the repository dir
 
 
-def direct_once(plugin: ModuleType, srpm: Path, root: Path) -> Direct:
+@dataclass
+class Keyring:
+    home: Path
+    name: str
+    seconds: float  # gpg --gen-key, RSA 4096
+
+
+def make_keyring(work: Path) -> Keyring:
+    """A GnuPG home with one RSA 4096 signing key, made as the server makes project keys."""
+    home = work / "gnupg"
+    home.mkdir(mode=0o700)
+    params = work / "key.params"
+    params.write_text(
+        "%no-protection\nKey-Type: RSA\nKey-Length: 4096\nKey-Usage: sign\n"
+        "Name-Real: bench_direct\nName-Email: bench#direct@copr-lite\nExpire-Date: 0\n%commit\n"
+    )
+    started = time.perf_counter()
+    gen_key = ["gpg", "--homedir", str(home), "--batch", "--gen-key", str(params)]
+    run_checked(gen_key, work / "gpg.log")
+    return Keyring(home, "bench#direct@copr-lite", time.perf_counter() - started)
+
+
+def stop_agent(home: Path) -> None:
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True
+    )
+
+
+def direct_once(plugin: ModuleType, srpm: Path, root: Path, keyring: Keyring) -> Direct:
     """The plugin's rpmbuild command run by hand, then createrepo_c on a fresh dir."""
     log = root / "direct.log"
     root.mkdir(parents=True)
@@ -625,6 +661,10 @@ def direct_once(plugin: ModuleType, srpm: Path, root: Path) -> Direct:
     repo = root / "repo" / CHROOT
     package_dir = repo / "00000001-hello-copr-lite"
 
+    imported = root / "srpm" / srpm.name  # the published copy of the SRPM, signed too
+    imported.parent.mkdir()
+    shutil.copy(srpm, imported)
+
     started = time.perf_counter()
     run_checked([*sandbox, *rpmbuild, "-ra", srpm_in], log)
     built = time.perf_counter()
@@ -632,11 +672,40 @@ def direct_once(plugin: ModuleType, srpm: Path, root: Path) -> Direct:
     for path in sorted((build_dir / "top").glob("*RPMS/**/*.rpm")):
         shutil.move(path, package_dir / path.name)
     moved = time.perf_counter()
+    files = [imported, *sorted(package_dir.glob("*.rpm"))]
+    run_checked(
+        [
+            "rpmsign", "--addsign",
+            "--define", f"__gpg {shutil.which('gpg')}",
+            "--define", f"_gpg_path {keyring.home}",
+            "--define", f"_gpg_name {keyring.name}",
+            "--define", f"_dbpath {build_dir / 'rpmdb'}",
+            *map(str, files),
+        ],
+        log,
+    )  # fmt: skip
+    signed = time.perf_counter()
     run_checked(["createrepo_c", str(repo)], log)
+    indexed = time.perf_counter()
+    repomd = repo / "repodata" / "repomd.xml"
+    run_checked(
+        [
+            "gpg", "--homedir", str(keyring.home), "--batch", "--yes", "--local-user",
+            keyring.name, "--armor", "--detach-sign", "--output", f"{repomd}.asc", str(repomd),
+        ],
+        log,
+    )  # fmt: skip
     done = time.perf_counter()
-    if not list(package_dir.glob("*.rpm")) or not (repo / "repodata" / "repomd.xml").is_file():
-        raise SystemExit(f"the direct build produced no RPM or no repodata (see {log})")
-    return Direct(rebuild=built - started, createrepo=done - moved, total=done - started)
+    if not list(package_dir.glob("*.rpm")) or not repomd.with_name("repomd.xml.asc").is_file():
+        raise SystemExit(f"the direct build produced no RPM or no signed repodata (see {log})")
+    return Direct(
+        rebuild=built - started,
+        sign=signed - moved,
+        createrepo=indexed - signed,
+        sign_repomd=done - indexed,
+        packages=len(files),
+        total=done - started,
+    )
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -697,6 +766,8 @@ class Api:
 class ServerBuild:
     total: float  # submit to `succeeded` seen by the poller
     marks: dict[str, float]  # seconds after submit (file times and first-seen states)
+    sign: float  # rpmsign runs as the build logs report them (import + chroot)
+    packages: int  # files they signed
 
 
 # (from mark, to mark, label, direct counterpart): consecutive segments of one build through
@@ -707,13 +778,27 @@ SEGMENTS = (
     ("imported", "running", "-> 'running' seen (queue wait, claim; 5 ms poll)", None),
     ("running", "results", "-> results.json written (the rpmbuild builder)", "rebuild"),
     ("results", "repodata", "-> repomd.xml written (createrepo_c --update)", "createrepo"),
-    ("repodata", "succeeded", "-> 'succeeded' seen (state write; 5 ms poll)", None),
+    ("repodata", "signed", "-> repomd.xml.asc written (gpg --detach-sign)", "sign_repomd"),
+    ("signed", "succeeded", "-> 'succeeded' seen (state write; 5 ms poll)", None),
 )
+# What the build logs say each rpmsign run took: "Signed 3 package(s) with key ... in 0.12 s".
+SIGNED_RE = re.compile(r"^Signed (\d+) package\(s\) with key \w+ in ([0-9.]+) s$", re.M)
+
+
+def create_project(api: Api, data_dir: Path, project: str) -> float:
+    """Create `project` and wait for its key (pubkey.gpg): seconds until it appeared."""
+    started = time.perf_counter()
+    api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, CHROOT: "y"})
+    pubkey = data_dir / "results" / OWNER / project / "pubkey.gpg"
+    while not pubkey.exists():
+        if time.perf_counter() - started > BUILD_PATIENCE:
+            raise SystemExit(f"no key for {project} after {BUILD_PATIENCE:g} s")
+        time.sleep(POLL_INTERVAL)
+    return time.perf_counter() - started
 
 
 def server_build(api: Api, data_dir: Path, project: str, srpm_url: str) -> ServerBuild:
-    """Create `project`, submit the SRPM, poll until succeeded; return the timings."""
-    api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, CHROOT: "y"})
+    """Submit the SRPM to `project` (made with its key), poll until succeeded; the timings."""
     wall_start, started = time.time(), time.perf_counter()
     answer = api.call("POST", f"/api/coprs/{OWNER}/{project}/new_build/", {"pkgs": srpm_url})
     marks = {"submit": 0.0, "answered": time.perf_counter() - started}
@@ -739,13 +824,20 @@ def server_build(api: Api, data_dir: Path, project: str, srpm_url: str) -> Serve
         "imported": project_dir / "srpm-builds" / f"{build_id:08d}" / "builder-live.log",
         "results": build_dir / "results.json",
         "repodata": project_dir / CHROOT / "repodata" / "repomd.xml",
+        "signed": project_dir / CHROOT / "repodata" / "repomd.xml.asc",
     }
     for name, path in files.items():
         value = mtime(path)
         if value is not None:
             marks[name] = value
     marks.setdefault("running", marks.get("pending", marks.get("imported", 0.0)))
-    return ServerBuild(total, marks)
+    logs = (files["imported"], build_dir / "builder-live.log")
+    signed = [m for log in logs if log.exists() for m in SIGNED_RE.findall(log.read_text())]
+    if not signed:
+        raise SystemExit(f"build {build_id} logged no signing; see the logs in {data_dir}")
+    return ServerBuild(
+        total, marks, sum(float(s) for _, s in signed), sum(int(n) for n, _ in signed)
+    )
 
 
 def write_server_config(path: Path, data_dir: Path, port: int) -> None:
@@ -778,6 +870,7 @@ def create_user(config: Path, work: Path) -> tuple[str, str]:
 class PackageResult:
     direct: list[Direct]
     server: list[ServerBuild]
+    key_seconds: list[float]  # making a project key: directly, then through the server
 
     @property
     def direct_median(self) -> float:
@@ -793,23 +886,34 @@ class PackageResult:
 
 
 def package_phase(work: Path, repeats: int) -> PackageResult:
-    for tool in ("rpmbuild", "rpm", "bwrap", "createrepo_c"):
+    for tool in ("rpmbuild", "rpm", "rpmsign", "gpg", "gpgconf", "bwrap", "createrepo_c"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed: run ./dev setup")
     srpm = make_srpm(work)
     plugin = load_rpmbuild_plugin()
     say(f"  SRPM {srpm.name} ({srpm.stat().st_size:,} bytes)")
 
-    say("  directly: the rpmbuild plugin's bwrap + rpmbuild -ra, then createrepo_c")
-    direct_once(plugin, srpm, work / "direct-warmup")  # warm the page cache
-    direct = []
-    for index in range(repeats):
-        result = direct_once(plugin, srpm, work / f"direct-{index}")
-        direct.append(result)
-        say(
-            f"    run {index + 1}: {1000 * result.total:6.0f} ms  (rpmbuild -ra "
-            f"{1000 * result.rebuild:.0f} ms, createrepo_c {1000 * result.createrepo:.0f} ms)"
-        )
+    say(
+        "  directly: the rpmbuild plugin's bwrap + rpmbuild -ra, rpmsign, createrepo_c, "
+        "gpg --detach-sign"
+    )
+    keyring = make_keyring(work)
+    say(f"    RSA 4096 key made in {keyring.seconds:.2f} s")
+    try:
+        direct_once(plugin, srpm, work / "direct-warmup", keyring)  # warm the page cache
+        direct = []
+        for index in range(repeats):
+            result = direct_once(plugin, srpm, work / f"direct-{index}", keyring)
+            direct.append(result)
+            say(
+                f"    run {index + 1}: {1000 * result.total:6.0f} ms  (rpmbuild -ra "
+                f"{1000 * result.rebuild:.0f} ms, rpmsign of {result.packages} "
+                f"{1000 * result.sign:.0f} ms, createrepo_c {1000 * result.createrepo:.0f} ms, "
+                f"repomd signature {1000 * result.sign_repomd:.0f} ms)"
+            )
+    finally:
+        stop_agent(keyring.home)
+    key_seconds = [keyring.seconds]
 
     say("  through copr_lite: POST new_build, poll build_status every 5 ms")
     data_dir = work / "server-data"
@@ -829,14 +933,25 @@ def package_phase(work: Path, repeats: int) -> PackageResult:
         api = Api(port, login, token)
         try:
             url = f"http://{HOST}:{srpm_port}/{srpm.name}"
+            projects = ["warmup", *(f"hello-{index}" for index in range(repeats))]
+            for project in projects:
+                key_seconds.append(create_project(api, data_dir, project))
+            say(
+                "    project keys made in "
+                + ", ".join(f"{s:.2f}" for s in key_seconds[1:])
+                + " s (creation to pubkey.gpg)"
+            )
             server_build(api, data_dir, "warmup", url)  # first-use costs are not measured
             for index in range(repeats):
                 result = server_build(api, data_dir, f"hello-{index}", url)
                 server.append(result)
-                say(f"    run {index + 1}: {1000 * result.total:6.0f} ms")
+                say(
+                    f"    run {index + 1}: {1000 * result.total:6.0f} ms  (signing "
+                    f"{result.packages} files: {1000 * result.sign:.0f} ms)"
+                )
         finally:
             api.close()
-    return PackageResult(direct, server)
+    return PackageResult(direct, server, key_seconds)
 
 
 def render_package(result: PackageResult) -> list[str]:
@@ -854,12 +969,31 @@ def render_package(result: PackageResult) -> list[str]:
         theirs = ms([getattr(d, counterpart) for d in direct]) if counterpart else "-"
         lines.append(f"{label:<60} {ms(values):>9} {theirs:>7}")
     lines.append(
-        f"{'total, submit to succeeded seen / rpmbuild + createrepo_c':<60} "
+        f"{'total, submit to succeeded seen / the direct chain':<60} "
         f"{ms([s.total for s in result.server]):>9} {ms([d.total for d in direct]):>7}"
     )
     lines.append(
         "(segments are medians of their own; the 'running' mark is up to 5 ms late, which "
-        "moves time from the builder segment to the queue segment)"
+        "moves time from the builder segment to the queue segment; results.json is written "
+        "after the packages are signed)"
+    )
+    server_sign = median([s.sign for s in result.server])
+    server_files = median([s.packages for s in result.server])
+    direct_sign = median([d.sign for d in direct])
+    direct_files = median([d.packages for d in direct])
+    repomd = median([d.sign_repomd for d in direct])
+    lines.append(
+        f"signing per build: copr_lite {1000 * server_sign:.0f} ms for {server_files:g} files "
+        f"(two rpmsign runs: the SRPM at import, the chroot's packages), direct "
+        f"{1000 * direct_sign:.0f} ms for {direct_files:g} files (one run), so about "
+        f"{1000 * direct_sign / direct_files:.0f} ms per package plus "
+        f"{1000 * repomd:.0f} ms per repomd.xml signature"
+    )
+    keys = result.key_seconds
+    lines.append(
+        f"RSA 4096 key generation (once per project): direct {keys[0]:.2f} s, through the "
+        f"server median {median(keys[1:]):.2f} s (min {min(keys[1:]):.2f}, "
+        f"max {max(keys[1:]):.2f})"
     )
     return lines
 

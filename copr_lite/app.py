@@ -29,6 +29,7 @@ from .middlewares import error_middleware, normalize_path_middleware
 from .plugins import call_each, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
+from .signing import Signer
 from .views import setup_routes
 from .views.results import stop_live_logs
 
@@ -67,7 +68,8 @@ def create_app(
     loaded = load_plugins(config, plugins, load_entrypoints)
     app[PLUGINS] = loaded.pm
     app[BUILDERS] = loaded.builders
-    app[PUBLISHER] = Publisher(config.data_dir / "results")
+    signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
+    app[PUBLISHER] = Publisher(config.data_dir / "results", signer)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
@@ -102,3 +104,6 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     await fire(app[PLUGINS], "startup", app=app)
     yield
     await dispatcher.stop()
+    signer = app[PUBLISHER].signer
+    if signer is not None:
+        await signer.close()  # after the dispatcher: nothing signs any more

@@ -1,5 +1,5 @@
 """Command line: serve | worker | worker-token (create, list, revoke) | user (add, token, grant,
-list) | config check | db (migrate, check)."""
+list) | key (show, rotate) | config check | db (migrate, check)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ from .db import DatabaseError, connect_sync, run_in_transaction
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
 from .plugins import PluginError, Plugins, load_plugins
+from .publisher import Publisher
+from .signing import Signer, SigningError
 
 log = logging.getLogger("copr_lite")
 T = TypeVar("T")
@@ -350,6 +352,78 @@ async def _work(worker: Any) -> None:
 # ---------------------------------------------------------------- config, db
 
 
+# ---------------------------------------------------------------- key
+
+
+def _signed_project(args: argparse.Namespace) -> tuple[Config, str, str]:
+    config = _config(args)
+    if not config.sign:
+        fail("signing is off in this configuration ([signing] sign = no)")
+    owner, _, project = args.project.partition("/")
+    with _database(config) as conn:
+        if not owner or store.get_project(conn, owner, project) is None:
+            fail(f"no project {args.project} (write OWNER/PROJECT)")
+    return config, owner, project
+
+
+def cmd_key_show(args: argparse.Namespace) -> int:
+    config, owner, project = _signed_project(args)
+    signer = Signer(config.gnupg_home, key_length=config.key_length)
+    key = signer.current(owner, project)
+    if key is None:
+        fail(f"{owner}/{project} has no key yet: the server makes it in the background")
+
+    async def describe() -> str:
+        try:
+            return await signer.describe(key.fingerprint)
+        finally:
+            await signer.close()
+
+    try:
+        details = asyncio.run(describe())
+    except SigningError as exc:
+        fail(str(exc))
+    base = f"{config.public_results_url}/{owner}/{project}"
+    print(f"project:     {owner}/{project}")
+    print(f"fingerprint: {key.fingerprint}")
+    print(f"key id:      {key.key_id}")
+    print(details)
+    print("expires:     never")
+    print(f"public key:  {base}/pubkey.gpg")
+    for fpr in key.previous:
+        print(f"previous:    {fpr} ({base}/pubkey-{fpr[-16:].lower()}.gpg)")
+    if not key.adopted:
+        print("note:        its published packages are still being signed")
+    return 0
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    config, owner, project = _signed_project(args)
+    signer = Signer(config.gnupg_home, key_length=config.key_length)
+    publisher = Publisher(config.data_dir / "results", signer)
+
+    async def rotate() -> tuple[str, str | None, int]:
+        try:
+            new, old = await signer.rotate(owner, project)
+            await publisher.publish_keys(owner, project, new)
+            count = await publisher.sign_project(owner, project, new)
+            await signer.mark_adopted(owner, project, new)
+            return new.key_id, old.key_id if old else None, count
+        finally:
+            await signer.close()
+
+    try:
+        new_id, old_id, count = asyncio.run(rotate())
+    except (SigningError, OSError) as exc:
+        fail(f"rotation failed: {exc}")
+    base = f"{config.public_results_url}/{owner}/{project}"
+    print(f"{owner}/{project}: new key {new_id}; {count} published package(s) re-signed")
+    print(f"public key: {base}/pubkey.gpg")
+    if old_id:
+        print(f"old public key kept at {base}/pubkey-{old_id}.gpg")
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = _config(args)
     plugins = _plugins(config)
@@ -550,6 +624,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wrevoke.add_argument("name", help="worker name")
     wrevoke.set_defaults(func=cmd_worker_token_revoke)
+
+    key = sub.add_parser(
+        "key",
+        help="project signing keys",
+        description="Show or rotate the key a project's packages and repositories are signed with.",
+    )
+    key_sub = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    kshow = key_sub.add_parser(
+        "show",
+        parents=[common],
+        help="show a project's key",
+        description="Print the fingerprint, size, creation date and public key URL of a "
+        "project's key, and its earlier keys. Keys do not expire.",
+    )
+    kshow.add_argument("project", metavar="OWNER/PROJECT")
+    kshow.set_defaults(func=cmd_key_show)
+    krotate = key_sub.add_parser(
+        "rotate",
+        parents=[common],
+        help="give a project a new key",
+        description="Make a new key for the project, re-sign every published package and "
+        "repository with it and publish it as pubkey.gpg; the old public key stays at "
+        "pubkey-<old key id>.gpg. Clients re-import the key from the .repo file's gpgkey.",
+    )
+    krotate.add_argument("project", metavar="OWNER/PROJECT")
+    krotate.set_defaults(func=cmd_key_rotate)
 
     cfg = sub.add_parser(
         "config", help="inspect settings", description="Validate and show settings."

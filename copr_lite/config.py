@@ -97,6 +97,30 @@ class Config:
         "(e.g. 127.0.0.0/8). Empty: only public addresses.",
         networks=True,
     )
+    # [signing]
+    sign: bool = _setting(
+        "signing",
+        True,
+        "Sign every published RPM, SRPM and repomd.xml with a key per project (made in the "
+        "background when the project is created; RSA, no expiry). no: publish unsigned "
+        "(.repo files then say gpgcheck=0).",
+    )
+    key_length: int = _setting(
+        "signing",
+        4096,
+        "Size in bits of new project keys (RSA). 4096 is accepted by rpm 4.18, EL 9 and "
+        "current Fedora; smaller keys are only quicker to make (the tests use 2048).",
+        min=2048,
+        max=4096,
+    )
+    key_wait: int = _setting(
+        "signing",
+        600,
+        "Seconds a build ready to publish waits for its project's key before it fails "
+        "(a key is made in about a second; this covers a busy machine).",
+        min=1,
+        max=86400,
+    )
     # [plugins]
     plugins_dir: str = _setting(
         "plugins", "", "Directory whose *.py files are loaded as plugins. Empty: none."
@@ -143,6 +167,11 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "copr-lite.sqlite3"
+
+    @property
+    def gnupg_home(self) -> Path:
+        """The keyring of the project keys (mode 0700)."""
+        return self.data_dir / "gnupg"
 
     @property
     def upload_size_limit(self) -> int:

@@ -15,6 +15,13 @@ cancels it; and every step that moves the chroot on (pending -> starting -> runn
 final state) is a conditional write that a cancel committed first refuses, so a task that a
 cancel did not find stops at its next step. A chroot canceled after its packages entered
 the repository is taken out again (results removed, repository metadata rebuilt).
+
+With signing on, an imported SRPM is signed with its project's key before its chroots go
+pending, and a chroot's packages before its `success` marker is written (the publisher signs
+repomd.xml after each createrepo_c run); a build that gets there before its project's key
+exists waits for it, at most `[signing] key_wait` seconds. Keys are made in side tasks: one
+when a project is created, and one at start-up that signs, project after project, what was
+published before its project had a key.
 """
 
 from __future__ import annotations
@@ -47,7 +54,8 @@ from .db import Database
 from .models import Build
 from .plugins import fire
 from .processes import complete
-from .publisher import LiveLog, Publisher
+from .publisher import LiveLog, Publisher, rpm_files
+from .signing import SigningError
 from .srpm import SrpmError, import_srpm, public_url
 from .states import State
 from .verify import verify_result
@@ -123,6 +131,10 @@ class Dispatcher:
         for build_id, chroot in failed:
             log.error("failed build=%d chroot=%s: interrupted twice", build_id, chroot)
         self._loop_task = asyncio.create_task(self._loop(), name="copr-lite-dispatcher")
+        if self.publisher.signer is not None:
+            # Projects published before signing existed (or was turned on) get a key and
+            # their packages signed, one project after another, while the server serves.
+            self._spawn(self._sign_existing(), "sign-existing-projects")
 
     async def stop(self) -> None:
         """Stop the loop and every task; their chroots go back to pending."""
@@ -185,9 +197,43 @@ class Dispatcher:
         """Create empty repositories for a new project's chroots (in the background), so
         its yum_repos URLs answer before the first build."""
         dirs = [self.publisher.chroot_dir(owner, project, chroot) for chroot in chroots]
-        task = asyncio.create_task(self._create_repos(dirs), name=f"repos-{owner}-{project}")
+        self._spawn(self._create_repos(dirs), f"repos-{owner}-{project}")
+        if self.publisher.signer is not None:
+            self._spawn(self._ensure_signed(owner, project), f"key-{owner}-{project}")
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+
+    async def _ensure_signed(self, owner: str, project: str) -> None:
+        """Give the project a key (made now when it has none), publish its public key, and
+        sign what it published before it had one. Failures are logged; a build waiting for
+        the key fails on its own after `key_wait`."""
+        signer = self.publisher.signer
+        if signer is None:
+            return
+        try:
+            key = await signer.key(owner, project)
+            await self.publisher.publish_keys(owner, project, key)
+            if not key.adopted:
+                count = await self.publisher.sign_project(owner, project, key)
+                await signer.mark_adopted(owner, project, key)
+                if count:
+                    log.info("signed %d published packages of %s/%s", count, owner, project)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not sign project %s/%s", owner, project)
+
+    async def _sign_existing(self) -> None:
+        signer = self.publisher.signer
+        assert signer is not None
+        for owner, project in await self.db.read(store.all_project_names):
+            key = await asyncio.to_thread(signer.current, owner, project)
+            if key is None or not key.adopted:
+                await self._ensure_signed(owner, project)
 
     async def _create_repos(self, dirs: list[Path]) -> None:
         for chroot_dir in dirs:
@@ -317,6 +363,15 @@ class Dispatcher:
                     log=live.write,
                 )
             except SrpmError as exc:
+                await live.write(f"Import failed: {exc}")
+                done = await self.db.write(store.import_failed, build_id, f"import failed: {exc}")
+                await self._after_chroots(build_id, None, build_done=done)
+                return
+            try:
+                await self._sign(build.owner_name, build.project_name, [path], live)
+            except SigningError as exc:
+                # An unsigned SRPM is not published: only its log stays.
+                await asyncio.to_thread(path.unlink, True)
                 await live.write(f"Import failed: {exc}")
                 done = await self.db.write(store.import_failed, build_id, f"import failed: {exc}")
                 await self._after_chroots(build_id, None, build_done=done)
@@ -451,6 +506,13 @@ class Dispatcher:
         succeeded = result.status is Outcome.SUCCEEDED
         if succeeded and not result.packages:
             succeeded, result = False, ChrootResult.failed("the builder produced no packages")
+        if succeeded:
+            # Signed before the success marker: only signed packages enter the repository.
+            try:
+                files = await asyncio.to_thread(rpm_files, build_dir)
+                await self._sign(build.owner_name, build.project_name, files, live)
+            except SigningError as exc:
+                succeeded, result = False, ChrootResult.failed(str(exc))
         reason = None if succeeded else (result.fail_reason or "build failed")
         await self.publisher.finish_build_dir(
             build_dir,
@@ -466,6 +528,23 @@ class Dispatcher:
             await self.publisher.createrepo(build_dir.parent)
         await live.write(f"Finished: {'succeeded' if succeeded else 'failed: ' + str(reason)}")
         return (State.SUCCEEDED if succeeded else State.FAILED), reason
+
+    async def _sign(self, owner: str, project: str, files: list[Path], live: LiveLog) -> None:
+        """Sign `files` with the project's key, waiting for the key (at most `key_wait`)
+        when it is still being made. SigningError says why it could not."""
+        signer = self.publisher.signer
+        if signer is None or not files:
+            return
+        key = await signer.key(owner, project, wait=self.config.key_wait)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await signer.sign_rpms(key, files)
+        except SigningError as exc:
+            raise SigningError(f"could not sign the packages: {exc}") from None
+        await live.write(
+            f"Signed {len(files)} package(s) with key {key.key_id} in {loop.time() - started:.2f} s"
+        )
 
     async def _finish(
         self,

@@ -204,6 +204,9 @@ PROJECT_FIELDS: dict[str, Schema] = {
     "instructions": nullable_string("The owner's installation notes."),
     "additional_repos": nullable_string("Extra repositories used while building, space separated."),
     "yum_repos": string_map("Chroot name -> URL of its published repository (spec A7)."),
+    "gpg_key_url": nullable_string(
+        "URL of the project's public signing key (pubkey.gpg); null when the server does not sign."
+    ),
     "persistent": boolean(),
     "unlisted_on_hp": boolean(),
     "auto_prune": boolean(),

@@ -1,6 +1,7 @@
 """The results tree `<data_dir>/results`, laid out like Copr's backend:
 
-    <owner>/<project>/pubkey.gpg
+    <owner>/<project>/pubkey.gpg                           the project's public key
+    <owner>/<project>/pubkey-<key id>.gpg                  keys it had before a rotation
     <owner>/<project>/<chroot>/repodata/...
     <owner>/<project>/<chroot>/<8-digit build id>-<pkg>/   builder-live.log, *.rpm,
                                                            results.json, success | fail
@@ -14,6 +15,11 @@ nothing: `views/results.py` does.
 A chroot repository lists only the RPMs of build directories that carry a `success` marker
 (createrepo_c gets an explicit package list), so a running, failed or canceled build never
 reaches dnf, even half-written.
+
+With a `Signer`, every createrepo_c run is followed by `repodata/repomd.xml.asc`, a detached
+signature with the project's key (when it has one yet; the key's arrival re-signs), and
+`sign_project()` signs everything a project has published (a new key, or a project published
+before signing existed).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from .builders import PackageInfo
+from .signing import ProjectKey, Signer, SigningError
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +104,9 @@ def build_dir_name(build_id: int, pkg_name: str) -> str:
 class Publisher:
     """Paths in, and writes to, the results tree rooted at `results_root`."""
 
-    def __init__(self, results_root: Path) -> None:
+    def __init__(self, results_root: Path, signer: Signer | None = None) -> None:
         self.root = Path(results_root)
+        self.signer = signer
 
     # ------------------------------------------------------------------ paths
 
@@ -120,6 +128,9 @@ class Publisher:
 
     def pubkey_path(self, owner: str, project: str) -> Path:
         return self.project_dir(owner, project) / "pubkey.gpg"
+
+    def old_pubkey_path(self, owner: str, project: str, key_id: str) -> Path:
+        return self.project_dir(owner, project) / f"pubkey-{key_id}.gpg"
 
     def _inside(self, path: Path) -> Path:
         """`path` made absolute, or ValueError when it is not strictly inside the tree."""
@@ -227,7 +238,61 @@ class Publisher:
                 await _run_createrepo(chroot_dir, pkglist)
             finally:
                 await asyncio.to_thread(_unlink, pkglist)
+            await self._sign_repomd(chroot_dir)
             state.covered = starting_at
+
+    async def _sign_repomd(self, chroot_dir: Path) -> None:
+        """Sign the repomd.xml createrepo_c just wrote. Without a key yet, a stale signature
+        is removed (the key's arrival signs it); a failure is a PublishError."""
+        if self.signer is None:
+            return
+        owner, project = chroot_dir.relative_to(self.root.resolve()).parts[:2]
+        repomd = chroot_dir / REPODATA / "repomd.xml"
+        key = await asyncio.to_thread(self.signer.current, owner, project)
+        if key is None:
+            await asyncio.to_thread(_unlink, repomd.with_name("repomd.xml.asc"))
+            return
+        try:
+            await self.signer.sign_detached(key, repomd)
+        except SigningError as exc:
+            await asyncio.to_thread(_unlink, repomd.with_name("repomd.xml.asc"))
+            raise PublishError(f"could not sign {repomd}: {exc}") from None
+
+    # ------------------------------------------------------------------ signing
+
+    async def publish_keys(self, owner: str, project: str, key: ProjectKey) -> None:
+        """Export the project's public key to pubkey.gpg, and each earlier one to
+        pubkey-<key id>.gpg (clients that still hold an old key can fetch it)."""
+        if self.signer is None:
+            return
+        current = await self.signer.export(key.fingerprint)
+        files = {self.pubkey_path(owner, project): current}
+        for fpr in key.previous:
+            with contextlib.suppress(SigningError):  # a key deleted by hand: nothing to keep
+                old = await self.signer.export(fpr)
+                files[self.old_pubkey_path(owner, project, fpr[-16:].lower())] = old
+        for path, data in files.items():
+            await asyncio.to_thread(_write_bytes_atomic, path, data)
+
+    async def sign_project(self, owner: str, project: str, key: ProjectKey) -> int:
+        """Sign every published RPM and SRPM of the project with `key`, then rebuild and
+        sign each chroot's repository (signing changed the packages' checksums). Returns
+        how many packages were signed."""
+        if self.signer is None:
+            return 0
+        project_dir = self.project_dir(owner, project)
+        chroot_dirs = [
+            d for d in await asyncio.to_thread(_subdirs, project_dir) if d.name != SRPM_BUILDS
+        ]
+        signed = 0
+        for chroot_dir in chroot_dirs:
+            files = await asyncio.to_thread(_published_files, chroot_dir)
+            await self.signer.sign_rpms(key, files)
+            signed += len(files)
+            await self.createrepo(chroot_dir)
+        srpms = await asyncio.to_thread(_import_srpms, project_dir / SRPM_BUILDS)
+        await self.signer.sign_rpms(key, srpms)
+        return signed + len(srpms)
 
 
 class LiveLog:
@@ -349,6 +414,40 @@ def _discard_dir(build_dir: Path, keep_log: bool) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
+
+
+def rpm_files(build_dir: Path) -> list[Path]:
+    """The RPMs (and SRPMs) directly in `build_dir`: what its `success` marker publishes."""
+    try:
+        with os.scandir(build_dir) as entries:
+            return sorted(
+                Path(e.path)
+                for e in entries
+                if e.name.endswith(".rpm") and e.is_file(follow_symlinks=False)
+            )
+    except FileNotFoundError:
+        return []
+
+
+def _published_files(chroot_dir: Path) -> list[Path]:
+    return [chroot_dir / rel for rel in _published_packages(chroot_dir)]
+
+
+def _import_srpms(srpm_builds: Path) -> list[Path]:
+    return [f for d in _subdirs(srpm_builds) for f in rpm_files(d)]
 
 
 def _unlink(path: Path) -> None:

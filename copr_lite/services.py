@@ -108,6 +108,9 @@ async def delete_project(app: web.Application, project: Project) -> None:
         # Another delete of the same project won; its results are that one's to remove.
         raise NotFound(f"Project {project.owner_name}/{project.name} does not exist.")
     await app[PUBLISHER].remove_project(project.owner_name, project.name)
+    signer = app[PUBLISHER].signer
+    if signer is not None:
+        await signer.forget(project.owner_name, project.name)
     log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
 
 

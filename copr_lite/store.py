@@ -273,6 +273,15 @@ def list_projects(conn: sqlite3.Connection, owner: str) -> list[tuple[Project, l
     return [(Project.from_row(row), sorted((row["chroots"] or "").split())) for row in rows]
 
 
+def all_project_names(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(owner, project) of every project, oldest first."""
+    rows = conn.execute(
+        "SELECT u.name AS owner, p.name AS name FROM projects p"
+        " JOIN users u ON u.id = p.owner_id ORDER BY p.id"
+    ).fetchall()
+    return [(row["owner"], row["name"]) for row in rows]
+
+
 def last_modified(conn: sqlite3.Connection, project_id: int) -> int | None:
     """ended_on of the newest ended build with a succeeded or skipped chroot (spec §4.2)."""
     marks = ", ".join("?" for _ in BUILT_CODES)

@@ -100,6 +100,10 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
         settings.setdefault("data_dir", tmp_path / "data")
         settings.setdefault("chroots", dict(TEST_CHROOTS))
         settings.setdefault("srpm_allowed_networks", ("127.0.0.0/8",))
+        # Hand-made RPM files (write_fake_rpm) cannot be signed: signing is on only in the
+        # tests that ask for it (sign=True), with keys that are quicker to make.
+        settings.setdefault("sign", False)
+        settings.setdefault("key_length", 2048)
         return load_config(None, **settings)
 
     return factory

@@ -15,11 +15,13 @@ import pytest
 from test_publisher import HELLO, HELLO_SRC, build_hello_rpms
 
 from copr_lite import store
+from copr_lite.builders import Chroot
+from copr_lite.config import load_config
 from copr_lite.keys import CONFIG, DB, PUBLISHER
 from copr_lite.publisher import Publisher
 from copr_lite.states import State
 from copr_lite.testing import add_user, basic_auth
-from copr_lite.views.results import stop_live_logs
+from copr_lite.views.results import repo_file, stop_live_logs
 
 CHROOT = "fedora-40-x86_64"
 NEEDS_DNF = pytest.mark.skipif(
@@ -317,12 +319,13 @@ async def test_dnf_repo_file(client, make_user) -> None:
     # arch defaults to x86_64; EPEL keeps its version.
     text = await (await client.get("/coprs/alice/proj/repo/epel-9/dnf.repo")).text()
     assert "baseurl=http://127.0.0.1:8080/results/alice/proj/epel-9-$basearch/\n" in text
-    # A project key turns gpgcheck on.
-    key = publisher_of(client).pubkey_path("alice", "proj")
-    key.parent.mkdir(parents=True, exist_ok=True)
-    key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
-    text = await (await client.get("/coprs/alice/proj/repo/fedora-40/dnf.repo")).text()
-    assert "gpgcheck=1\ngpgkey=http://127.0.0.1:8080/results/alice/proj/pubkey.gpg\n" in text
+    # With signing on (the default outside these tests) dnf checks packages and metadata.
+    signed = repo_file(
+        load_config(None, sign=True), "alice", "proj", Chroot.parse(CHROOT), fixed=False
+    )
+    assert (
+        "gpgcheck=1\ngpgkey=http://127.0.0.1:8080/results/alice/proj/pubkey.gpg\nrepo_gpgcheck=1\n"
+    ) in signed
     # Per chroot, the arch and version fixed.
     resp = await client.get(f"/coprs/alice/proj/repo/{CHROOT}/alice-proj-{CHROOT}.repo")
     assert resp.status == 200

@@ -178,6 +178,8 @@ def project_json(
         "instructions": project.instructions,
         "additional_repos": project.repos,
         "yum_repos": yum_repos(config, project, chroots),
+        # Added field (old clients ignore it): where dnf's gpgkey= points.
+        "gpg_key_url": f"{results_base(config, project)}pubkey.gpg" if config.sign else None,
         "auto_createrepo": project.auto_createrepo,
         "build_enable_net": project.build_enable_net,
         "persistent": project.persistent,

@@ -208,11 +208,11 @@ def repo_hostname(config: Config) -> str:
     return netloc.rsplit(":", 1)[0] if parts.port is not None else netloc
 
 
-def repo_file(
-    config: Config, owner: str, project: str, chroot: Chroot, *, has_key: bool, fixed: bool
-) -> str:
+def repo_file(config: Config, owner: str, project: str, chroot: Chroot, *, fixed: bool) -> str:
     """A .repo text like Copr's: `fixed` pins the chroot; otherwise Fedora versions become
-    `$releasever` and the arch `$basearch`, as `dnf copr enable` expects."""
+    `$releasever` and the arch `$basearch`, as `dnf copr enable` expects. With signing on,
+    dnf checks both the packages and repomd.xml against the project key, which it imports
+    from pubkey.gpg on first use."""
     base = f"{config.public_results_url}/{owner}/{project}"
     if fixed:
         directory = chroot.name
@@ -227,11 +227,11 @@ def repo_file(
         f"baseurl={base}/{directory}/",
         "type=rpm-md",
         "skip_if_unavailable=True",
-        f"gpgcheck={1 if has_key else 0}",
+        f"gpgcheck={1 if config.sign else 0}",
     ]
-    if has_key:
+    if config.sign:
         lines.append(f"gpgkey={base}/pubkey.gpg")
-    lines += ["repo_gpgcheck=0", "enabled=1", "enabled_metadata=1"]
+    lines += [f"repo_gpgcheck={1 if config.sign else 0}", "enabled=1", "enabled_metadata=1"]
     return "\n".join(lines) + "\n"
 
 
@@ -252,11 +252,6 @@ async def _project_chroots(
     return None if found is None else found[2]
 
 
-async def _has_pubkey(config: Config, owner: str, project: str) -> bool:
-    path = results_root(config) / owner / project / "pubkey.gpg"
-    return await asyncio.to_thread(path.is_file)
-
-
 async def _repo_response(
     request: web.Request, owner: str, project: str, chroot_name: str, *, fixed: bool
 ) -> web.Response:
@@ -269,8 +264,7 @@ async def _repo_response(
             f"Chroot {chroot_name[:100]} does not exist in {owner}/{project}.", chroots
         )
     chroot = Chroot.parse(chroot_name)
-    has_key = await _has_pubkey(config, owner, project)
-    text = repo_file(config, owner, project, chroot, has_key=has_key, fixed=fixed)
+    text = repo_file(config, owner, project, chroot, fixed=fixed)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

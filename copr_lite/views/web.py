@@ -274,6 +274,7 @@ async def _project_context(request: web.Request) -> dict[str, Any]:
         "can_modify": may(user, project, overview.roles, auth.Action.MODIFY),
         "can_delete": may(user, project, overview.roles, auth.Action.DELETE),
         "results_url": api_v1.results_base(config, project),
+        "signed": config.sign,
     }
 
 
