@@ -9,7 +9,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from .auth import TokenCache
+from .auth import PasswordHasher, TokenCache
 from .builders import BuilderRegistry
 from .cache import AnswerCache
 from .config import Config, ConfigError
@@ -21,6 +21,8 @@ from .keys import (
     CONFIG,
     DB,
     DISPATCHER,
+    GUARD,
+    HASHER,
     PLUGINS,
     PUBLISHER,
     START_DISPATCHER,
@@ -30,6 +32,7 @@ from .middlewares import error_middleware, normalize_path_middleware
 from .plugins import fire, make_plugin_manager
 from .publisher import Publisher
 from .resources import resource_dir
+from .throttle import Guard
 from .views import setup_routes
 from .views.results import stop_live_logs
 
@@ -59,6 +62,7 @@ def create_app(
     )
     app[CONFIG] = config
     app[TOKEN_CACHE] = TokenCache()
+    app[GUARD] = Guard(config)
     pm = make_plugin_manager(config, plugins, load_entrypoints)
     registry = BuilderRegistry()
     pm.hook.register_builders(registry=registry, config=config)
@@ -80,10 +84,18 @@ def create_app(
     pm.hook.register_routes(app=app)
     # Open live-log streams end at shutdown instead of holding it for a minute.
     app.on_shutdown.append(stop_live_logs)
+    app.cleanup_ctx.append(_password_hasher)
     app.cleanup_ctx.append(_database)
     app[START_DISPATCHER] = start_dispatcher
     app.cleanup_ctx.append(_dispatcher)
     return app
+
+
+async def _password_hasher(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    app[HASHER] = PasswordHasher(config.password_hash_threads, config.password_hash_queue)
+    yield
+    app[HASHER].close()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

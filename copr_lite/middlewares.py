@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp_jinja2
 from aiohttp import web
 
-from .errors import CoprLiteError, error_body
+from .errors import CoprLiteError, TooManyRequests, error_body
 from .responses import json_response
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except CoprLiteError as exc:
-        return error_response(request, exc.status, exc.message, exc.errcode)
+        response = error_response(request, exc.status, exc.message, exc.errcode)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

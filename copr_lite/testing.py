@@ -32,7 +32,7 @@ from .builders import (
 )
 from .config import Config, load_config
 from .conformance import build_conformance_srpms, check_builder, job_factory
-from .keys import CONFIG, DB, TOKEN_CACHE
+from .keys import CONFIG, DB, HASHER, TOKEN_CACHE
 from .models import User
 
 __all__ = [
@@ -67,7 +67,7 @@ async def add_user(
 ) -> tuple[User, auth.NewToken]:
     """Create a user with a password and an API token in a running app."""
     db = app[DB]
-    user = await db.write(store.create_user, name, auth.hash_password(password), admin)
+    user = await db.write(store.create_user, name, await app[HASHER].hash(password), admin)
     token = await auth.issue_token(db, app[TOKEN_CACHE], user, app[CONFIG].token_expiration_days)
     return user, token
 
@@ -78,6 +78,8 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
         settings.setdefault("data_dir", tmp_path / "data")
         settings.setdefault("chroots", dict(TEST_CHROOTS))
         settings.setdefault("srpm_allowed_networks", ("127.0.0.0/8",))
+        # Failed sign-ins answer at once: tests need not wait out the anti-guessing delay.
+        settings.setdefault("failure_delay_ms", 0)
         return load_config(None, **settings)
 
     return factory
