@@ -56,7 +56,7 @@ class Throttle:
         self.max_lockout = max_lockout
         self.max_entries = max_entries
         self.clock = clock
-        # Ordered by last failure: the first entry is the one to forget first.
+        # Ordered by last activity: the first entry is the one to forget first.
         self._entries: dict[Hashable, _Entry] = {}
 
     def __len__(self) -> int:
@@ -109,7 +109,8 @@ class Throttle:
         self._entries[key] = self._entries.pop(key)
         if entry.failures < self.limit:
             return 0
-        seconds = min(self.lockout * 2**entry.lockouts, self.max_lockout)
+        # The exponent is capped: a key that keeps failing for months stays a small number.
+        seconds = min(self.lockout * 2 ** min(entry.lockouts, 40), self.max_lockout)
         entry.lockouts += 1
         entry.locked_until = now + seconds
         entry.window_start, entry.failures = entry.locked_until, 0

@@ -59,6 +59,9 @@ def test_throttle_locks_after_the_limit_and_the_lockout_grows():
     assert [t.failed("a") for _ in range(3)] == [0, 0, 20]  # doubled
     clock.now += 20
     assert [t.failed("a") for _ in range(3)] == [0, 0, 35]  # capped at max_lockout
+    for _ in range(200):  # a key that never gives up stays at the cap
+        clock.now += 35
+        assert [t.failed("a") for _ in range(3)] == [0, 0, 35]
 
 
 def test_throttle_counts_attempts_in_progress():
