@@ -121,8 +121,8 @@ class Config:
     failure_delay_ms: int = _setting(
         "auth",
         1000,
-        "Milliseconds a failed or refused sign-in waits before its answer (costs the server "
-        "no CPU; slows a guesser that waits for answers).",
+        "Milliseconds a failed sign-in, or an attempt refused during a lockout, waits before "
+        "its answer (costs the server no CPU; slows a guesser that waits for answers).",
         min=0,
         max=10000,
     )
