@@ -1,6 +1,6 @@
 """API benchmark: copr_lite against a bare aiohttp handler, measured side by side.
 
-Run as `./dev bench [--quick | --duration S] [--check] [--keep] [--quiet-wait S]`.
+Run as `./dev bench [--quick | --duration S] [--check] [--keep] [--quiet-wait S] [--flood-only]`.
 The method follows perf-notes.md: every server is pinned to CPU 0, wrk (`-t1`, keep-alive) to
 CPU 1, each figure is a warm-up run followed by the measured run, and every target is a ratio to
 the bare handler measured in the same run, because absolute numbers move between runs and
@@ -13,7 +13,15 @@ Steps:
 3. Start copr_lite with its access log off: check that every URL answers 200 `"output": "ok"`,
    run the read mix twice (the two runs also give the memory growth), then the same with the
    access log on, then new_build (bench/new_build.lua) on a fresh start with the log off.
-4. Measure the bare handler again; print one table and the memory figures with their targets.
+4. Sign-in flood: on a fresh start, each read of the mix is measured quiet, then at once
+   again while 16 clients (bench/flood.py, each with its own CSRF cookie) post wrong
+   passwords for the benchmark's user as fast as they are answered; a probe times one public
+   and one authenticated API call every 50 ms, quiet and during the flood. Each read must
+   keep 80 % of its quiet req/s (its ratio to bare moves by the same factor), the probe's
+   p50 must stay under 5 ms, and every guesser must meet 429 within 30 attempts.
+   `--flood-only` runs only the bare handler and this phase, plus the same with
+   `failure_delay_ms = 0` for information.
+5. Measure the bare handler again; print one table and the memory figures with their targets.
 
 The exit status is 0 even when targets fail, unless `--check` is given.
 """
@@ -24,6 +32,7 @@ import argparse
 import base64
 import contextlib
 import dataclasses
+import http.client
 import json
 import os
 import random
@@ -36,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +77,9 @@ PACKAGES = 200
 MONITOR_SIZES = (100, 10_000, 100_000)
 NEW_BUILD_PROJECT = "new-build"
 API_USER = "bench"
+API_PASSWORD = "bench-password-1"  # the real account the sign-in flood guesses at
+FLOOD_CLIENTS = 16
+PROBE_INTERVAL = 0.05
 LIST_USER = "user042"  # owns PROJECTS / USERS = 10 projects
 BATCH = 20_000  # builds per executemany batch
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -291,6 +304,10 @@ def fill_database(db_path: Path) -> Dataset:
         if size == max(MONITOR_SIZES):
             build_id = _succeeded_build(conn, first + size // 2)
     filler.project(project_id + 1, api_user_id, NEW_BUILD_PROJECT, now - 86400)
+    conn.execute(
+        "UPDATE users SET password_hash = ? WHERE id = ?",
+        (auth.hash_password(API_PASSWORD), api_user_id),
+    )
     login, token = auth.random_letters(auth.LOGIN_LENGTH), auth.random_letters(auth.TOKEN_LENGTH)
     conn.execute(
         "INSERT INTO api_tokens (user_id, login, token_hash, created_on, expires_on)"
@@ -365,12 +382,15 @@ def rss_mib(pid: int, key: str = "VmRSS") -> float:
     raise RuntimeError(f"no {key} for pid {pid}")
 
 
-def write_config(path: Path, data_dir: Path, port: int, access_log: bool) -> None:
+def write_config(
+    path: Path, data_dir: Path, port: int, access_log: bool, auth_settings: str = ""
+) -> None:
     chroots = "".join(f"{chroot} = rpmbuild\n" for chroot in CHROOTS)
     path.write_text(
         "[server]\n"
         f"host = {HOST}\nport = {port}\ndata_dir = {data_dir}\nlog_level = INFO\n"
         f"access_log = {'yes' if access_log else 'no'}\n"
+        f"[auth]\n{auth_settings}"
         "[builds]\nsrpm_allowed_networks = 127.0.0.0/8\n"
         f"[chroots]\n{chroots}"
     )
@@ -386,26 +406,32 @@ class _CpuSnapshot:
     busy: float
     server: float
     children: float
+    helpers: float = 0.0  # load processes of the benchmark itself (the sign-in flood)
 
 
-def _cpu_snapshot(server_pid: int) -> _CpuSnapshot:
+def _cpu_snapshot(server_pid: int, helpers: Sequence[int] = ()) -> _CpuSnapshot:
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
     busy = (user + nice + system + irq + softirq + steal) / _TICK
     server = _process_cpu(server_pid)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return _CpuSnapshot(busy, server, usage.ru_utime + usage.ru_stime)
+    extra = sum(_process_cpu(pid) for pid in helpers)
+    return _CpuSnapshot(busy, server, usage.ru_utime + usage.ru_stime, extra)
 
 
-def wait_quiet(server_pid: int, patience: float) -> None:
+def wait_quiet(server_pid: int, patience: float, helpers: Sequence[int] = ()) -> None:
     """Wait (at most `patience` seconds) until other processes leave the CPUs alone."""
     deadline = time.monotonic() + patience
     waited = False
     while True:
-        before = _cpu_snapshot(server_pid)
+        before = _cpu_snapshot(server_pid, helpers)
         time.sleep(0.5)
-        after = _cpu_snapshot(server_pid)
-        foreign = 2 * ((after.busy - before.busy) - (after.server - before.server))
+        after = _cpu_snapshot(server_pid, helpers)
+        foreign = 2 * (
+            (after.busy - before.busy)
+            - (after.server - before.server)
+            - (after.helpers - before.helpers)
+        )
         if foreign <= BUSY_CPU or time.monotonic() >= deadline:
             if waited and foreign > BUSY_CPU:
                 say("  (still busy: measuring anyway)")
@@ -468,16 +494,18 @@ class Wrk:
         self.warmup = warmup
         self.quiet_wait = quiet_wait
         self.auth_header = auth_header
+        self.helpers: list[int] = []  # pids of load the benchmark makes itself
 
     def run(self, target: Target, conns: int, server_pid: int) -> WrkResult:
         """A warm-up run, then the measured one, with the CPU that others used meanwhile."""
-        wait_quiet(server_pid, self.quiet_wait)
+        wait_quiet(server_pid, self.quiet_wait, self.helpers)
         self._wrk(target, conns, self.warmup)
-        before = _cpu_snapshot(server_pid)
+        before = _cpu_snapshot(server_pid, self.helpers)
         output = self._wrk(target, conns, self.duration)
-        after = _cpu_snapshot(server_pid)
+        after = _cpu_snapshot(server_pid, self.helpers)
         server = after.server - before.server
         foreign = (after.busy - before.busy) - server - (after.children - before.children)
+        foreign -= after.helpers - before.helpers
         result = parse_wrk(output)
         return dataclasses.replace(
             result,
@@ -501,12 +529,89 @@ class Wrk:
         return done.stdout
 
 
+# ---------------------------------------------------------------- probe and sign-in flood
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Latencies of one cheap request sent every PROBE_INTERVAL (not a load: a user)."""
+
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    count: int
+    errors: int
+
+
+def probe(port: int, targets: dict[str, Target], seconds: float) -> dict[str, Probe]:
+    """Time one request to each target every PROBE_INTERVAL for `seconds`, each target on
+    its own keep-alive connection."""
+    conns = {name: http.client.HTTPConnection(HOST, port, timeout=30) for name in targets}
+    samples: dict[str, list[float]] = {name: [] for name in targets}
+    errors = dict.fromkeys(targets, 0)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            for name, target in targets.items():
+                path = target.url.split(str(port), 1)[1]
+                headers = {"Authorization": target.auth} if target.auth else {}
+                started = time.perf_counter()
+                conns[name].request("GET", path, headers=headers)
+                response = conns[name].getresponse()
+                response.read()
+                samples[name].append(1000 * (time.perf_counter() - started))
+                errors[name] += response.status != 200
+            time.sleep(PROBE_INTERVAL)
+    finally:
+        for conn in conns.values():
+            conn.close()
+    results = {}
+    for name, values in samples.items():
+        values.sort()
+        results[name] = Probe(
+            values[len(values) // 2],
+            values[min(len(values) - 1, len(values) * 99 // 100)],
+            values[-1],
+            len(values),
+            errors[name],
+        )
+    return results
+
+
+@contextlib.contextmanager
+def sign_in_flood(port: int, helpers: list[int]) -> Iterator[dict[str, object]]:
+    """Run bench/flood.py (on the load generator's CPU) against `port` for the duration of
+    the block; the dict yielded is filled with its summary at the end."""
+    cmd = ["taskset", "-c", WRK_CPU, sys.executable, str(BENCH_DIR / "flood.py")]
+    summary: dict[str, object] = {}
+    with subprocess.Popen(
+        [*cmd, str(port), API_USER, str(FLOOD_CLIENTS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        if proc.stdout.readline().strip() != "started":
+            raise SystemExit("bench/flood.py did not start")
+        helpers.append(proc.pid)
+        try:
+            yield summary
+        finally:
+            helpers.remove(proc.pid)
+            proc.stdin.close()
+            lines = proc.stdout.read().splitlines()
+            proc.wait(timeout=60)
+        if proc.returncode != 0 or not lines:
+            raise SystemExit(f"bench/flood.py failed ({proc.returncode})")
+        summary.update(json.loads(lines[-1]))
+
+
 # ---------------------------------------------------------------- results and targets
 
 
 @dataclass
 class Row:
-    mode: str  # "bare", "log off", "log on"
+    mode: str  # "bare", "log off", "log on", "quiet", "flood", "quiet0", "flood0"
     endpoint: str
     conns: int
     runs: list[WrkResult]
@@ -643,6 +748,7 @@ class Bench:
         self.data = data
         self.wrk = Wrk(args.duration, args.warmup, args.quiet_wait, data.auth_header)
         self.report = Report()
+        self.flood_results: dict[str, tuple[dict[str, Probe], dict[str, object]]] = {}
 
     # -- servers
 
@@ -657,11 +763,13 @@ class Bench:
             yield port, proc.pid
 
     @contextlib.contextmanager
-    def copr_server(self, access_log: bool, label: str) -> Iterator[tuple[int, int]]:
+    def copr_server(
+        self, access_log: bool, label: str, auth_settings: str = ""
+    ) -> Iterator[tuple[int, int]]:
         """Start copr_lite on the data set (log in server-LABEL.log); yield (port, pid)."""
         port = free_port()
         config = self.work / f"copr-lite-{label}.ini"
-        write_config(config, self.data.db_path.parent, port, access_log)
+        write_config(config, self.data.db_path.parent, port, access_log, auth_settings)
         log = self.work / f"server-{label}.log"
         cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "copr_lite", "serve"]
         with running([*cmd, "--config", str(config)], log, self.work) as proc:
@@ -787,6 +895,136 @@ class Bench:
             Check("log off: RSS after new_build load", f"{after:.1f} MiB", "<= 80 MiB", after <= 80)
         )
 
+    def probe_targets(self, port: int) -> dict[str, Target]:
+        base = f"http://{HOST}:{port}"
+        build = self.data.build_id
+        return {
+            "public API": Target(f"{base}/api/coprs/build/{build}/"),
+            "authenticated API": Target(
+                f"{base}/api/coprs/build_status/{build}/", self.data.auth_header
+            ),
+        }
+
+    def phase_flood(self, mode: str, auth_settings: str = "") -> None:
+        """The probe, then each read quiet and at once again while 16 clients post wrong
+        passwords, on one server: each pair is measured under the same outside load, which
+        on a shared machine moves more than the flood does."""
+        say(f"copr_lite, access log off, sign-in flood ({mode}) {auth_settings.strip()}")
+        quiet_mode = "quiet" + mode.removeprefix("flood")
+        statuses: Counter[str] = Counter()
+        first_429: object = None
+        with self.copr_server(access_log=False, label=mode, auth_settings=auth_settings) as (
+            port,
+            pid,
+        ):
+            targets = self.read_targets(port)
+            self.verify(port, targets)
+            started, cpu = time.monotonic(), _process_cpu(pid)
+            quiet = probe(port, self.probe_targets(port), min(5, self.args.duration))
+            quiet_cpu = (_process_cpu(pid) - cpu) / (time.monotonic() - started)
+            flooded: dict[str, Probe] = {}
+            flood_cpu = 0.0
+            for name, target in targets.items():
+                self.measure(quiet_mode, name, target, CONNS, pid)
+                # The flood goes on where it stopped: the server still counts its failures.
+                with sign_in_flood(port, self.wrk.helpers) as summary:
+                    time.sleep(1)
+                    if not flooded:
+                        # The server's CPU share while only the flood and the probe run: what
+                        # the flood takes from the reads, measured in CPU time, which other
+                        # load on the machine barely changes.
+                        started, cpu = time.monotonic(), _process_cpu(pid)
+                        flooded = probe(port, self.probe_targets(port), self.args.duration)
+                        flood_cpu = (_process_cpu(pid) - cpu) / (time.monotonic() - started)
+                    self.measure(mode, name, target, CONNS, pid)
+                statuses.update(summary["statuses"])  # type: ignore[arg-type]
+                if first_429 is None:
+                    first_429 = summary["first_429"]  # the first meeting with the lockout
+            say(f"  flood answers {dict(statuses)}; attempts before the first 429: {first_429}")
+        say(
+            f"  server CPU with the probe alone {100 * quiet_cpu:.1f} %, with the probe and the "
+            f"flood {100 * flood_cpu:.1f} % of one CPU"
+        )
+        summary = {
+            "statuses": dict(statuses),
+            "first_429": first_429,
+            "cpu": (quiet_cpu, flood_cpu),
+        }
+        for name, result in flooded.items():
+            before = quiet[name]
+            say(
+                f"  probe {name:<18} quiet p50 {before.p50_ms:.2f} ms max {before.max_ms:.2f} ms;"
+                f" flood p50 {result.p50_ms:.2f} ms p99 {result.p99_ms:.2f} ms"
+                f" max {result.max_ms:.2f} ms ({result.count} probes, {result.errors} errors)"
+            )
+        self.flood_results[mode] = (flooded, summary)
+
+    def flood_checks(self) -> None:
+        """Targets of the sign-in flood: probe latency, reads against their quiet figures,
+        and how soon the guessers met 429."""
+        for mode, (flooded, summary) in self.flood_results.items():
+            judged = mode == "flood"  # "flood0" (no failure delay) is for information
+            for name, result in flooded.items():
+                ok = result.p50_ms < 5 and not result.errors
+                self.report.checks.append(
+                    Check(
+                        f"{mode}: {name} p50 (probe every 50 ms)",
+                        f"{result.p50_ms:.2f} ms",
+                        "< 5 ms" if judged else "(info)",
+                        ok or not judged,
+                    )
+                )
+                self.report.checks.append(
+                    Check(f"{mode}: {name} max", f"{result.max_ms:.1f} ms", "(info)", True)
+                )
+            for row in self.report.rows:
+                if row.mode != mode:
+                    continue
+                quiet = self.report.row(
+                    "quiet" + mode.removeprefix("flood"), row.endpoint, row.conns
+                )
+                kept = 100 * row.rps / quiet.rps if quiet.rps else 0.0
+                self.report.checks.append(
+                    Check(
+                        f"{mode}: {row.endpoint} req/s, % of quiet",
+                        f"{kept:.0f} %",
+                        ">= 80 %" if judged else "(info)",
+                        kept >= 80 or not judged,
+                    )
+                )
+                # The same judged by the server's CPU per read (the flood's share included),
+                # which other load on a shared machine disturbs far less than req/s.
+                by_cpu = 100 * quiet.server_us / row.server_us if row.server_us else 0.0
+                self.report.checks.append(
+                    Check(
+                        f"{mode}: {row.endpoint} by server CPU/read, % of quiet",
+                        f"{by_cpu:.0f} %",
+                        "(info)",
+                        True,
+                    )
+                )
+            quiet_cpu, flood_cpu = summary["cpu"]  # type: ignore[misc]
+            taken = 100 * (flood_cpu - quiet_cpu)
+            self.report.checks.append(
+                Check(
+                    f"{mode}: server CPU the flood takes (probe alone subtracted)",
+                    f"{taken:.1f} %",
+                    "<= 20 %" if judged else "(info)",
+                    taken <= 20 or not judged,
+                )
+            )
+            firsts = summary["first_429"]
+            assert isinstance(firsts, list)
+            worst = max((f if f is not None else 10**9) for f in firsts)
+            self.report.checks.append(
+                Check(
+                    f"{mode}: attempts of a guesser before its first 429 (worst of 16)",
+                    str(worst) if worst < 10**9 else "never",
+                    "<= 30",
+                    worst <= 30,
+                )
+            )
+
     def _memory_checks(self, mode: str, idle: float, loaded: float) -> None:
         self.report.checks += [
             Check(f"{mode}: RSS idle after start", f"{idle:.1f} MiB", "<= 60 MiB", idle <= 60),
@@ -798,8 +1036,8 @@ class Bench:
     def set_targets(self) -> None:
         """The targets of the issue, attached to the rows they judge."""
         for row in self.report.rows:
-            if row.conns != CONNS or row.mode == "bare":
-                continue
+            if row.conns != CONNS or row.mode in ("bare", "quiet", "flood", "quiet0", "flood0"):
+                continue  # flood rows are judged against their quiet figures
             if row.endpoint == "new_build":
                 row.min_ratio, row.max_p99 = 20, 12
             elif row.endpoint.startswith("monitor"):
@@ -812,6 +1050,8 @@ class Bench:
                 row.min_ratio = 55 if row.endpoint == "build_status" else 45
             else:
                 row.min_ratio = 35
+        if self.args.flood_only:
+            return
         small = self.report.row("log off", "monitor 100 builds", 1).p50
         large = self.report.row("log off", "monitor 100,000 builds", 1).p50
         factor = large / small if small else float("inf")
@@ -826,18 +1066,27 @@ class Bench:
 
     def run(self) -> bool:
         self.phase_bare()
-        self.phase_log_off()
-        self.phase_log_on()
-        self.phase_new_build()
+        if self.args.flood_only:
+            self.phase_flood("flood")
+            # For information: guessers answered at once, so they come back at once.
+            self.phase_flood("flood0", "failure_delay_ms = 0\n")
+        else:
+            self.phase_log_off()
+            self.phase_log_on()
+            self.phase_new_build()
+            self.phase_flood("flood")
         self.phase_bare()  # bare again: every bare figure is the mean of before and after
         self.set_targets()
+        self.flood_checks()
         table, ok = self.report.render()
         say(
             f"\nResults: {self.args.duration} s runs after {self.args.warmup} s warm-up; bare and "
             "log-off reads are the mean of 2 runs; '% bare' compares req/s at the same number "
             "of connections;\n'cpu us' is the server's CPU time per request (less sensitive "
             "to other load than req/s); monitor ratios are informative, monitors are judged "
-            "by p50.\n"
+            "by p50.\n'flood': the read mix while 16 clients post wrong passwords (server "
+            "defaults), each read just after its 'quiet' twin on the same server; 'flood0' "
+            "and 'quiet0': the same with failure_delay_ms = 0 (information only).\n"
         )
         say(table)
         return ok
@@ -861,6 +1110,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="before each run, wait up to S seconds for other processes to stop using CPU",
     )
     parser.add_argument("--keep", action="store_true", help="keep the data dir and server logs")
+    parser.add_argument(
+        "--flood-only",
+        action="store_true",
+        help="only the bare handler and the sign-in flood phases",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = 3

@@ -9,7 +9,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from .auth import TokenCache
+from .auth import PasswordHasher, TokenCache
 from .cache import AnswerCache
 from .config import Config
 from .db import Database
@@ -20,6 +20,8 @@ from .keys import (
     CONFIG,
     DB,
     DISPATCHER,
+    GUARD,
+    HASHER,
     PLUGINS,
     PUBLISHER,
     START_DISPATCHER,
@@ -30,6 +32,7 @@ from .plugins import call_each, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
 from .signing import Signer
+from .throttle import Guard
 from .views import setup_routes
 from .views.results import stop_live_logs
 
@@ -65,6 +68,7 @@ def create_app(
     )
     app[CONFIG] = config
     app[TOKEN_CACHE] = TokenCache()
+    app[GUARD] = Guard(config)
     loaded = load_plugins(config, plugins, load_entrypoints)
     app[PLUGINS] = loaded.pm
     app[BUILDERS] = loaded.builders
@@ -79,10 +83,18 @@ def create_app(
     call_each(loaded.pm, "register_routes", app=app)
     # Open live-log streams end at shutdown instead of holding it for a minute.
     app.on_shutdown.append(stop_live_logs)
+    app.cleanup_ctx.append(_password_hasher)
     app.cleanup_ctx.append(_database)
     app[START_DISPATCHER] = start_dispatcher
     app.cleanup_ctx.append(_dispatcher)
     return app
+
+
+async def _password_hasher(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    app[HASHER] = PasswordHasher(config.password_hash_threads, config.password_hash_queue)
+    yield
+    app[HASHER].close()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -1,6 +1,8 @@
 """Passwords, API tokens, web sessions, CSRF and the one permission check.
 
-- Passwords are hashed with scrypt (memory-hard), salted per user.
+- Passwords are hashed with scrypt (memory-hard), salted per user. The server hashes in a
+  few threads beside the event loop (`PasswordHasher`), never on it, and refuses work beyond
+  a small queue at once rather than letting it pile up.
 - API tokens are 30 random letters; only their SHA-256 is stored (a token has ~141 bits of
   entropy, so a fast hash is safe) and compared with `hmac.compare_digest`.
 - Web sessions are random ids in an HttpOnly, SameSite cookie; only their hash is stored.
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import enum
@@ -18,14 +21,19 @@ import hmac
 import secrets
 import string
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from . import store
 from .db import Database
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, TooManyRequests, Unauthorized
 from .models import Project, User
+
+T = TypeVar("T")
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 TOKEN_LENGTH = 30
@@ -46,6 +54,15 @@ def hash_password(password: str) -> str:
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
+# Checked instead of a real hash when the user is unknown or has no password, so that such
+# a sign-in costs the same scrypt work: timing does not tell which names exist. Zero bytes
+# are no hash of any password anyone can find.
+DUMMY_HASH = (
+    f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}$"
+    f"{base64.b64encode(bytes(16)).decode()}${base64.b64encode(bytes(32)).decode()}"
+)
+
+
 def verify_password(password: str, stored: str | None) -> bool:
     if not stored:
         return False
@@ -63,6 +80,49 @@ def verify_password(password: str, stored: str | None) -> bool:
     except (ValueError, binascii.Error):
         return False
     return scheme == "scrypt" and hmac.compare_digest(actual, expected)
+
+
+class PasswordHasher:
+    """scrypt in `threads` worker threads, with at most `queue` more hashes waiting.
+
+    scrypt takes tens of milliseconds of CPU; run on the event loop it would stall every
+    request meanwhile. hashlib releases the GIL while it hashes, so threads keep the loop
+    free. A hash that would wait behind `threads + queue` others is refused at once with
+    TooManyRequests: a flood must not build an unbounded backlog.
+    """
+
+    def __init__(self, threads: int, queue: int) -> None:
+        self.capacity = threads + queue
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="scrypt")
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._in_flight >= self.capacity:
+            raise TooManyRequests(
+                "The server is busy checking other passwords: try again in a second.", 1
+            )
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._in_flight -= 1
+
+    async def hash(self, password: str) -> str:
+        """A new salted hash of `password` (for new accounts and password changes)."""
+        return await self._run(hash_password, password)
+
+    async def verify(self, password: str, stored: str | None) -> bool:
+        """Whether `password` matches `stored`; None (no such user, no password) costs the
+        same time as a real hash and is never a match."""
+        matched = await self._run(verify_password, password, stored or DUMMY_HASH)
+        return matched and bool(stored)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 # ---------------------------------------------------------------- API tokens

@@ -208,6 +208,24 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _change_password(conn: sqlite3.Connection, user_id: int, password_hash: str) -> int:
+    store.set_password_hash(conn, user_id, password_hash)
+    return store.delete_user_sessions(conn, user_id)
+
+
+def cmd_user_password(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config) as conn:
+        user = store.get_user(conn, args.name)
+        if user is None:
+            fail(f"no user named {args.name}")
+        password = _read_password(args)
+        # The same scrypt parameters and function as the server's hashing threads.
+        ended = _write(conn, _change_password, user.id, auth.hash_password(password))
+    print(f"changed the password of {user.name}; ended {ended} web session(s)")
+    return 0
+
+
 def cmd_user_token(args: argparse.Namespace) -> int:
     config = _config(args)
     with _database(config) as conn:
@@ -505,6 +523,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from the first line of standard input",
     )
     add.set_defaults(func=cmd_user_add)
+    passwd = user_sub.add_parser(
+        "password",
+        parents=[common],
+        help="set a new password",
+        description="Set a new password for an account (asked twice, or read from stdin); "
+        "its web sessions end, its API token stays.",
+    )
+    passwd.add_argument("name", help="user name")
+    passwd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    passwd.set_defaults(func=cmd_user_password)
     token = user_sub.add_parser(
         "token",
         parents=[common],

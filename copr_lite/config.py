@@ -71,11 +71,89 @@ class Config:
         "server", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", choices=LOG_LEVELS
     )
     access_log: bool = _setting("server", True, "Write one log line per HTTP request.")
+    trusted_proxies: tuple[str, ...] = _setting(
+        "server",
+        (),
+        "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For header "
+        "names the client. Empty: the connecting address is the client.",
+        networks=True,
+    )
     # [auth]
     token_expiration_days: int = _setting(
         "auth", 180, "Days an API token stays valid after it is generated.", min=1, max=3650
     )
     session_days: int = _setting("auth", 14, "Days a web sign-in session lasts.", min=1, max=365)
+    failure_window: int = _setting(
+        "auth",
+        300,
+        "Seconds over which failed sign-ins and wrong API credentials are counted.",
+        min=1,
+        max=86400,
+    )
+    signin_failures_per_name: int = _setting(
+        "auth",
+        5,
+        "Failed sign-ins for one user name from one client address, within failure_window, "
+        "after which that address must wait (lockout) before trying that name again.",
+        min=1,
+        max=10000,
+    )
+    signin_failures_per_address: int = _setting(
+        "auth",
+        20,
+        "Failed sign-ins from one client address (any user names) within failure_window, "
+        "after which that address must wait (lockout) before signing in again.",
+        min=1,
+        max=100000,
+    )
+    api_failures_per_address: int = _setting(
+        "auth",
+        20,
+        "Requests with wrong API credentials from one client address within failure_window, "
+        "after which credentials from that address not recently verified get 429 (lockout).",
+        min=1,
+        max=100000,
+    )
+    lockout: int = _setting(
+        "auth",
+        60,
+        "Seconds of the first lockout; each further lockout of the same address (or address "
+        "and name) doubles it.",
+        min=1,
+        max=86400,
+    )
+    lockout_max: int = _setting("auth", 3600, "Longest lockout in seconds.", min=1, max=7 * 86400)
+    failure_delay_ms: int = _setting(
+        "auth",
+        1000,
+        "Milliseconds a failed sign-in, or an attempt refused during a lockout, waits before "
+        "its answer (costs the server no CPU; slows a guesser that waits for answers).",
+        min=0,
+        max=10000,
+    )
+    failure_entries: int = _setting(
+        "auth",
+        10000,
+        "Most addresses (and as many address and user name pairs) whose failures are "
+        "remembered; the least recently active are forgotten first.",
+        min=100,
+        max=10_000_000,
+    )
+    password_hash_threads: int = _setting(
+        "auth",
+        1,
+        "Password hashes (scrypt, tens of ms of CPU each) computed at the same time, in "
+        "threads beside the event loop.",
+        min=1,
+        max=64,
+    )
+    password_hash_queue: int = _setting(
+        "auth",
+        8,
+        "Password checks that may wait for a hashing thread; more are refused at once with 429.",
+        min=0,
+        max=1000,
+    )
     # [builds]
     concurrency: int = _setting(
         "builds", 2, "How many build chroots run at the same time.", min=1, max=256

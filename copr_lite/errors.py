@@ -45,6 +45,17 @@ class PayloadTooLarge(CoprLiteError):
     status, errcode, default = 413, "too_large", "Request body too large."
 
 
+class TooManyRequests(CoprLiteError):
+    """Refused for now; the client may retry after `retry_after` seconds (the Retry-After
+    header says so)."""
+
+    status, errcode, default = 429, "too_many_requests", "Too many requests: try again later."
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
 def error_body(message: str, errcode: str) -> dict[str, Any]:
     """The one error shape of the API (spec A2)."""
     return {"output": "notok", "error": message, "errcode": errcode}

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 import pluggy
 from aiohttp import web
 
-from .auth import TokenCache
+from .auth import PasswordHasher, TokenCache
 from .builders import BuilderRegistry
 from .cache import AnswerCache
 from .config import Config
 from .db import Database
 from .models import User
+from .throttle import Guard
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -27,6 +28,8 @@ START_DISPATCHER = web.AppKey("start_dispatcher", bool)
 DB = web.AppKey("db", Database)
 TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
 ANSWERS = web.AppKey("answers", AnswerCache)
+HASHER = web.AppKey("hasher", PasswordHasher)
+GUARD = web.AppKey("guard", Guard)
 
 # Set on a request by the session middleware for web pages (None: anonymous).
 CURRENT_USER = web.RequestKey("current_user", User)

@@ -14,7 +14,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from . import forms
-from .errors import CoprLiteError, error_body
+from .errors import CoprLiteError, TooManyRequests, error_body
 from .keys import CONFIG
 from .responses import json_response
 
@@ -73,6 +73,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             # The body may be unread: end the connection after this answer, not reuse it.
             response.force_close()
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except web.HTTPException as exc:
         if exc.status < 400:

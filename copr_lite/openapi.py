@@ -37,7 +37,16 @@ ERROR_TEXT = {
     404: "No such user, project, build or chroot (or URL).",
     409: "Conflict with the current state (a name taken, nothing left to cancel).",
     413: "Request body or upload too large.",
+    429: "Too many wrong API credentials from this client address: retry after the "
+    "`Retry-After` header's seconds (credentials verified recently still pass).",
     500: "Internal server error (a real fault; details only in the server log).",
+}
+
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
 }
 
 
@@ -181,7 +190,7 @@ def operation(
     description: str | None = None,
 ) -> Schema:
     """One operation: its 200 body, and the shared Error body for each status it can fail with."""
-    statuses = sorted({*errors, 500, *((401,) if login else ())})
+    statuses = sorted({*errors, 500, *((401, 429) if login else ())})
     responses: Schema = {"200": {"description": "Success.", "content": json_content(ok_schema)}}
     for status in statuses:
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
@@ -746,6 +755,7 @@ def openapi_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
                 f"Error{status}": {
                     "description": text,
                     "content": json_content({"$ref": ERROR}),
+                    **({"headers": RETRY_AFTER} if status == 429 else {}),
                 }
                 for status, text in ERROR_TEXT.items()
             },

@@ -126,6 +126,11 @@ def delete_session(conn: sqlite3.Connection, id_hash: str) -> None:
     conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
 
+def delete_user_sessions(conn: sqlite3.Connection, user_id: int) -> int:
+    """End every web session of the user; returns how many there were."""
+    return conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+
+
 # ---------------------------------------------------------------- projects and permissions
 
 PROJECT_COLUMNS = (

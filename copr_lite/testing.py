@@ -37,7 +37,7 @@ from .builders import (
 )
 from .config import Config, load_config
 from .conformance import build_conformance_srpms, check_builder, job_factory
-from .keys import CONFIG, DB, TOKEN_CACHE
+from .keys import CONFIG, DB, HASHER, TOKEN_CACHE
 from .models import User
 from .rpmheader import (
     HEADER_MAGIC,
@@ -85,7 +85,7 @@ async def add_user(
     `basic_auth(token)` header authenticates API calls. A plain coroutine function, not a
     fixture: `make_user` is the fixture doing the same for the `client` app."""
     db = app[DB]
-    user = await db.write(store.create_user, name, auth.hash_password(password), admin)
+    user = await db.write(store.create_user, name, await app[HASHER].hash(password), admin)
     token = await auth.issue_token(db, app[TOKEN_CACHE], user, app[CONFIG].token_expiration_days)
     return user, token
 
@@ -104,6 +104,8 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
         # tests that ask for it (sign=True), with keys that are quicker to make.
         settings.setdefault("sign", False)
         settings.setdefault("key_length", 2048)
+        # Failed sign-ins answer at once: tests need not wait out the anti-guessing delay.
+        settings.setdefault("failure_delay_ms", 0)
         return load_config(None, **settings)
 
     return factory

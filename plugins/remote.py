@@ -63,6 +63,7 @@ from copr_lite import (
     auth,
     hookimpl,
     plugin_setting,
+    signin,
     store,
 )
 from copr_lite.errors import (
@@ -74,7 +75,7 @@ from copr_lite.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from copr_lite.keys import BUILDERS, CONFIG, DB, TOKEN_CACHE
+from copr_lite.keys import BUILDERS, DB
 from copr_lite.responses import json_response
 from copr_lite.verify import ResultError, read_result_files
 
@@ -624,12 +625,7 @@ class WorkerApi:
 
     async def list_workers(self, request: web.Request) -> web.StreamResponse:
         app = request.app
-        user = await auth.authenticate(
-            app[DB],
-            app[TOKEN_CACHE],
-            request.headers.get("Authorization"),
-            app[CONFIG].public_base_url,
-        )
+        user = await signin.api_user(request)
         if not user.is_admin:
             raise Forbidden("Only system admins may list the workers.")
         workers = await app[DB].read(store.list_workers)

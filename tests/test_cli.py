@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from copr_lite import migrations
+from copr_lite import auth, migrations
 
 
 def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -53,6 +53,7 @@ def assert_one_line_failure(result: subprocess.CompletedProcess[str], text: str)
         ["user"],
         ["user", "add"],
         ["user", "token"],
+        ["user", "password"],
         ["user", "grant"],
         ["user", "list"],
         ["config"],
@@ -327,3 +328,30 @@ def test_user_commands(tmp_path):
         run("user", "grant", "root", "alice/none", "builder", cwd=tmp_path), "no project"
     )
     assert_one_line_failure(run("user", "token", "ghost", cwd=tmp_path), "no user named ghost")
+
+
+def test_user_password_changes_the_hash_and_ends_sessions(tmp_path):
+    db = tmp_path / "data" / "copr-lite.sqlite3"
+    run("user", "add", "alice", "--password-stdin", cwd=tmp_path, stdin="old-password\n")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute(
+            "INSERT INTO sessions (id_hash, user_id, created_on, expires_on)"
+            " SELECT 'x', id, 0, 9999999999 FROM users WHERE name = 'alice'"
+        )
+        conn.commit()
+    result = run("user", "password", "alice", "--password-stdin", cwd=tmp_path, stdin="new-pass\n")
+    assert result.returncode == 0, result.stderr
+    assert "ended 1 web session(s)" in result.stdout
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users WHERE name = 'alice'").fetchone()
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+    assert auth.verify_password("new-pass", stored)
+    assert not auth.verify_password("old-password", stored)
+    assert_one_line_failure(
+        run("user", "password", "alice", "--password-stdin", cwd=tmp_path, stdin="short\n"),
+        "at least 8 characters",
+    )
+    assert_one_line_failure(
+        run("user", "password", "ghost", "--password-stdin", cwd=tmp_path, stdin="long-pass\n"),
+        "no user named ghost",
+    )

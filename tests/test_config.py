@@ -43,6 +43,7 @@ def test_file_values_are_typed(tmp_path):
     path = write(
         tmp_path,
         "[server]\nport = 9000\nbase_url = https://copr.example.org/\naccess_log = off\n"
+        "trusted_proxies = 127.0.0.1, 10.0.0.0/8\n"
         "[auth]\ntoken_expiration_days = 30\n"
         "[builds]\nsrpm_allowed_networks = 127.0.0.0/8, 10.0.0.0/8\n"
         "[chroots]\nfedora-41-aarch64 = mock\n"
@@ -51,6 +52,7 @@ def test_file_values_are_typed(tmp_path):
     config = load_config(path)
     assert config.port == 9000
     assert config.access_log is False
+    assert config.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
     assert config.public_base_url == "https://copr.example.org"
     assert config.token_expiration_days == 30
     assert config.srpm_allowed_networks == ("127.0.0.0/8", "10.0.0.0/8")
@@ -71,6 +73,8 @@ def test_file_values_are_typed(tmp_path):
         ("[server]\nlog_level = LOUD\n", "choose one of DEBUG"),
         ("[server]\nbase_url = ftp://x\n", "expected an http(s) URL"),
         ("[builds]\nsrpm_allowed_networks = 10.0.0.0/33\n", "not a network in CIDR form"),
+        ("[server]\ntrusted_proxies = 127.0.0.1, proxy\n", "'proxy' is not a network"),
+        ("[auth]\nsignin_failures_per_name = 0\n", "must be between 1 and 10000"),
         ("[chroots]\nfedora41 = mock\n", "must look like <os>-<version>-<arch>"),
         ("[chroots]\nfedora-41-x86_64 = Bad Name\n", "not a valid builder name"),
         ("[server\nport=1\n", "not valid ini"),

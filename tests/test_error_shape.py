@@ -39,6 +39,16 @@ async def test_missing_credentials_are_json_401(client):
     assert body["errcode"] == "unauthorized"
 
 
+async def test_throttled_credentials_are_json_429_with_retry_after(aiohttp_client, make_app):
+    from copr_lite.testing import basic_auth
+
+    client = await aiohttp_client(make_app(api_failures_per_address=1, lockout=90))
+    resp = await client.post("/api/auth_check/", headers=basic_auth(("nobody", "x" * 30)))
+    body = await assert_api_error(resp, 429)
+    assert body["errcode"] == "too_many_requests"
+    assert resp.headers["Retry-After"] == "90"
+
+
 async def test_unexpected_fault_is_generic_500_and_logged(aiohttp_client, make_app, caplog):
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("secret internals")

@@ -15,11 +15,11 @@ from typing import Any, NamedTuple
 import orjson
 from aiohttp import web
 
-from .. import auth, forms, services, store
+from .. import auth, forms, services, signin, store
 from ..config import Config
 from ..errors import BadRequest, Conflict, CoprLiteError, Forbidden, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB, DISPATCHER, TOKEN_CACHE
+from ..keys import ANSWERS, CONFIG, DB, DISPATCHER
 from ..models import Build, Project, User
 from ..openapi import openapi_document
 from ..responses import json_response
@@ -121,13 +121,7 @@ async def cached_ok(
 
 
 async def caller(request: web.Request) -> User:
-    config = request.app[CONFIG]
-    return await auth.authenticate(
-        request.app[DB],
-        request.app[TOKEN_CACHE],
-        request.headers.get("Authorization"),
-        config.public_base_url,
-    )
+    return await signin.api_user(request)
 
 
 def build_id_of(request: web.Request) -> int:

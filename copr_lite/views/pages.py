@@ -8,7 +8,8 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
-from .. import auth, forms, store
+from .. import auth, forms, signin, store
+from ..errors import TooManyRequests, Unauthorized
 from ..keys import CONFIG, CURRENT_USER, DB, NEW_CSRF, TOKEN_CACHE
 from ..models import User
 from ..responses import json_response
@@ -64,7 +65,9 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 async def login_form(request: web.Request) -> web.StreamResponse:
     return await render_page(
-        request, "login.html", {"error": None, "next": _safe_next(request.query.get("next"))}
+        request,
+        "login.html",
+        {"error": None, "next": _safe_next(request.query.get("next")), "username": ""},
     )
 
 
@@ -72,15 +75,19 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     db, config = request.app[DB], request.app[CONFIG]
     name, password = form.get("username", "").strip(), form.get("password", "")
-    found = await db.read(store.get_password_hash, name) if name else None
-    user = found[0] if found and auth.verify_password(password, found[1]) else None
-    if user is None:
-        return await render_page(
+    try:
+        user = await signin.check_password(request, name, password)
+    except (Unauthorized, TooManyRequests) as exc:
+        # The form again, saying what went wrong (and, on 429, when to try again).
+        response = await render_page(
             request,
             "login.html",
-            {"error": "Wrong user name or password.", "next": _safe_next(form.get("next"))},
-            status=401,
+            {"error": exc.message, "next": _safe_next(form.get("next")), "username": name},
+            status=exc.status,
         )
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     response = web.HTTPFound(_safe_next(form.get("next")))
     await auth.start_session(
         db, response, user, config.session_days, secure=config.public_base_url.startswith("https")
@@ -139,11 +146,5 @@ async def api_new_token_get(request: web.Request) -> web.StreamResponse:
 
 async def auth_check(request: web.Request) -> web.StreamResponse:
     """/api/auth_check/: 200 for valid API credentials (copr-cli asks before a build)."""
-    config = request.app[CONFIG]
-    await auth.authenticate(
-        request.app[DB],
-        request.app[TOKEN_CACHE],
-        request.headers.get("Authorization"),
-        config.public_base_url,
-    )
+    await signin.api_user(request)
     return json_response({"output": "ok"})
