@@ -245,14 +245,7 @@ class Signer:
                 f"_dbpath {dbpath}",
                 *[str(f) for f in files],
             ]
-            try:
-                status, out, err = await run_captured(argv, time_limit=SIGN_TIME_LIMIT)
-            except FileNotFoundError:
-                raise SigningError(f"{RPMSIGN} is not installed") from None
-            except TimeoutError:
-                raise SigningError(f"{RPMSIGN} took longer than {SIGN_TIME_LIMIT:g} s") from None
-        if status != 0:
-            raise SigningError(f"{RPMSIGN} failed (exit {status}): {_last_words(out + err)}")
+            await _run_tool(RPMSIGN, argv, SIGN_TIME_LIMIT)
 
     async def sign_detached(self, key: ProjectKey, path: Path) -> None:
         """Write `<path>.asc`, an armored detached signature of `path` (atomically)."""
@@ -280,14 +273,7 @@ class Signer:
     async def _gpg(self, *args: str) -> str:
         await asyncio.to_thread(self._prepare_home)
         argv = [GPG, "--homedir", str(self.home), "--batch", "--no-tty", *args]
-        try:
-            status, out, err = await run_captured(argv, time_limit=GPG_TIME_LIMIT)
-        except FileNotFoundError:
-            raise SigningError(f"{GPG} is not installed") from None
-        except TimeoutError:
-            raise SigningError(f"{GPG} took longer than {GPG_TIME_LIMIT:g} s") from None
-        if status != 0:
-            raise SigningError(f"{GPG} failed (exit {status}): {_last_words(err + out)}")
+        out = await _run_tool(GPG, argv, GPG_TIME_LIMIT)
         return out.decode("utf-8", "replace")
 
     async def close(self) -> None:
@@ -302,6 +288,21 @@ class Signer:
                     ["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"],
                     time_limit=10,
                 )
+
+
+async def _run_tool(tool: str, argv: list[str], time_limit: float) -> bytes:
+    """Run gpg or rpmsign; its stdout, or SigningError saying why it failed."""
+    try:
+        status, out, err = await run_captured(argv, time_limit=time_limit)
+    except FileNotFoundError:
+        raise SigningError(f"{tool} is not installed") from None
+    except TimeoutError:
+        raise SigningError(f"{tool} took longer than {time_limit:g} s") from None
+    if status != 0:
+        # Both tools say what went wrong on stderr; stdout only where stderr is silent.
+        message = _last_words(err if err.strip() else out)
+        raise SigningError(f"{tool} failed (exit {status}): {message}")
+    return out
 
 
 def _last_words(raw: bytes) -> str:
