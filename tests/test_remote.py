@@ -233,8 +233,12 @@ class Live:
         """Until every named worker is asking for work (its claim reached the server)."""
 
         def ready() -> bool:
-            states = {w["name"]: w["state"] for w in self.workers_json()["workers"]}
-            return all(states.get(name) == "idle" for name in names)
+            # A worker's first request is seen before its claim reports what it serves.
+            listed = {w["name"]: w for w in self.workers_json()["workers"]}
+            return all(
+                name in listed and listed[name]["state"] == "idle" and listed[name]["serves"]
+                for name in names
+            )
 
         wait_for(ready, within, f"workers {names} polling", self)
 
