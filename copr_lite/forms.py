@@ -274,6 +274,8 @@ class ValidationError(BadRequest):
         super().__init__(f"Validation error\n- {field_name}: {text}\n")
         self.field = field_name
         self.text = text
+        # Every field's error when several were checked at once (operations.Operation.parse).
+        self.errors = {field_name: text}
 
 
 def validation_error(field_name: str, message: str) -> ValidationError:
