@@ -24,7 +24,7 @@ from . import auth, forms, operations, store
 from .config import Config
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
-from .models import Project, User
+from .models import Build, Project, User
 
 log = logging.getLogger(__name__)
 
@@ -486,6 +486,91 @@ def _cancel_build(conn: sqlite3.Connection, user: User, build_id: int) -> list[s
     if not canceled:
         raise Conflict(f"Cannot cancel build {build_id}")
     return canceled
+
+
+async def delete_builds(app: web.Application, user: User, build_ids: list[int]) -> list[int]:
+    """Delete finished builds for `user`: their rows, results, logs and imported SRPMs, and
+    republish the repositories they were published in. All or nothing: NotFound for an
+    unknown build, Forbidden unless `user` submitted it or may modify its project, Conflict
+    while one is unfinished (cancel it first). Returns the ids deleted."""
+    builds = await app[DB].write(_delete_finished, user, build_ids)
+    publisher = app[PUBLISHER]
+    by_chroot: dict[Path, list[Path]] = {}
+    for build in builds:
+        for chroot in build.chroots:
+            if build.pkg_name is not None:
+                path = publisher.build_dir(
+                    build.owner_name, build.project_name, chroot.chroot, build.id, build.pkg_name
+                )
+                by_chroot.setdefault(path.parent, []).append(path)
+    for chroot_dir, build_dirs in by_chroot.items():
+        await publisher.remove_builds(chroot_dir, build_dirs)
+    for build in builds:
+        await publisher.discard(
+            publisher.import_dir(build.owner_name, build.project_name, build.id)
+        )
+    deleted = [build.id for build in builds]
+    if deleted:
+        log.info("builds deleted ids=%s by=%s", ",".join(map(str, deleted)), user.name)
+    return deleted
+
+
+def _delete_finished(conn: sqlite3.Connection, user: User, build_ids: list[int]) -> list[Build]:
+    """Check every build, then delete them all, in one transaction (see delete_builds)."""
+    builds = []
+    for build_id in dict.fromkeys(build_ids):
+        found = store.build_with_roles(conn, build_id, user.id)
+        if found is None:
+            raise NotFound(f"Build {build_id} does not exist.")
+        build, project, roles = found
+        if build.submitter_name != user.name:
+            action = operations.DELETE_BUILDS.action
+            assert action is not None
+            try:
+                auth.check_permission(user, project, roles, action)
+            except Forbidden:
+                raise Forbidden(f"You are not allowed to delete build {build_id}.") from None
+        if not all(chroot.status.terminal for chroot in build.chroots):
+            raise Conflict(f"You can not delete build `{build_id}` which is not finished.")
+        builds.append(build)
+    deleted = set(store.delete_builds(conn, builds))
+    return [build for build in builds if build.id in deleted]
+
+
+# ---------------------------------------------------------------- packages
+
+
+async def delete_package(
+    app: web.Application, user: User, owner: str, name: str, package: str
+) -> tuple[Project, store.Package]:
+    """Delete a package's builds (see delete_builds) and its record
+    (operations.DELETE_PACKAGE). Returns the project and the package as it was."""
+    db = app[DB]
+    project, found, build_ids = await db.read(_package_builds, user, owner, name, package)
+    if build_ids:
+        await delete_builds(app, user, build_ids)
+    await db.write(store.delete_package, project.id, package)
+    log.info("package deleted owner=%s project=%s name=%s", owner, name, package)
+    return project, found
+
+
+def _package_builds(
+    conn: sqlite3.Connection, user: User, owner: str, name: str, package: str
+) -> tuple[Project, store.Package, list[int]]:
+    project = _allowed(conn, user, owner, name, operations.DELETE_PACKAGE, None).project
+    found = store.packages_page(conn, project.id, package, 0, 1, True)
+    if not found:
+        raise NotFound(f"Package {package[:100]} does not exist in {project.full_name}.")
+    return project, found[0], store.project_build_ids(conn, project.id, package)
+
+
+async def reset_package(
+    app: web.Application, user: User, owner: str, name: str, package: str
+) -> Project:
+    """Reset a package's default source (operations.RESET_PACKAGE). Packages here come from
+    SRPMs and have no default source, so nothing changes once the checks pass."""
+    project, _, _ = await app[DB].read(_package_builds, user, owner, name, package)
+    return project
 
 
 # ---------------------------------------------------------------- search
