@@ -267,9 +267,19 @@ REQUEST_PERMISSIONS = Operation(
 )
 DELETE_BUILDS = Operation(
     "delete_builds",
-    "Remove finished builds with their results, and republish their chroots' repositories.",
+    "Remove finished builds with their results, and republish their chroots' repositories "
+    "(their submitter may too).",
     (),
-    Action.BUILD,
+    Action.MODIFY,
+)
+DELETE_PACKAGE = Operation(
+    "delete_package", "Delete a package's builds and its record.", (), Action.MODIFY
+)
+RESET_PACKAGE = Operation(
+    "reset_package",
+    "Reset a package's default source (SRPM packages have none).",
+    (),
+    Action.MODIFY,
 )
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -279,6 +289,8 @@ OPERATIONS: tuple[Operation, ...] = (
     SUBMIT_BUILD,
     CANCEL_BUILD,
     DELETE_BUILDS,
+    DELETE_PACKAGE,
+    RESET_PACKAGE,
     EDIT_CHROOT,
     REGENERATE_REPOS,
     SET_PERMISSIONS,

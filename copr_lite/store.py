@@ -1155,7 +1155,7 @@ def _package_builds(
         f"  AND (status IN ({marks}) OR status NOT IN (?, ?)))",
         (project_id, name, *UNFINISHED_CODES, State.SUCCEEDED.code, State.SKIPPED.code),
     ).fetchone()[0]
-    found = {b.id: b for b in _builds_by_ids(conn, [i for i in (newest, good) if i])}
+    found = {b.id: b for b in _builds_by_ids(conn, sorted({i for i in (newest, good) if i}))}
     return found.get(newest), found.get(good)
 
 
