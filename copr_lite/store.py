@@ -558,7 +558,17 @@ def monitor(
     """The newest non-canceled build of every package in every chroot (from latest_builds,
     so the cost follows packages x chroots), and the builds it refers to, or `page`
     (offset, limit) of the whole history."""
-    latest = conn.execute(
+    latest = latest_builds(conn, project_id)
+    if page is not None:
+        return latest, project_builds_page(conn, project_id, *page)
+    ids = sorted({row["build_id"] for row in latest}, reverse=True)
+    return latest, _builds_by_ids(conn, ids)
+
+
+def latest_builds(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
+    """The newest non-canceled build of every package in every chroot of the project:
+    pkg_name, chroot, build_id, status, pkg_version, pkg_release."""
+    return conn.execute(
         "SELECT l.pkg_name, l.chroot, l.build_id, bc.status, b.pkg_version, b.pkg_release"
         " FROM latest_builds l"
         " JOIN build_chroots bc ON bc.build_id = l.build_id AND bc.chroot = l.chroot"
@@ -566,10 +576,6 @@ def monitor(
         " WHERE l.project_id = ? ORDER BY l.pkg_name, l.chroot",
         (project_id,),
     ).fetchall()
-    if page is not None:
-        return latest, project_builds_page(conn, project_id, *page)
-    ids = sorted({row["build_id"] for row in latest}, reverse=True)
-    return latest, _builds_by_ids(conn, ids)
 
 
 def _refresh_latest(conn: sqlite3.Connection, build_id: int, chroots: list[str]) -> None:

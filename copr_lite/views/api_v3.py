@@ -9,15 +9,16 @@ error shape, whose `error` text the clients show; the status says what kind (401
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .. import __version__, forms, services, signin, store
 from ..config import Config
 from ..errors import BadRequest, NotFound
-from ..keys import CONFIG, DB
+from ..keys import ANSWERS, CONFIG, DB
 from ..models import Build, Project, User
 from ..publisher import build_dir_name
 from ..responses import json_response
@@ -100,9 +101,27 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def items(found: list[dict[str, Any]], offset: int, limit: int) -> web.Response:
+def items_body(found: list[dict[str, Any]], offset: int, limit: int) -> dict[str, Any]:
     meta = {"limit": limit, "offset": offset, "order": "id", "order_type": "DESC"}
-    return json_response({"items": found, "meta": meta})
+    return {"items": found, "meta": meta}
+
+
+def items(found: list[dict[str, Any]], offset: int, limit: int) -> web.Response:
+    return json_response(items_body(found, offset, limit))
+
+
+async def cached(
+    request: web.Request, key: Hashable, compute: Callable[[], Awaitable[Any]]
+) -> web.Response:
+    """An answer from the AnswerCache, computed (and kept) when it is not there or a write
+    happened since (the hot reads: build, project list, monitor)."""
+    cache = request.app[ANSWERS]
+    body = cache.get(key)
+    if body is None:
+        version = cache.version
+        body = orjson.dumps(await compute())
+        cache.put(key, version, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 def page_of(request: web.Request) -> tuple[int, int]:
@@ -265,11 +284,15 @@ async def project_get(request: web.Request) -> web.Response:
 
 async def project_list(request: web.Request) -> web.Response:
     offset, limit = page_of(request)
-    owner = request.query.get("ownername")
-    found = await request.app[DB].read(store.projects_page, owner or None, offset, limit)
-    config = request.app[CONFIG]
-    rows = [] if found is None else found[1]
-    return items([project_json(config, r.project, r.chroots) for r in rows], offset, limit)
+    owner = request.query.get("ownername") or None
+
+    async def compute() -> Any:
+        found = await request.app[DB].read(store.projects_page, owner, offset, limit)
+        config = request.app[CONFIG]
+        rows = [] if found is None else found[1]
+        return items_body([project_json(config, r.project, r.chroots) for r in rows], offset, limit)
+
+    return await cached(request, ("v3 projects", owner, offset, limit), compute)
 
 
 async def project_search(request: web.Request) -> web.Response:
@@ -393,8 +416,12 @@ async def regenerate_repos(request: web.Request) -> web.Response:
 
 
 async def build_get(request: web.Request) -> web.Response:
-    build = await get_build(request, build_id_param(request.match_info["build_id"]))
-    return json_response(build_json(request.app[CONFIG], build))
+    build_id = build_id_param(request.match_info["build_id"])
+
+    async def compute() -> Any:
+        return build_json(request.app[CONFIG], await get_build(request, build_id))
+
+    return await cached(request, ("v3 build", build_id), compute)
 
 
 async def build_list(request: web.Request) -> web.Response:
@@ -782,12 +809,21 @@ async def package_delete(request: web.Request) -> web.Response:
 
 
 async def monitor(request: web.Request) -> web.Response:
-    found = await project_found(request, param(request, "ownername"), param(request, "projectname"))
-    extra = set(request.query.getall("additional_fields[]", []))
+    owner, name = param(request, "ownername"), param(request, "projectname")
+    extra = frozenset(request.query.getall("additional_fields[]", []))
     unknown = extra - {"url_build_log", "url_backend_log"}
     if unknown:
         raise BadRequest(f"Unknown additional fields: {', '.join(sorted(unknown))[:200]}")
-    latest, _ = await request.app[DB].read(store.monitor, found.project.id, (0, 1))
+
+    async def compute() -> Any:
+        return await _monitor(request, owner, name, extra)
+
+    return await cached(request, ("v3 monitor", owner, name, extra), compute)
+
+
+async def _monitor(request: web.Request, owner: str, name: str, extra: frozenset[str]) -> Any:
+    found = await project_found(request, owner, name)
+    latest = await request.app[DB].read(store.latest_builds, found.project.id)
     config = request.app[CONFIG]
     base = results_base(config, found.project.owner_name, found.project.name)
     packages: dict[str, dict[str, Any]] = {}
@@ -807,13 +843,11 @@ async def monitor(request: web.Request) -> web.Response:
             entry["url_backend_log"] = f"{build_dir}backend.log.gz"
         chroots = packages.setdefault(row["pkg_name"], {"name": row["pkg_name"], "chroots": {}})
         chroots["chroots"][row["chroot"]] = entry
-    return json_response(
-        {
-            "output": "ok",
-            "message": "Project monitor request successful",
-            "packages": [packages[name] for name in sorted(packages)],
-        }
-    )
+    return {
+        "output": "ok",
+        "message": "Project monitor request successful",
+        "packages": [packages[package] for package in sorted(packages)],
+    }
 
 
 async def rpmrepo(request: web.Request) -> web.Response:
