@@ -20,6 +20,7 @@ from ..config import Config
 from ..errors import BadRequest, NotFound
 from ..keys import ANSWERS, CONFIG, DB
 from ..models import Build, Project, User
+from ..openapi_v3 import openapi_v3_document
 from ..publisher import build_dir_name
 from ..responses import json_response
 from ..states import State, derive_build_state
@@ -42,15 +43,14 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
         router.add_delete,
     )
     get("/api_3/", home)
+    get("/api_3/openapi.json", openapi)
     get("/api_3/auth-check/", auth_check)
     get("/api_3/project/", project_get)
     get("/api_3/project/list/", project_list)
     get("/api_3/project/search/", project_search)
     post("/api_3/project/add/{ownername}/", project_add)
     put("/api_3/project/edit/{ownername}/{projectname}/", project_edit)
-    post("/api_3/project/edit/{ownername}/{projectname}/", project_edit)
     delete("/api_3/project/delete/{ownername}/{projectname}/", project_delete)
-    post("/api_3/project/delete/{ownername}/{projectname}/", project_delete)
     post("/api_3/project/fork/{ownername}/{projectname}/", not_supported)
     get("/api_3/project/permissions/get/{ownername}/{projectname}/", permissions_get)
     put("/api_3/project/permissions/set/{ownername}/{projectname}/", permissions_set)
@@ -60,7 +60,6 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
         can_build_in,
     )
     put("/api_3/project/regenerate-repos/{ownername}/{projectname}/", regenerate_repos)
-    get("/api_3/build/{build_id}/", build_get)
     get("/api_3/build/list/", build_list)
     get("/api_3/build/source-chroot/{build_id}/", build_source_chroot)
     get("/api_3/build/built-packages/{build_id}/", build_built_packages)
@@ -69,10 +68,9 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
     post("/api_3/build/create/upload/", build_create_upload)
     post("/api_3/build/create/{source_type}/", build_create_other)
     put("/api_3/build/cancel/{build_id}/", build_cancel)
-    post("/api_3/build/cancel/{build_id}/", build_cancel)
     delete("/api_3/build/delete/list/", build_delete_list)
-    post("/api_3/build/delete/list/", build_delete_list)
     delete("/api_3/build/delete/{build_id}/", build_delete)
+    get("/api_3/build/{build_id}/", build_get)  # after the fixed /api_3/build/ paths
     get("/api_3/build-chroot/", build_chroot_get)
     get("/api_3/build-chroot/list/", build_chroot_list)
     get("/api_3/build-chroot/built-packages/", build_chroot_built_packages)
@@ -80,7 +78,6 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
     get("/api_3/project-chroot/", project_chroot_get)
     get("/api_3/project-chroot/build-config/", project_chroot_build_config)
     put("/api_3/project-chroot/edit/{ownername}/{projectname}/{chrootname}/", project_chroot_edit)
-    post("/api_3/project-chroot/edit/{ownername}/{projectname}/{chrootname}/", project_chroot_edit)
     get("/api_3/mock-chroots/list/", mock_chroots)
     get("/api_3/package/", package_get)
     get("/api_3/package/list/", package_list)
@@ -262,6 +259,11 @@ async def not_supported(request: web.Request) -> web.Response:
 
 async def home(request: web.Request) -> web.Response:
     return json_response({"version": "3", "server": "copr_lite", "server_version": __version__})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    return json_response(openapi_v3_document(config.public_base_url, sorted(config.chroots)))
 
 
 async def auth_check(request: web.Request) -> web.Response:
@@ -551,11 +553,17 @@ async def build_delete(request: web.Request) -> web.Response:
     return json_response(build_json(request.app[CONFIG], build))
 
 
+def _is_build_id(value: object) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 0 < value <= api_v1.MAX_BUILD_ID
+    )
+
+
 async def build_delete_list(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     data = await body(request)
     ids = data.get("builds")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+    if not isinstance(ids, list) or not ids or not all(_is_build_id(i) for i in ids):
         raise BadRequest("Give the ids of the builds to delete as a list: {'builds': [...]}.")
     deleted = await services.delete_builds(request.app, user, [int(i) for i in ids])
     return json_response({"builds": deleted})
@@ -700,7 +708,7 @@ async def project_chroot_edit(request: web.Request) -> web.Response:
     reset = data.get("reset_fields") or []
     if isinstance(reset, list):
         for name in reset:
-            if name in CHROOT_RENAMES:
+            if isinstance(name, str) and name in CHROOT_RENAMES:
                 values[CHROOT_RENAMES[name]] = ""
     project, packages, repos = await services.edit_chroot(
         request.app,
