@@ -410,14 +410,14 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(config.tls_cert, config.tls_key)
+    except ssl.SSLError as exc:  # an OSError too: first
+        raise ConfigError(
+            f"[server] tls_cert/tls_key: not a usable PEM certificate and key ({exc.reason})"
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"[server] tls_cert/tls_key: cannot read {exc.filename or config.tls_cert}: "
             f"{exc.strerror or exc}"
-        ) from None
-    except ssl.SSLError as exc:
-        raise ConfigError(
-            f"[server] tls_cert/tls_key: not a usable PEM certificate and key ({exc.reason})"
         ) from None
     return context
 
