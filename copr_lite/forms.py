@@ -427,6 +427,19 @@ def check_buildroot_pkgs(value: str | None) -> str:
     return " ".join(items)
 
 
+def split_packages(text: str) -> list[str]:
+    """'gcc make >= 4.0' -> ['gcc', 'make >= 4.0'] (a constraint stays with its name)."""
+    tokens, items, i = text.split(), [], 0
+    while i < len(tokens):
+        if i + 2 < len(tokens) and tokens[i + 1] in _OPERATORS:
+            items.append(" ".join(tokens[i : i + 3]))
+            i += 3
+        else:
+            items.append(tokens[i])
+            i += 1
+    return items
+
+
 def check_int(value: str | None, key: str, default: int, low: int, high: int) -> int:
     """An integer field; empty or absent means `default` (python copr sends empty ones)."""
     if value is None or value.strip() == "":

@@ -70,6 +70,13 @@ def _allowed(
     return found
 
 
+async def check_allowed(
+    app: web.Application, user: User, owner: str, name: str, operation: operations.Operation
+) -> Found:
+    """The project, once `user` is found allowed to do `operation` on it (404, 403)."""
+    return await app[DB].read(_allowed, user, owner, name, operation, None)
+
+
 def _chroot_names(names: object, offered: tuple[str, ...] | set[str]) -> list[str]:
     assert isinstance(names, list)
     for chroot in names:

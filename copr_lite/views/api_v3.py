@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .. import __version__, forms, services, signin, store
+from .. import __version__, auth, forms, operations, services, signin, store
 from ..config import Config
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..keys import ANSWERS, CONFIG, DB
 from ..models import Build, Project, User
 from ..openapi_v3 import openapi_v3_document
@@ -401,8 +401,11 @@ async def can_build_in(request: web.Request) -> web.Response:
         request.match_info["projectname"],
         target,
     )
-    allowed = target.is_admin or target.id == found.project.owner_id or bool(found.roles)
-    return json_response({"who": who, "can_build_in": allowed})
+    try:
+        auth.check_permission(target, found.project, found.roles, auth.Action.BUILD)
+    except Forbidden:
+        return json_response({"who": who, "can_build_in": False})
+    return json_response({"who": who, "can_build_in": True})
 
 
 async def regenerate_repos(request: web.Request) -> web.Response:
@@ -487,10 +490,7 @@ async def check_before_build(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     data = await body(request)
     owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
-    found = await request.app[DB].read(services.find_project, owner, name, user)
-    from ..auth import Action, check_permission
-
-    check_permission(user, found.project, found.roles, Action.BUILD)
+    await services.check_allowed(request.app, user, owner, name, operations.SUBMIT_BUILD)
     return json_response({"message": "It should be safe to submit a build like this."})
 
 
@@ -641,9 +641,7 @@ async def build_chroot_build_config(request: web.Request) -> web.Response:
 
 
 def forms_packages(text: str) -> list[str]:
-    from ..dispatcher import _split_packages
-
-    return _split_packages(text)
+    return forms.split_packages(text)
 
 
 # ---------------------------------------------------------------- project chroots
