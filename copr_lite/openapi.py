@@ -355,7 +355,7 @@ HIDDEN_ID = string("Historic hidden form field; ignored.")
 
 def form_field(operation_: operations.Operation, name: str, note: str = "") -> Schema:
     """A declared field of an operation as a form field (every value is text)."""
-    field = operation_.field(name)
+    field = operation_.field_named(name)
     text = f"{field.help} {note}".strip()
     kind = field.kind
     if kind is operations.Kind.FLAG:

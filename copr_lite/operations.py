@@ -110,7 +110,7 @@ class Operation:
     action: Action | None
     admin_only: Mapping[str, str] = field(default_factory=dict)
 
-    def field(self, name: str) -> Field:
+    def field_named(self, name: str) -> Field:
         for item in self.fields:
             if item.name == name:
                 return item
