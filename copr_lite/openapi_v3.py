@@ -2,7 +2,8 @@
 
 Request bodies of changes are built from the operations' declared fields (`operations.py`),
 renamed to API v3's spelling, so the description says what the service functions accept.
-Paths carry the trailing slash of the route table; the server also answers without it.
+Paths are the route table's, as the clients request them; the server also answers them with
+a trailing slash (and without one where the route has it).
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 "This OpenAPI description", OPENAPI_DOCUMENT_SCHEMA, (), operation_id="v3_openapi"
             )
         },
-        "/api_3/auth-check/": {
+        "/api_3/auth-check": {
             "get": operation(
                 "Who the credentials belong to",
                 obj({"id": integer(), "name": string()}),
@@ -259,7 +260,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 login=True,
             )
         },
-        "/api_3/project/": {
+        "/api_3/project": {
             "get": operation(
                 "A project",
                 PROJECT_SCHEMA,
@@ -268,7 +269,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_OWNER, Q_PROJECT],
             )
         },
-        "/api_3/project/list/": {
+        "/api_3/project/list": {
             "get": operation(
                 "Projects of an owner (`ownername`), or of everyone, newest first",
                 listed(PROJECT_SCHEMA),
@@ -277,7 +278,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[query_param("ownername", "Whose projects.", string()), *PAGE],
             )
         },
-        "/api_3/project/search/": {
+        "/api_3/project/search": {
             "get": operation(
                 "Search projects",
                 listed(PROJECT_SCHEMA),
@@ -289,7 +290,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ],
             )
         },
-        "/api_3/project/add/{ownername}/": {
+        "/api_3/project/add/{ownername}": {
             "post": operation(
                 ops.CREATE_PROJECT.summary,
                 PROJECT_SCHEMA,
@@ -308,7 +309,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ),
             )
         },
-        "/api_3/project/edit/{ownername}/{projectname}/": {
+        "/api_3/project/edit/{ownername}/{projectname}": {
             "put": operation(
                 ops.EDIT_PROJECT.summary,
                 PROJECT_SCHEMA,
@@ -319,7 +320,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 body=body_of(ops.EDIT_PROJECT, {"build_enable_net": "enable_net"}),
             )
         },
-        "/api_3/project/delete/{ownername}/{projectname}/": {
+        "/api_3/project/delete/{ownername}/{projectname}": {
             "delete": operation(
                 ops.DELETE_PROJECT.summary,
                 PROJECT_SCHEMA,
@@ -335,10 +336,10 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 },
             )
         },
-        "/api_3/project/fork/{ownername}/{projectname}/": {
+        "/api_3/project/fork/{ownername}/{projectname}": {
             "post": {**not_supported, "operationId": "v3_project_fork"}
         },
-        "/api_3/project/permissions/get/{ownername}/{projectname}/": {
+        "/api_3/project/permissions/get/{ownername}/{projectname}": {
             "get": operation(
                 "Everyone's roles on a project (its owner and admins only)",
                 PERMISSIONS_SCHEMA,
@@ -348,7 +349,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=projects,
             )
         },
-        "/api_3/project/permissions/set/{ownername}/{projectname}/": {
+        "/api_3/project/permissions/set/{ownername}/{projectname}": {
             "put": operation(
                 ops.SET_PERMISSIONS.summary,
                 PERMISSIONS_SCHEMA,
@@ -370,7 +371,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 },
             )
         },
-        "/api_3/project/permissions/request/{ownername}/{projectname}/": {
+        "/api_3/project/permissions/request/{ownername}/{projectname}": {
             "put": operation(
                 ops.REQUEST_PERMISSIONS.summary,
                 PERMISSIONS_SCHEMA,
@@ -381,7 +382,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 body=body_of(ops.REQUEST_PERMISSIONS, {}),
             )
         },
-        "/api_3/project/permissions/can_build_in/{who}/{ownername}/{projectname}/": {
+        "/api_3/project/permissions/can_build_in/{who}/{ownername}/{projectname}": {
             "get": operation(
                 "Whether a user may build in a project",
                 obj({"who": string(), "can_build_in": boolean()}),
@@ -391,7 +392,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[path_param("who", "A user name.", string()), *projects],
             )
         },
-        "/api_3/project/regenerate-repos/{ownername}/{projectname}/": {
+        "/api_3/project/regenerate-repos/{ownername}/{projectname}": {
             "put": operation(
                 ops.REGENERATE_REPOS.summary,
                 PROJECT_SCHEMA,
@@ -401,12 +402,12 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=projects,
             )
         },
-        "/api_3/build/{build_id}/": {
+        "/api_3/build/{build_id}": {
             "get": operation(
                 "A build", BUILD_SCHEMA, (404,), operation_id="v3_build_get", parameters=[BUILD_ID]
             )
         },
-        "/api_3/build/list/": {
+        "/api_3/build/list": {
             "get": operation(
                 "A project's builds, newest first",
                 listed(BUILD_SCHEMA),
@@ -421,7 +422,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ],
             )
         },
-        "/api_3/build/source-chroot/{build_id}/": {
+        "/api_3/build/source-chroot/{build_id}": {
             "get": operation(
                 "The SRPM import of a build",
                 obj({"name": string(), "state": string(), "result_url": string()}),
@@ -430,7 +431,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[BUILD_ID],
             )
         },
-        "/api_3/build/built-packages/{build_id}/": {
+        "/api_3/build/built-packages/{build_id}": {
             "get": operation(
                 "The packages a build published, per chroot",
                 string_map("Chroot -> its packages.", values=obj({"packages": array(NEVRA)})),
@@ -439,7 +440,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[BUILD_ID],
             )
         },
-        "/api_3/build/check-before-build/": {
+        "/api_3/build/check-before-build": {
             "post": operation(
                 "May the caller build in the project? (before an upload)",
                 obj({"message": string()}),
@@ -451,7 +452,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ),
             )
         },
-        "/api_3/build/create/url/": {
+        "/api_3/build/create/url": {
             "post": operation(
                 ops.SUBMIT_BUILD.summary,
                 listed(BUILD_SCHEMA),
@@ -466,7 +467,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ),
             )
         },
-        "/api_3/build/create/upload/": {
+        "/api_3/build/create/upload": {
             "post": operation(
                 "Build an uploaded SRPM",
                 BUILD_SCHEMA,
@@ -493,7 +494,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 },
             )
         },
-        "/api_3/build/create/{source_type}/": {
+        "/api_3/build/create/{source_type}": {
             "post": operation(
                 "Builds from other sources (SCM, PyPI, RubyGems, custom, dist-git): 400",
                 ANY_OBJECT,
@@ -503,7 +504,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[path_param("source_type", "The source type.", string())],
             )
         },
-        "/api_3/build/cancel/{build_id}/": {
+        "/api_3/build/cancel/{build_id}": {
             "put": operation(
                 ops.CANCEL_BUILD.summary,
                 BUILD_SCHEMA,
@@ -513,7 +514,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[BUILD_ID],
             )
         },
-        "/api_3/build/delete/{build_id}/": {
+        "/api_3/build/delete/{build_id}": {
             "delete": operation(
                 ops.DELETE_BUILDS.summary,
                 BUILD_SCHEMA,
@@ -523,7 +524,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[BUILD_ID],
             )
         },
-        "/api_3/build/delete/list/": {
+        "/api_3/build/delete/list": {
             "delete": operation(
                 ops.DELETE_BUILDS.summary,
                 obj({"builds": array(integer())}),
@@ -536,7 +537,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 },
             )
         },
-        "/api_3/build-chroot/": {
+        "/api_3/build-chroot": {
             "get": operation(
                 "A build in one chroot",
                 BUILD_CHROOT_SCHEMA,
@@ -545,7 +546,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_BUILD, Q_CHROOT],
             )
         },
-        "/api_3/build-chroot/list/": {
+        "/api_3/build-chroot/list": {
             "get": operation(
                 "A build's chroots",
                 listed(BUILD_CHROOT_SCHEMA),
@@ -554,7 +555,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_BUILD, *PAGE],
             )
         },
-        "/api_3/build-chroot/built-packages/": {
+        "/api_3/build-chroot/built-packages": {
             "get": operation(
                 "The packages a build published in one chroot",
                 obj({"packages": array(NEVRA)}),
@@ -563,7 +564,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_BUILD, Q_CHROOT],
             )
         },
-        "/api_3/build-chroot/build-config/": {
+        "/api_3/build-chroot/build-config": {
             "get": operation(
                 "How a build was built in one chroot",
                 BUILD_CONFIG_SCHEMA,
@@ -572,7 +573,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_BUILD, Q_CHROOT],
             )
         },
-        "/api_3/project-chroot/": {
+        "/api_3/project-chroot": {
             "get": operation(
                 "A project's chroot settings",
                 PROJECT_CHROOT_SCHEMA,
@@ -581,7 +582,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_OWNER, Q_PROJECT, Q_CHROOT],
             )
         },
-        "/api_3/project-chroot/build-config/": {
+        "/api_3/project-chroot/build-config": {
             "get": operation(
                 "How a project's chroot builds (what copr-cli mock-config renders)",
                 BUILD_CONFIG_SCHEMA,
@@ -590,7 +591,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_OWNER, Q_PROJECT, Q_CHROOT],
             )
         },
-        "/api_3/project-chroot/edit/{ownername}/{projectname}/{chrootname}/": {
+        "/api_3/project-chroot/edit/{ownername}/{projectname}/{chrootname}": {
             "put": operation(
                 ops.EDIT_CHROOT.summary,
                 PROJECT_CHROOT_SCHEMA,
@@ -616,7 +617,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ),
             )
         },
-        "/api_3/mock-chroots/list/": {
+        "/api_3/mock-chroots/list": {
             "get": operation(
                 "The chroots this server offers",
                 string_map("Chroot name -> a comment (its builder)."),
@@ -624,7 +625,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 operation_id="v3_mock_chroots",
             )
         },
-        "/api_3/package/": {
+        "/api_3/package": {
             "get": operation(
                 "A package of a project",
                 PACKAGE_SCHEMA,
@@ -638,7 +639,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ],
             )
         },
-        "/api_3/package/list/": {
+        "/api_3/package/list": {
             "get": operation(
                 "A project's packages: every package name it has built",
                 listed(PACKAGE_SCHEMA),
@@ -647,7 +648,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[Q_OWNER, Q_PROJECT, *WITH_BUILDS, *PAGE],
             )
         },
-        "/api_3/package/add/{ownername}/{projectname}/{package_name}/{source_type}/": {
+        "/api_3/package/add/{ownername}/{projectname}/{package_name}/{source_type}": {
             "post": operation(
                 "Packages from other sources than SRPMs: 400",
                 ANY_OBJECT,
@@ -661,7 +662,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ],
             )
         },
-        "/api_3/package/edit/{ownername}/{projectname}/{package_name}/{source_type}/": {
+        "/api_3/package/edit/{ownername}/{projectname}/{package_name}/{source_type}": {
             "post": operation(
                 "Packages from other sources than SRPMs: 400",
                 ANY_OBJECT,
@@ -675,7 +676,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ],
             )
         },
-        "/api_3/package/reset/": {
+        "/api_3/package/reset": {
             "put": operation(
                 ops.RESET_PACKAGE.summary,
                 PACKAGE_SCHEMA,
@@ -685,7 +686,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 body=package_body(),
             )
         },
-        "/api_3/package/build/": {
+        "/api_3/package/build": {
             "post": operation(
                 "Rebuilding a package from its source: 400",
                 ANY_OBJECT,
@@ -694,7 +695,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 login=True,
             )
         },
-        "/api_3/package/delete/": {
+        "/api_3/package/delete": {
             "delete": operation(
                 ops.DELETE_PACKAGE.summary,
                 PACKAGE_SCHEMA,
@@ -704,7 +705,7 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 body=package_body(),
             )
         },
-        "/api_3/monitor/": {
+        "/api_3/monitor": {
             "get": operation(
                 "The newest build of each package in each chroot",
                 obj(
@@ -764,10 +765,10 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ],
             )
         },
-        "/api_3/module/build/{ownername}/{projectname}/": {
+        "/api_3/module/build/{ownername}/{projectname}": {
             "post": {**not_supported, "operationId": "v3_module_build"}
         },
-        "/api_3/webhook/generate/{ownername}/{projectname}/": {
+        "/api_3/webhook/generate/{ownername}/{projectname}": {
             "post": {**not_supported, "operationId": "v3_webhook_generate"}
         },
     }
@@ -790,7 +791,7 @@ def openapi_v3_document(base_url: str, chroot_names: list[str]) -> dict[str, Any
             "title": "copr_lite API v3",
             "version": "3",
             "description": "The Fedora Copr API v3 as copr-cli 2.x, python-copr 2.x and dnf's "
-            "copr plugins use it. Every URL also answers without its trailing slash. Bodies "
+            "copr plugins use it. Every URL also answers with a trailing slash. Bodies "
             "are JSON objects; keys not described are ignored.",
         },
         "servers": [{"url": base_url}],

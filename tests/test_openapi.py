@@ -82,7 +82,7 @@ def test_v3_document_lists_exactly_the_api_3_routes(make_app):
 def test_v3_document_is_valid_openapi_3(chroots):
     document = openapi_v3_document("http://127.0.0.1:8080", chroots)
     validate(document)
-    body = document["paths"]["/api_3/project/add/{ownername}/"]["post"]["requestBody"]
+    body = document["paths"]["/api_3/project/add/{ownername}"]["post"]["requestBody"]
     properties = body["content"]["application/json"]["schema"]["properties"]
     # The operation's declared fields, in v3's spelling.
     assert {"name", "chroots", "additional_repos", "enable_net", "persistent"} <= set(properties)
@@ -95,6 +95,16 @@ async def test_v3_openapi_json_is_served(client):
     config = client.server.app[CONFIG]
     expected = openapi_v3_document(config.public_base_url, sorted(config.chroots))
     assert await resp.json() == json.loads(json.dumps(expected))
+
+
+async def test_v3_paths_answer_with_a_trailing_slash_too(client):
+    plain = await client.get("/api_3/mock-chroots/list")
+    slashed = await client.get("/api_3/mock-chroots/list/")
+    assert plain.status == slashed.status == 200
+    assert await plain.json() == await slashed.json()
+    missing = await client.get("/api_3/build/123456/")
+    assert missing.status == 404
+    assert (await missing.json())["error"] == "Build 123456 does not exist."
 
 
 async def test_openapi_json_is_served(client):
@@ -433,11 +443,11 @@ values = ["1", "2", "3"]
 "query.build_id" = {{ dictionary = "builds", probability = 0.6 }}
 
 [[operations]]
-include-path = "/api_3/project/add/{{ownername}}/"
+include-path = "/api_3/project/add/{{ownername}}"
 parameters = {{ "body.name" = {{ dictionary = "other", probability = 0.5 }} }}
 
 [[operations]]
-include-path = "/api_3/project/delete/{{ownername}}/{{projectname}}/"
+include-path = "/api_3/project/delete/{{ownername}}/{{projectname}}"
 parameters = {{ "path.projectname" = {{ dictionary = "other", probability = 0.8 }} }}
 """
 

@@ -35,7 +35,8 @@ CHROOT_RENAMES = {"additional_packages": "buildroot_pkgs", "additional_repos": "
 
 
 def add_api_v3_routes(router: web.UrlDispatcher) -> None:
-    """API v3. Paths carry a trailing slash; the path normaliser serves them without."""
+    """API v3, at the paths the clients request: without a trailing slash (but the root and
+    dnf5's rpmrepo); the path normaliser serves them with one too."""
     get, post, put, delete = (
         router.add_get,
         router.add_post,
@@ -44,55 +45,55 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
     )
     get("/api_3/", home)
     get("/api_3/openapi.json", openapi)
-    get("/api_3/auth-check/", auth_check)
-    get("/api_3/project/", project_get)
-    get("/api_3/project/list/", project_list)
-    get("/api_3/project/search/", project_search)
-    post("/api_3/project/add/{ownername}/", project_add)
-    put("/api_3/project/edit/{ownername}/{projectname}/", project_edit)
-    delete("/api_3/project/delete/{ownername}/{projectname}/", project_delete)
-    post("/api_3/project/fork/{ownername}/{projectname}/", not_supported)
-    get("/api_3/project/permissions/get/{ownername}/{projectname}/", permissions_get)
-    put("/api_3/project/permissions/set/{ownername}/{projectname}/", permissions_set)
-    put("/api_3/project/permissions/request/{ownername}/{projectname}/", permissions_request)
+    get("/api_3/auth-check", auth_check)
+    get("/api_3/project", project_get)
+    get("/api_3/project/list", project_list)
+    get("/api_3/project/search", project_search)
+    post("/api_3/project/add/{ownername}", project_add)
+    put("/api_3/project/edit/{ownername}/{projectname}", project_edit)
+    delete("/api_3/project/delete/{ownername}/{projectname}", project_delete)
+    post("/api_3/project/fork/{ownername}/{projectname}", not_supported)
+    get("/api_3/project/permissions/get/{ownername}/{projectname}", permissions_get)
+    put("/api_3/project/permissions/set/{ownername}/{projectname}", permissions_set)
+    put("/api_3/project/permissions/request/{ownername}/{projectname}", permissions_request)
     get(
-        "/api_3/project/permissions/can_build_in/{who}/{ownername}/{projectname}/",
+        "/api_3/project/permissions/can_build_in/{who}/{ownername}/{projectname}",
         can_build_in,
     )
-    put("/api_3/project/regenerate-repos/{ownername}/{projectname}/", regenerate_repos)
-    get("/api_3/build/list/", build_list)
-    get("/api_3/build/source-chroot/{build_id}/", build_source_chroot)
-    get("/api_3/build/built-packages/{build_id}/", build_built_packages)
-    post("/api_3/build/check-before-build/", check_before_build)
-    post("/api_3/build/create/url/", build_create_url)
-    post("/api_3/build/create/upload/", build_create_upload)
-    post("/api_3/build/create/{source_type}/", build_create_other)
-    put("/api_3/build/cancel/{build_id}/", build_cancel)
-    delete("/api_3/build/delete/list/", build_delete_list)
-    delete("/api_3/build/delete/{build_id}/", build_delete)
-    get("/api_3/build/{build_id}/", build_get)  # after the fixed /api_3/build/ paths
-    get("/api_3/build-chroot/", build_chroot_get)
-    get("/api_3/build-chroot/list/", build_chroot_list)
-    get("/api_3/build-chroot/built-packages/", build_chroot_built_packages)
-    get("/api_3/build-chroot/build-config/", build_chroot_build_config)
-    get("/api_3/project-chroot/", project_chroot_get)
-    get("/api_3/project-chroot/build-config/", project_chroot_build_config)
-    put("/api_3/project-chroot/edit/{ownername}/{projectname}/{chrootname}/", project_chroot_edit)
-    get("/api_3/mock-chroots/list/", mock_chroots)
-    get("/api_3/package/", package_get)
-    get("/api_3/package/list/", package_list)
-    post("/api_3/package/add/{ownername}/{projectname}/{package_name}/{source_type}/", package_add)
+    put("/api_3/project/regenerate-repos/{ownername}/{projectname}", regenerate_repos)
+    get("/api_3/build/list", build_list)
+    get("/api_3/build/source-chroot/{build_id}", build_source_chroot)
+    get("/api_3/build/built-packages/{build_id}", build_built_packages)
+    post("/api_3/build/check-before-build", check_before_build)
+    post("/api_3/build/create/url", build_create_url)
+    post("/api_3/build/create/upload", build_create_upload)
+    post("/api_3/build/create/{source_type}", build_create_other)
+    put("/api_3/build/cancel/{build_id}", build_cancel)
+    delete("/api_3/build/delete/list", build_delete_list)
+    delete("/api_3/build/delete/{build_id}", build_delete)
+    get("/api_3/build/{build_id}", build_get)  # after the fixed /api_3/build/ paths
+    get("/api_3/build-chroot", build_chroot_get)
+    get("/api_3/build-chroot/list", build_chroot_list)
+    get("/api_3/build-chroot/built-packages", build_chroot_built_packages)
+    get("/api_3/build-chroot/build-config", build_chroot_build_config)
+    get("/api_3/project-chroot", project_chroot_get)
+    get("/api_3/project-chroot/build-config", project_chroot_build_config)
+    put("/api_3/project-chroot/edit/{ownername}/{projectname}/{chrootname}", project_chroot_edit)
+    get("/api_3/mock-chroots/list", mock_chroots)
+    get("/api_3/package", package_get)
+    get("/api_3/package/list", package_list)
+    post("/api_3/package/add/{ownername}/{projectname}/{package_name}/{source_type}", package_add)
     post(
-        "/api_3/package/edit/{ownername}/{projectname}/{package_name}/{source_type}/",
+        "/api_3/package/edit/{ownername}/{projectname}/{package_name}/{source_type}",
         package_add,
     )
-    put("/api_3/package/reset/", package_reset)
-    post("/api_3/package/build/", package_build)
-    delete("/api_3/package/delete/", package_delete)
-    get("/api_3/monitor/", monitor)
+    put("/api_3/package/reset", package_reset)
+    post("/api_3/package/build", package_build)
+    delete("/api_3/package/delete", package_delete)
+    get("/api_3/monitor", monitor)
     get("/api_3/rpmrepo/{ownername}/{dirname}/{name_version}/", rpmrepo)
-    post("/api_3/module/build/{ownername}/{projectname}/", not_supported)
-    post("/api_3/webhook/generate/{ownername}/{projectname}/", not_supported)
+    post("/api_3/module/build/{ownername}/{projectname}", not_supported)
+    post("/api_3/webhook/generate/{ownername}/{projectname}", not_supported)
 
 
 # ---------------------------------------------------------------- helpers
