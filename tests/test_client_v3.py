@@ -573,6 +573,61 @@ def test_cancel_and_failed_states(env: Env) -> None:
         env.call("build_proxy", "get_list", ownername="alice", projectname=name, status="failed")
         == []
     )
+    # python-copr's single delete (copr-cli deletes through the list call).
+    exc, message = env.call_fails("build_proxy", "delete", who="bob", build_id=build_id)
+    assert exc == "CoprAuthException" and "not allowed to delete" in message
+    assert env.call("build_proxy", "delete", build_id=build_id)["id"] == build_id
+    exc, _ = env.call_fails("build_proxy", "get", build_id=build_id)
+    assert exc == "CoprNoResultException"
+
+
+def test_python_copr_project_edit_and_can_build_in(env: Env) -> None:
+    name = env.new_project("alice", CHROOTS[0])
+    edited = env.call(
+        "project_proxy",
+        "edit",
+        ownername="alice",
+        projectname=name,
+        chroots=list(CHROOTS),
+        enable_net=False,
+        unlisted_on_hp=True,
+    )
+    assert set(edited["chroot_repos"]) == set(CHROOTS)
+    assert edited["enable_net"] is False and edited["unlisted_on_hp"] is True
+
+    def can(who: str) -> Any:
+        # `who` is the proxy's own argument here, so the driver is called directly.
+        kwargs = {"who": who, "ownername": "alice", "projectname": name}
+        out = env._driver("project_proxy", "can_build_in", "alice", kwargs)
+        assert out["ok"], out
+        return out["result"]
+
+    assert can(who="alice") is True and can(who="bob") is False
+    env.call(
+        "project_proxy",
+        "request_permissions",
+        who="bob",
+        ownername="alice",
+        projectname=name,
+        permissions={"builder": True},
+    )
+    assert can(who="bob") is False  # requested, not approved
+    env.call(
+        "project_proxy",
+        "set_permissions",
+        ownername="alice",
+        projectname=name,
+        permissions={"bob": {"builder": "approved"}},
+    )
+    assert can(who="bob") is True
+    exc, message = env.call_fails(
+        "project_proxy",
+        "request_permissions",
+        ownername="alice",
+        projectname=name,
+        permissions={"admin": True},
+    )
+    assert exc == "CoprRequestException" and "You own this project" in message
 
 
 def test_unsupported_sources_and_features_say_so(env: Env) -> None:
