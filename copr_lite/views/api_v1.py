@@ -11,10 +11,10 @@ import re
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from .. import auth, forms, operations, services, signin, store
+from ..cache import cached_json
 from ..config import Config
 from ..errors import BadRequest, CoprLiteError, NotFound
 from ..forms import Form
@@ -103,13 +103,11 @@ async def cached_ok(
 ) -> web.Response:
     """An `ok` answer from the AnswerCache, computed (and kept) when it is not there or a
     write happened since."""
-    cache = request.app[ANSWERS]
-    body = cache.get(key)
-    if body is None:
-        version = cache.version
-        body = orjson.dumps({"output": "ok", **await compute()})
-        cache.put(key, version, body)
-    return web.Response(body=body, content_type="application/json")
+
+    async def answer() -> dict[str, Any]:
+        return {"output": "ok", **await compute()}
+
+    return await cached_json(request.app[ANSWERS], key, answer)
 
 
 async def caller(request: web.Request) -> User:
@@ -117,7 +115,11 @@ async def caller(request: web.Request) -> User:
 
 
 def build_id_of(request: web.Request) -> int:
-    text = request.match_info["build_id"]
+    return parse_build_id(request.match_info["build_id"])
+
+
+def parse_build_id(text: str) -> int:
+    """A build id from a URL: decimal digits up to 2^63-1, else NotFound."""
     if _BUILD_ID.match(text) and int(text) <= MAX_BUILD_ID:
         return int(text)
     raise NotFound(f"Build {text[:40]} does not exist.")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from .. import __version__, auth, forms, operations, services, signin, store
+from ..cache import cached_json
 from ..config import Config
 from ..errors import BadRequest, Forbidden, NotFound
 from ..keys import ANSWERS, CONFIG, DB
@@ -111,15 +111,8 @@ def items(found: list[dict[str, Any]], offset: int, limit: int) -> web.Response:
 async def cached(
     request: web.Request, key: Hashable, compute: Callable[[], Awaitable[Any]]
 ) -> web.Response:
-    """An answer from the AnswerCache, computed (and kept) when it is not there or a write
-    happened since (the hot reads: build, project list, monitor)."""
-    cache = request.app[ANSWERS]
-    body = cache.get(key)
-    if body is None:
-        version = cache.version
-        body = orjson.dumps(await compute())
-        cache.put(key, version, body)
-    return web.Response(body=body, content_type="application/json")
+    """The hot reads (build, project list, monitor) come from the answer cache."""
+    return await cached_json(request.app[ANSWERS], key, compute)
 
 
 def page_of(request: web.Request) -> tuple[int, int]:
@@ -138,10 +131,7 @@ def flag_param(request: web.Request, key: str) -> bool:
     return request.query.get(key, "").lower() in ("true", "1", "yes", "y", "on")
 
 
-def build_id_param(text: str) -> int:
-    if api_v1._BUILD_ID.match(text) and int(text) <= api_v1.MAX_BUILD_ID:
-        return int(text)
-    raise NotFound(f"Build {text[:40]} does not exist.")
+build_id_param = api_v1.parse_build_id
 
 
 def renamed(values: Mapping[str, object], renames: Mapping[str, str]) -> dict[str, object]:
@@ -329,7 +319,7 @@ async def project_add(request: web.Request) -> web.Response:
 
 async def project_edit(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
-    values = renamed(await body(request), {**PROJECT_RENAMES, "repos": "repos"})
+    values = renamed(await body(request), PROJECT_RENAMES)
     project, chroots = await services.edit_project(
         request.app,
         user,
