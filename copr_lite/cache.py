@@ -7,7 +7,11 @@ reading: a write that lands during the computation leaves the entry already stal
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+import orjson
+from aiohttp import web
 
 from .db import Database
 
@@ -32,3 +36,16 @@ class AnswerCache:
         if len(self._entries) >= self._size:
             self._entries.clear()
         self._entries[key] = (version, body)
+
+
+async def cached_json(
+    cache: AnswerCache, key: Hashable, compute: Callable[[], Awaitable[Any]]
+) -> web.Response:
+    """A JSON answer from `cache`, computed (and kept) when it is not there or a write
+    happened since."""
+    body = cache.get(key)
+    if body is None:
+        version = cache.version
+        body = orjson.dumps(await compute())
+        cache.put(key, version, body)
+    return web.Response(body=body, content_type="application/json")

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pluggy
 
-from . import store
+from . import forms, store
 from .builders import (
     BuildContext,
     Builder,
@@ -619,7 +619,8 @@ class Dispatcher:
             await fire(self.pm, "build_finished", build=build)
 
     async def _job(self, build: Build, chroot: str) -> BuildJob:
-        packages = await self.db.read(store.chroot_buildroot_pkgs, build.project_id, chroot)
+        settings = await self.db.read(store.get_chroot_settings, build.project_id, chroot)
+        packages, chroot_repos = settings or ("", "")
         own_repo = (
             f"{self.config.public_results_url}/{build.owner_name}/{build.project_name}/{chroot}/"
         )
@@ -636,25 +637,12 @@ class Dispatcher:
                 build.pkg_release or "",
                 "src",
             ),
-            buildroot_pkgs=tuple(_split_packages(packages)),
-            repos=(own_repo, *build.repos.split()),
+            buildroot_pkgs=tuple(forms.split_packages(packages)),
+            repos=(own_repo, *build.repos.split(), *chroot_repos.split()),
             enable_net=build.enable_net,
             memory_reqs=build.memory_reqs,
             timeout=build.timeout or self.config.default_timeout,
         )
-
-
-def _split_packages(text: str) -> list[str]:
-    """'gcc make >= 4.0' -> ['gcc', 'make >= 4.0'] (a constraint stays with its name)."""
-    tokens, items, i = text.split(), [], 0
-    while i < len(tokens):
-        if i + 2 < len(tokens) and tokens[i + 1] in ("=", "==", "<", "<=", ">", ">="):
-            items.append(" ".join(tokens[i : i + 3]))
-            i += 3
-        else:
-            items.append(tokens[i])
-            i += 1
-    return items
 
 
 def _remove_tree(path: Path) -> None:

@@ -25,9 +25,12 @@ _SLASHES = re.compile(r"//+")
 
 
 def is_api_path(path: str) -> bool:
-    """True for the JSON surfaces: the API (`/api/`) and the worker API (`/worker/`)."""
+    """True for the JSON surfaces: the APIs (`/api/`, `/api_3/`) and the worker API
+    (`/worker/`)."""
     path = _SLASHES.sub("/", path)
-    return path in ("/api", "/worker") or path.startswith(("/api/", "/worker/"))
+    return path in ("/api", "/api_3", "/worker") or path.startswith(
+        ("/api/", "/api_3/", "/worker/")
+    )
 
 
 def error_response(request: web.Request, status: int, message: str, errcode: str) -> web.Response:
@@ -104,18 +107,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def normalize_path_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Serve `//api/x` and `/api/x` as `/api/x/` (old clients), without a redirect.
+    """Serve `//api/x` and `/api/x` as `/api/x/` (old clients), and `/api_3/x/` as
+    `/api_3/x` (API v3 routes have no trailing slash), without a redirect.
 
     Only requests that matched no route pay for this.
     """
     if request.match_info.http_exception is None:
         return await handler(request)
-    path = _SLASHES.sub("/", request.rel_url.raw_path)
-    if not path.endswith("/"):
-        path += "/"
-    if path != request.rel_url.raw_path:
+    raw = request.rel_url.raw_path
+    path = _SLASHES.sub("/", raw)
+    candidates = [path if path.endswith("/") else path + "/"]
+    if path.endswith("/") and len(path) > 1:
+        candidates.append(path.rstrip("/"))
+    for candidate in candidates:
+        if candidate == raw:
+            continue
         query = request.rel_url.raw_query_string
-        alt = request.clone(rel_url=path + (f"?{query}" if query else ""))
+        alt = request.clone(rel_url=candidate + (f"?{query}" if query else ""))
         match = await request.app.router.resolve(alt)
         if match.http_exception is None:
             # aiohttp's own normalize_path_middleware attaches the match the same way.
