@@ -1,34 +1,146 @@
-"""Encoded answers of heavy reads (monitor, project lists), valid until the next write.
+"""Encoded answers of reads, each valid until something it depends on changes.
 
-Every write transaction of the server goes through `Database.write`, which counts them, so an
-answer computed while the count was N is still right while it is N. Take the version before
-reading: a write that lands during the computation leaves the entry already stale.
+An answer declares what it depends on as tags (`copr_lite.changes`: a build, a project, a
+package of a project, ...). Every committed write batch reports the tags it changed, with
+the database's write count after it; the cache keeps, per tag, the count of its last change.
+An answer computed from a snapshot taken at write count N is valid while none of its tags
+changed after N. Take the snapshot before reading: a write that lands during the
+computation leaves the answer already stale (for later requests).
+
+Concurrent requests for an answer that is being computed wait for that one computation
+(single flight) instead of each doing it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Hashable
+from typing import NamedTuple
 
+from .changes import USERS, Tag
 from .db import Database
 
 
+class Fresh(NamedTuple):
+    """A computed answer and the tags it depends on (besides `changes.USERS`)."""
+
+    body: bytes
+    depends_on: Collection[Tag]
+
+
+class _Entry(NamedTuple):
+    snapshot: int  # the write count before the answer was read
+    depends_on: tuple[Tag, ...]
+    body: bytes
+
+
 class AnswerCache:
-    def __init__(self, db: Database, size: int = 256) -> None:
+    """At most `entries` answers of at most `size` bytes in all; least recently used go."""
+
+    # Tags remembered before the oldest are forgotten (and every older answer with them).
+    MAX_TAGS = 200_000
+
+    def __init__(self, db: Database, entries: int = 4096, size: int = 32 * 1024 * 1024) -> None:
         self._db = db
-        self._size = size
-        self._entries: dict[Hashable, tuple[int, bytes]] = {}
+        self._max_entries = entries
+        self._max_bytes = size
+        self._bytes = 0
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._changed: dict[Tag, int] = {}
+        # Answers from before this write count are not trusted (their tags were forgotten).
+        self._floor = 0
+        self._flights: dict[Hashable, asyncio.Future[_Entry]] = {}
+        db.on_change(self._on_change)
 
     @property
     def version(self) -> int:
+        """The snapshot to take before reading what an answer is computed from."""
         return self._db.writes
+
+    def _on_change(self, tags: set[Tag], writes: int) -> None:
+        if len(self._changed) + len(tags) > self.MAX_TAGS:
+            self._changed.clear()
+            self._floor = writes
+        for tag in tags:
+            self._changed[tag] = writes
+
+    def changed_after(self, snapshot: int, tag: Tag) -> bool:
+        """Whether `tag` (or everything, or `changes.USERS`) changed after `snapshot`."""
+        if snapshot < self._floor:
+            return True
+        changed = self._changed
+        return changed.get(USERS, 0) > snapshot or changed.get(tag, 0) > snapshot
+
+    def valid(self, snapshot: int, depends_on: Collection[Tag]) -> bool:
+        """Whether what was read at `snapshot` is still what the tags hold."""
+        if snapshot < self._floor:
+            return False
+        changed = self._changed
+        if changed.get(USERS, 0) > snapshot:
+            return False
+        return all(changed.get(tag, 0) <= snapshot for tag in depends_on)
 
     def get(self, key: Hashable) -> bytes | None:
         entry = self._entries.get(key)
-        if entry is None or entry[0] != self._db.writes:
+        if entry is None:
             return None
-        return entry[1]
+        if not self.valid(entry.snapshot, entry.depends_on):
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry.body
 
-    def put(self, key: Hashable, version: int, body: bytes) -> None:
-        if len(self._entries) >= self._size:
-            self._entries.clear()
-        self._entries[key] = (version, body)
+    def put(self, key: Hashable, snapshot: int, depends_on: Collection[Tag], body: bytes) -> None:
+        self._drop(key)
+        self._entries[key] = _Entry(snapshot, tuple(depends_on), body)
+        self._bytes += len(body)
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
+
+    async def answer(self, key: Hashable, compute: Callable[[], Awaitable[Fresh]]) -> bytes:
+        """The cached answer under `key`, or the one `compute()` makes (and it is kept).
+
+        Requests that arrive while the same key is computed wait for that computation. Its
+        answer serves a request that arrived after it began only if nothing it depends on
+        changed since; otherwise the request computes anew (at most once more). An exception
+        of `compute` reaches every request that waited for it; nothing is kept then.
+        """
+        arrived = self.version
+        while True:
+            body = self.get(key)
+            if body is not None:
+                return body
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = asyncio.ensure_future(self._compute(key, compute, self.version))
+                flight.add_done_callback(_seen)
+                self._flights[key] = flight
+            # A request that goes away does not cancel the computation others wait for.
+            entry = await asyncio.shield(flight)
+            if arrived <= entry.snapshot or self.valid(entry.snapshot, entry.depends_on):
+                return entry.body
+
+    async def _compute(
+        self, key: Hashable, compute: Callable[[], Awaitable[Fresh]], snapshot: int
+    ) -> _Entry:
+        try:
+            fresh = await compute()
+            entry = _Entry(snapshot, tuple(fresh.depends_on), fresh.body)
+            if self.valid(snapshot, entry.depends_on):
+                self.put(key, snapshot, entry.depends_on, entry.body)
+            return entry
+        finally:
+            del self._flights[key]
+
+
+def _seen(flight: asyncio.Future[_Entry]) -> None:
+    """Mark a computation's exception as retrieved: the requests that waited for it got it,
+    and when none is left (all went away) there is nobody to tell."""
+    if not flight.cancelled():
+        flight.exception()

@@ -515,6 +515,44 @@ def monitor(
     return latest, _builds_by_ids(conn, ids)
 
 
+def monitor_packages(
+    conn: sqlite3.Connection, project_id: int, current: list[str]
+) -> tuple[list[str], list[sqlite3.Row], list[Build]]:
+    """The names of the packages in the project's monitor (sorted), and the latest_builds
+    rows (as `monitor` gives them) of every package but those in `current`, with the builds
+    they refer to (newest first); read in one transaction, so they agree."""
+    conn.execute("BEGIN")
+    try:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT pkg_name FROM latest_builds WHERE project_id = ?"
+                " ORDER BY pkg_name",
+                (project_id,),
+            )
+        ]
+        wanted = sorted(set(names) - set(current))
+        if not wanted:
+            return names, [], []
+        params: tuple[str, ...]
+        where, params = "", ()
+        if current:
+            where = " AND l.pkg_name IN (SELECT value FROM json_each(?))"
+            params = (json.dumps(wanted),)
+        latest = conn.execute(
+            "SELECT l.pkg_name, l.chroot, l.build_id, bc.status, b.pkg_version, b.pkg_release"
+            " FROM latest_builds l"
+            " JOIN build_chroots bc ON bc.build_id = l.build_id AND bc.chroot = l.chroot"
+            " JOIN builds b ON b.id = l.build_id"
+            f" WHERE l.project_id = ?{where} ORDER BY l.pkg_name, l.chroot",
+            (project_id, *params),
+        ).fetchall()
+        ids = sorted({row["build_id"] for row in latest}, reverse=True)
+        return names, latest, _builds_by_ids(conn, ids)
+    finally:
+        conn.execute("COMMIT")
+
+
 def _refresh_latest(conn: sqlite3.Connection, build_id: int, chroots: list[str]) -> None:
     """Recompute latest_builds for this build's package in `chroots` (after a change)."""
     row = conn.execute(
