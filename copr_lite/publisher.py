@@ -16,6 +16,13 @@ A chroot repository lists only the RPMs of build directories that carry a `succe
 (createrepo_c gets an explicit package list), so a running, failed or canceled build never
 reaches dnf, even half-written.
 
+Publishing does not grow with the repository: the publisher remembers what the repository
+lists (after the first run of each chroot directory in the process, which lists every build
+directory), and later runs name only the build directories added and removed;
+createrepo_c keeps the rest from the existing metadata (`--recycle-pkglist --skip-stat`).
+Whatever it cannot vouch for (a directory published again, a failed run, no metadata yet,
+a run asked for without naming what changed) is published from scratch as before.
+
 With a `Signer`, every createrepo_c run is followed by `repodata/repomd.xml.asc`, a detached
 signature with the project's key (when it has one yet; the key's arrival re-signs), and
 `sign_project()` signs everything a project has published (a new key, or a project published
@@ -32,11 +39,11 @@ import os
 import re
 import shutil
 import tempfile
-import weakref
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .builders import PackageInfo
 from .signing import ProjectKey, Signer, SigningError
@@ -60,7 +67,8 @@ CREATEREPO_TIMEOUT = 3600.0
 
 
 class _RepoState:
-    """The lock of one chroot directory and how many updates were asked for / covered.
+    """The lock of one chroot directory, how many updates were asked for / covered, what
+    the next run must change, and what the repository lists.
 
     A run covers every request made before it started, so requests that pile up while
     one run works are all served by the next single run (coalescing).
@@ -70,11 +78,56 @@ class _RepoState:
         self.lock = asyncio.Lock()
         self.requested = 0
         self.covered = 0
+        self.full = False  # a run from scratch was asked for
+        self.added: set[str] = set()  # build directory names to publish
+        self.removed: set[str] = set()  # build directory names to withdraw
+        # What the repository lists after the last run; None when not known (no run in
+        # this process yet, or the last one failed).
+        self.published: _Listing | None = None
+
+
+class _Listing:
+    """The build directories a repository lists, with their RPMs' names; how many
+    directories hold an RPM of each name, and the names more than one holds."""
+
+    def __init__(self, dirs: dict[str, list[str]]) -> None:
+        self.dirs: dict[str, list[str]] = {}
+        self.names: Counter[str] = Counter()
+        self.repeated: set[str] = set()
+        self.add(dirs)
+
+    def add(self, dirs: dict[str, list[str]]) -> None:
+        for name, rpms in dirs.items():
+            self.remove([name])
+            self.dirs[name] = rpms
+            for rpm in rpms:
+                self.names[rpm] += 1
+                if self.names[rpm] > 1:
+                    self.repeated.add(rpm)
+
+    def remove(self, names: Sequence[str]) -> None:
+        for name in names:
+            for rpm in self.dirs.pop(name, ()):
+                self.names[rpm] -= 1
+                if self.names[rpm] <= 1:
+                    self.repeated.discard(rpm)
+                if not self.names[rpm]:
+                    del self.names[rpm]
 
 
 # One state per chroot directory, shared by every Publisher of the process (so a second
-# instance cannot race the first). Weak values: a state lives while a run holds or awaits it.
-_REPO_STATES: weakref.WeakValueDictionary[str, _RepoState] = weakref.WeakValueDictionary()
+# instance cannot race the first); removed with its project.
+_REPO_STATES: dict[str, _RepoState] = {}
+
+
+class _Update(NamedTuple):
+    """One createrepo_c run: the package list file, and for an incremental run the build
+    directories to withdraw (None: from scratch, the list holds every package)."""
+
+    pkglist: Path
+    withdraw: list[str] | None
+    added: dict[str, list[str]]  # what the repository lists afterwards: these more ...
+    gone: list[str]  # ... and these fewer (from scratch: `added` is everything)
 
 
 class PublishError(Exception):
@@ -213,32 +266,60 @@ class Publisher:
             for state in states:  # sorted dirs: one order for everyone
                 await stack.enter_async_context(state.lock)
             await asyncio.to_thread(shutil.rmtree, path, True)
+            for chroot_dir in chroot_dirs:
+                _REPO_STATES.pop(str(chroot_dir), None)
+            for state in states:  # a run still waiting for the lock starts from scratch
+                state.published = None
         with contextlib.suppress(OSError):  # the owner's dir, when it was the last project
             await asyncio.to_thread(path.parent.rmdir)
 
     # ------------------------------------------------------------------ repositories
 
-    async def createrepo(self, chroot_dir: Path) -> None:
-        """(Re)create `<chroot_dir>/repodata` from the RPMs of its succeeded builds.
+    async def createrepo(
+        self, chroot_dir: Path, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        """Update `<chroot_dir>/repodata`: publish the build directories named in `add`
+        (those with a `success` marker) and withdraw those in `remove` (already removed or
+        about to be). Without either, (re)create it from the RPMs of every succeeded build
+        directory, as after signing them anew.
 
         Creates the directory (and an empty repository) when needed. Runs of one directory
         never overlap; a stale `.repodata/` of a crashed run is removed first. Raises
         PublishError with createrepo_c's message when it fails.
         """
         chroot_dir = self._inside(chroot_dir)
+        for name in (*add, *remove):
+            check_name(name, "build directory")
         state = _repo_state(chroot_dir)
         state.requested += 1
         ticket = state.requested
+        state.full = state.full or not (add or remove)
+        state.added.update(add)
+        state.removed.update(remove)
         async with state.lock:
             if state.covered >= ticket:
                 return  # a run that started after this request has already published it
             starting_at = state.requested
-            pkglist = await asyncio.to_thread(_prepare_repo_dir, chroot_dir)
+            full, added, removed = state.full, state.added, state.removed
+            state.full, state.added, state.removed = False, set(), set()
             try:
-                await _run_createrepo(chroot_dir, pkglist)
-            finally:
-                await asyncio.to_thread(_unlink, pkglist)
-            await self._sign_repomd(chroot_dir)
+                update = await asyncio.to_thread(
+                    _plan_update, chroot_dir, None if full else state.published, added, removed
+                )
+                if update is not None:
+                    try:
+                        await _run_createrepo(chroot_dir, update.pkglist, update.withdraw)
+                    finally:
+                        await asyncio.to_thread(_unlink, update.pkglist)
+            except BaseException:
+                state.published = None  # whatever the metadata holds now, start afresh
+                raise
+            if update is not None:
+                if update.withdraw is None or state.published is None:
+                    state.published = _Listing({})
+                state.published.remove(update.gone)
+                state.published.add(update.added)
+                await self._sign_repomd(chroot_dir)
             state.covered = starting_at
 
     async def _sign_repomd(self, chroot_dir: Path) -> None:
@@ -457,25 +538,35 @@ def _unlink(path: Path) -> None:
 
 def _published_packages(chroot_dir: Path) -> list[str]:
     """The RPMs (relative paths) of the build directories that carry a `success` marker."""
-    found = []
+    return sorted(
+        f"{name}/{rpm}" for name, rpms in _succeeded_dirs(chroot_dir).items() for rpm in rpms
+    )
+
+
+def _succeeded_dirs(chroot_dir: Path) -> dict[str, list[str]]:
+    """Every build directory that carries a `success` marker, with its RPMs' names."""
+    found = {}
     with os.scandir(chroot_dir) as entries:
         for entry in entries:
             if entry.name.startswith(".") or entry.name == REPODATA:
                 continue
             if not entry.is_dir(follow_symlinks=False):
                 continue
-            build = Path(entry.path)
-            if not (build / SUCCESS).is_file():
-                continue
-            with os.scandir(build) as files:
-                for f in files:
-                    if f.name.endswith(".rpm") and f.is_file(follow_symlinks=False):
-                        found.append(f"{entry.name}/{f.name}")
-    return sorted(found)
+            rpms = _succeeded_rpms(Path(entry.path))
+            if rpms is not None:
+                found[entry.name] = rpms
+    return found
 
 
-def _prepare_repo_dir(chroot_dir: Path) -> Path:
-    """Create the dir, drop a stale `.repodata/`, write the package list to a temp file."""
+def _succeeded_rpms(build_dir: Path) -> list[str] | None:
+    """The RPM names of a build directory with a `success` marker (None: no marker)."""
+    if not (build_dir / SUCCESS).is_file():
+        return None
+    return [path.name for path in rpm_files(build_dir)]
+
+
+def _prepare_repo_dir(chroot_dir: Path) -> None:
+    """Create the dir and drop a stale `.repodata/`."""
     chroot_dir.mkdir(parents=True, exist_ok=True)
     stale = chroot_dir / STALE_REPODATA
     if stale.exists() or stale.is_symlink():
@@ -484,14 +575,69 @@ def _prepare_repo_dir(chroot_dir: Path) -> Path:
             shutil.rmtree(stale)
         else:
             stale.unlink()
+
+
+def _plan_update(
+    chroot_dir: Path, published: _Listing | None, added: set[str], removed: set[str]
+) -> _Update | None:
+    """What the next createrepo_c run of `chroot_dir` does; None when nothing changes.
+
+    Incremental when the repository's contents are known and its metadata exists, unless
+    a build directory is published again or an added RPM's name is listed already (with
+    `--skip-stat` createrepo_c takes a file of a known name for the known file), or the
+    repository lists one name twice (reusing the metadata, createrepo_c keeps one of
+    byte-identical packages); otherwise from scratch.
+    """
+    _prepare_repo_dir(chroot_dir)
+    new: dict[str, list[str]] = {}
+    gone: list[str] = []
+    incremental = (
+        published is not None
+        and (chroot_dir / REPODATA / "repomd.xml").is_file()
+        and not (added & removed)
+        and not published.repeated
+        and not any(name in published.dirs for name in added)
+    )
+    if published is not None and incremental:
+        for name in sorted(added):
+            rpms = _succeeded_rpms(chroot_dir / name)
+            if rpms is not None:
+                new[name] = rpms
+        gone = sorted(name for name in removed if name in published.dirs)
+        names = [rpm for rpms in new.values() for rpm in rpms]
+        incremental = len(set(names)) == len(names) and not any(
+            rpm in published.names for rpm in names
+        )
+    if not incremental:
+        everything = _succeeded_dirs(chroot_dir)
+        return _Update(_pkglist(everything), None, everything, [])
+    if not new and not gone:
+        return None
+    return _Update(_pkglist(new), gone, new, gone)
+
+
+def _pkglist(dirs: dict[str, list[str]]) -> Path:
+    """A temporary file listing the RPMs of `dirs`, one relative path a line."""
     fd, name = tempfile.mkstemp(prefix="copr-lite-pkglist-", suffix=".txt")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(f"{p}\n" for p in _published_packages(chroot_dir))
+        fh.writelines(f"{d}/{rpm}\n" for d, rpms in sorted(dirs.items()) for rpm in rpms)
     return Path(name)
 
 
-async def _run_createrepo(chroot_dir: Path, pkglist: Path) -> None:
-    argv = [CREATEREPO, "--update", "--pkglist", str(pkglist), str(chroot_dir)]
+async def _run_createrepo(
+    chroot_dir: Path, pkglist: Path, withdraw: Sequence[str] | None = None
+) -> None:
+    """createrepo_c on `chroot_dir`: from scratch with the packages of `pkglist` (reusing
+    the metadata of unchanged files), or, given `withdraw`, keeping what the metadata lists
+    without looking at those files again, less the packages of the `withdraw` build
+    directories, plus those of `pkglist`."""
+    argv = [CREATEREPO, "--update", "--pkglist", str(pkglist)]
+    if withdraw is not None:
+        argv += ["--recycle-pkglist", "--skip-stat"]
+        for name in withdraw:
+            # Matched against each package's path in the repository: exactly this dir.
+            argv += ["--excludes", f"{name}/*"]
+    argv.append(str(chroot_dir))
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
