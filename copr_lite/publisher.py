@@ -261,14 +261,15 @@ class Publisher:
         in progress, so no run is handed a package that vanishes under it."""
         chroot_dir = self._inside(chroot_dir)
         dirs = [self._inside(d) for d in build_dirs]
-        published = False
+        published = []
         state = _repo_state(chroot_dir)
         async with state.lock:
             for build_dir in dirs:
-                published |= await asyncio.to_thread((build_dir / SUCCESS).is_file)
+                if await asyncio.to_thread((build_dir / SUCCESS).is_file):
+                    published.append(build_dir.name)
                 await asyncio.to_thread(_discard_dir, build_dir, False)
         if published:
-            await self.createrepo(chroot_dir)
+            await self.createrepo(chroot_dir, remove=published)
 
     async def remove_project(self, owner: str, project: str) -> None:
         """Remove everything published for a project (results, logs, imports, key), after

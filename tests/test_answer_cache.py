@@ -8,7 +8,7 @@ import asyncio
 import orjson
 import pytest
 
-from copr_lite import store
+from copr_lite import services, store
 from copr_lite.cache import AnswerCache, Fresh
 from copr_lite.changes import build_tag, project_tag
 from copr_lite.keys import ANSWERS, CONFIG, DB
@@ -254,3 +254,25 @@ async def test_the_cache_stays_within_its_bounds(client):
     cache.put("big", cache.version, [], b"123456789")
     assert cache.get("big") == b"123456789"
     assert cache.get("b") is None  # the least recently used went first
+
+
+async def test_deleted_builds_leave_the_cached_answers(client, token):
+    app = client.server.app
+    db = app[DB]
+    older = await submit(client, token, "one", "hello")
+    newer = await submit(client, token, "one", "hello")
+    for build_id in (older, newer):
+        for chroot in CHROOTS:
+            for state in (State.PENDING, State.STARTING, State.RUNNING, State.SUCCEEDED):
+                assert await db.write(store.set_chroot_state, build_id, chroot, state)
+
+    async def monitored() -> set[int]:
+        body = await (await client.get("/api/coprs/alice/one/monitor/")).json()
+        return {build["id"] for build in body["builds"]}
+
+    assert await monitored() == {newer}
+    assert (await client.get(f"/api/coprs/build/{newer}/")).status == 200
+    alice = await db.read(store.get_user, "alice")
+    assert await services.delete_builds(app, alice, [newer]) == [newer]
+    assert (await client.get(f"/api/coprs/build/{newer}/")).status == 404
+    assert await monitored() == {older}
