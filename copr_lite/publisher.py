@@ -16,12 +16,14 @@ A chroot repository lists only the RPMs of build directories that carry a `succe
 (createrepo_c gets an explicit package list), so a running, failed or canceled build never
 reaches dnf, even half-written.
 
-Publishing does not grow with the repository: the publisher remembers what the repository
-lists (after the first run of each chroot directory in the process, which lists every build
-directory), and later runs name only the build directories added and removed;
-createrepo_c keeps the rest from the existing metadata (`--recycle-pkglist --skip-stat`).
-Whatever it cannot vouch for (a directory published again, a failed run, no metadata yet,
-a run asked for without naming what changed) is published from scratch as before.
+Publishing does not list the chroot directory: the publisher remembers what each
+repository lists (after the first run of each chroot directory in the process, which lists
+every build directory), callers name the build directories they add and withdraw, and
+createrepo_c gets the package list from memory and keeps the metadata of every package it
+already lists without looking at its file again (`--update --skip-stat`). Whatever that
+cannot vouch for (a directory published again, whose files may have changed under the same
+names; a failed run; no metadata yet; a run asked for without naming what changed, as after
+signing) is published from scratch as before.
 
 With a `Signer`, every createrepo_c run is followed by `repodata/repomd.xml.asc`, a detached
 signature with the project's key (when it has one yet; the key's arrival re-signs), and
@@ -39,7 +41,6 @@ import os
 import re
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -81,38 +82,9 @@ class _RepoState:
         self.full = False  # a run from scratch was asked for
         self.added: set[str] = set()  # build directory names to publish
         self.removed: set[str] = set()  # build directory names to withdraw
-        # What the repository lists after the last run; None when not known (no run in
-        # this process yet, or the last one failed).
-        self.published: _Listing | None = None
-
-
-class _Listing:
-    """The build directories a repository lists, with their RPMs' names; how many
-    directories hold an RPM of each name, and the names more than one holds."""
-
-    def __init__(self, dirs: dict[str, list[str]]) -> None:
-        self.dirs: dict[str, list[str]] = {}
-        self.names: Counter[str] = Counter()
-        self.repeated: set[str] = set()
-        self.add(dirs)
-
-    def add(self, dirs: dict[str, list[str]]) -> None:
-        for name, rpms in dirs.items():
-            self.remove([name])
-            self.dirs[name] = rpms
-            for rpm in rpms:
-                self.names[rpm] += 1
-                if self.names[rpm] > 1:
-                    self.repeated.add(rpm)
-
-    def remove(self, names: Sequence[str]) -> None:
-        for name in names:
-            for rpm in self.dirs.pop(name, ()):
-                self.names[rpm] -= 1
-                if self.names[rpm] <= 1:
-                    self.repeated.discard(rpm)
-                if not self.names[rpm]:
-                    del self.names[rpm]
+        # Build directory name -> its RPMs' names, as the repository lists them after the
+        # last run; None when not known (no run in this process yet, or the last one failed).
+        self.published: dict[str, list[str]] | None = None
 
 
 # One state per chroot directory, shared by every Publisher of the process (so a second
@@ -121,13 +93,13 @@ _REPO_STATES: dict[str, _RepoState] = {}
 
 
 class _Update(NamedTuple):
-    """One createrepo_c run: the package list file, and for an incremental run the build
-    directories to withdraw (None: from scratch, the list holds every package)."""
+    """One createrepo_c run: what the repository lists afterwards, the file listing its
+    packages, and whether the metadata of listed packages is reused without a look at
+    their files (--skip-stat)."""
 
+    listing: dict[str, list[str]]
     pkglist: Path
-    withdraw: list[str] | None
-    added: dict[str, list[str]]  # what the repository lists afterwards: these more ...
-    gone: list[str]  # ... and these fewer (from scratch: `added` is everything)
+    trusted: bool
 
 
 class PublishError(Exception):
@@ -324,17 +296,14 @@ class Publisher:
                 )
                 if update is not None:
                     try:
-                        await _run_createrepo(chroot_dir, update.pkglist, update.withdraw)
+                        await _run_createrepo(chroot_dir, update.pkglist, update.trusted)
                     finally:
                         await asyncio.to_thread(_unlink, update.pkglist)
             except BaseException:
                 state.published = None  # whatever the metadata holds now, start afresh
                 raise
             if update is not None:
-                if update.withdraw is None or state.published is None:
-                    state.published = _Listing({})
-                state.published.remove(update.gone)
-                state.published.add(update.added)
+                state.published = update.listing
                 await self._sign_repomd(chroot_dir)
             state.covered = starting_at
 
@@ -594,65 +563,52 @@ def _prepare_repo_dir(chroot_dir: Path) -> None:
 
 
 def _plan_update(
-    chroot_dir: Path, published: _Listing | None, added: set[str], removed: set[str]
+    chroot_dir: Path,
+    published: dict[str, list[str]] | None,
+    added: set[str],
+    removed: set[str],
 ) -> _Update | None:
     """What the next createrepo_c run of `chroot_dir` does; None when nothing changes.
 
-    Incremental when the repository's contents are known and its metadata exists, unless
-    a build directory is published again or an added RPM's name is listed already (with
-    `--skip-stat` createrepo_c takes a file of a known name for the known file), or the
-    repository lists one name twice (reusing the metadata, createrepo_c keeps one of
-    byte-identical packages); otherwise from scratch.
+    Incremental (looking only at the added build directories) when the repository's
+    contents are known and its metadata exists, unless a build directory is published
+    again: its files may have changed under names the metadata lists, which `--skip-stat`
+    would not notice. Otherwise from scratch (every build directory looked at).
     """
     _prepare_repo_dir(chroot_dir)
-    new: dict[str, list[str]] = {}
-    gone: list[str] = []
     incremental = (
         published is not None
         and (chroot_dir / REPODATA / "repomd.xml").is_file()
-        and not (added & removed)
-        and not published.repeated
-        and not any(name in published.dirs for name in added)
+        and not any(name in published for name in added)
     )
-    if published is not None and incremental:
-        for name in sorted(added):
-            rpms = _succeeded_rpms(chroot_dir / name)
-            if rpms is not None:
-                new[name] = rpms
-        gone = sorted(name for name in removed if name in published.dirs)
-        names = [rpm for rpms in new.values() for rpm in rpms]
-        incremental = len(set(names)) == len(names) and not any(
-            rpm in published.names for rpm in names
-        )
-    if not incremental:
-        everything = _succeeded_dirs(chroot_dir)
-        return _Update(_pkglist(everything), None, everything, [])
-    if not new and not gone:
+    if published is None or not incremental:
+        listing = _succeeded_dirs(chroot_dir)
+        return _Update(listing, _pkglist(listing), trusted=False)
+    listing = {name: rpms for name, rpms in published.items() if name not in removed}
+    for name in sorted(added - removed):
+        rpms = _succeeded_rpms(chroot_dir / name)
+        if rpms is not None:
+            listing[name] = rpms
+    if listing.keys() == published.keys():
         return None
-    return _Update(_pkglist(new), gone, new, gone)
+    return _Update(listing, _pkglist(listing), trusted=True)
 
 
 def _pkglist(dirs: dict[str, list[str]]) -> Path:
     """A temporary file listing the RPMs of `dirs`, one relative path a line."""
     fd, name = tempfile.mkstemp(prefix="copr-lite-pkglist-", suffix=".txt")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(f"{d}/{rpm}\n" for d, rpms in sorted(dirs.items()) for rpm in rpms)
+        fh.writelines(f"{d}/{rpm}\n" for d, rpms in dirs.items() for rpm in rpms)
     return Path(name)
 
 
-async def _run_createrepo(
-    chroot_dir: Path, pkglist: Path, withdraw: Sequence[str] | None = None
-) -> None:
-    """createrepo_c on `chroot_dir`: from scratch with the packages of `pkglist` (reusing
-    the metadata of unchanged files), or, given `withdraw`, keeping what the metadata lists
-    without looking at those files again, less the packages of the `withdraw` build
-    directories, plus those of `pkglist`."""
+async def _run_createrepo(chroot_dir: Path, pkglist: Path, trusted: bool = False) -> None:
+    """createrepo_c on `chroot_dir` with exactly the packages of `pkglist`, reusing the
+    metadata of each package it lists already: when its file's size and time are unchanged,
+    or, `trusted`, without looking at the file at all."""
     argv = [CREATEREPO, "--update", "--pkglist", str(pkglist)]
-    if withdraw is not None:
-        argv += ["--recycle-pkglist", "--skip-stat"]
-        for name in withdraw:
-            # Matched against each package's path in the repository: exactly this dir.
-            argv += ["--excludes", f"{name}/*"]
+    if trusted:
+        argv.append("--skip-stat")
     argv.append(str(chroot_dir))
     try:
         proc = await asyncio.create_subprocess_exec(

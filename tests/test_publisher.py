@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -543,9 +544,12 @@ async def test_a_build_dir_published_again_gets_its_new_checksums(
     build_dir = await publish(pub, hello_rpms, 1, "succeeded")
     await pub.createrepo(chroot_dir, add=[build_dir.name])
     before = sha256s(chroot_dir)
-    # An attempt run again after an interruption writes other bytes under the same names.
+    # An attempt run again after an interruption writes other bytes under the same names
+    # (later: createrepo_c --update goes by size and modification time, in seconds).
     for rpm in rebuilt_rpms:
         shutil.copy(rpm, build_dir)
+        later = time.time() + 5
+        os.utime(build_dir / rpm.name, (later, later))
     await pub.createrepo(chroot_dir, add=[build_dir.name])
     after = sha256s(chroot_dir)
     assert before.keys() == after.keys()
