@@ -82,9 +82,10 @@ class _RepoState:
         self.full = False  # a run from scratch was asked for
         self.added: set[str] = set()  # build directory names to publish
         self.removed: set[str] = set()  # build directory names to withdraw
-        # Build directory name -> its RPMs' names, as the repository lists them after the
-        # last run; None when not known (no run in this process yet, or the last one failed).
-        self.published: dict[str, list[str]] | None = None
+        # Build directory name -> its lines of the package list ("<dir>/<rpm>\n" each),
+        # as the repository lists them after the last run; None when not known (no run in
+        # this process yet, or the last one failed). Changed only by the run holding `lock`.
+        self.published: dict[str, str] | None = None
 
 
 # One state per chroot directory, shared by every Publisher of the process (so a second
@@ -97,7 +98,7 @@ class _Update(NamedTuple):
     packages, and whether the metadata of listed packages is reused without a look at
     their files (--skip-stat)."""
 
-    listing: dict[str, list[str]]
+    listing: dict[str, str]
     pkglist: Path
     trusted: bool
 
@@ -564,16 +565,17 @@ def _prepare_repo_dir(chroot_dir: Path) -> None:
 
 def _plan_update(
     chroot_dir: Path,
-    published: dict[str, list[str]] | None,
+    published: dict[str, str] | None,
     added: set[str],
     removed: set[str],
 ) -> _Update | None:
     """What the next createrepo_c run of `chroot_dir` does; None when nothing changes.
 
-    Incremental (looking only at the added build directories) when the repository's
-    contents are known and its metadata exists, unless a build directory is published
-    again: its files may have changed under names the metadata lists, which `--skip-stat`
-    would not notice. Otherwise from scratch (every build directory looked at).
+    Incremental (looking only at the added build directories, and changing `published`
+    in place) when the repository's contents are known and its metadata exists, unless a
+    build directory is published again: its files may have changed under names the
+    metadata lists, which `--skip-stat` would not notice. Otherwise from scratch (every
+    build directory looked at).
     """
     _prepare_repo_dir(chroot_dir)
     incremental = (
@@ -582,23 +584,28 @@ def _plan_update(
         and not any(name in published for name in added)
     )
     if published is None or not incremental:
-        listing = _succeeded_dirs(chroot_dir)
+        listing = {name: _lines(name, rpms) for name, rpms in _succeeded_dirs(chroot_dir).items()}
         return _Update(listing, _pkglist(listing), trusted=False)
-    listing = {name: rpms for name, rpms in published.items() if name not in removed}
+    changed = False
+    for name in removed:
+        changed |= published.pop(name, None) is not None
     for name in sorted(added - removed):
         rpms = _succeeded_rpms(chroot_dir / name)
         if rpms is not None:
-            listing[name] = rpms
-    if listing.keys() == published.keys():
-        return None
-    return _Update(listing, _pkglist(listing), trusted=True)
+            published[name] = _lines(name, rpms)
+            changed = True
+    return _Update(published, _pkglist(published), trusted=True) if changed else None
 
 
-def _pkglist(dirs: dict[str, list[str]]) -> Path:
-    """A temporary file listing the RPMs of `dirs`, one relative path a line."""
+def _lines(build_dir: str, rpms: list[str]) -> str:
+    return "".join(f"{build_dir}/{rpm}\n" for rpm in rpms)
+
+
+def _pkglist(listing: dict[str, str]) -> Path:
+    """A temporary file listing the RPMs of `listing`, one relative path a line."""
     fd, name = tempfile.mkstemp(prefix="copr-lite-pkglist-", suffix=".txt")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(f"{d}/{rpm}\n" for d, rpms in dirs.items() for rpm in rpms)
+        fh.write("".join(listing.values()))
     return Path(name)
 
 
