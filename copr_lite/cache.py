@@ -39,7 +39,7 @@ class AnswerCache:
     """At most `entries` answers of at most `size` bytes in all; least recently used go."""
 
     # Tags remembered before the oldest are forgotten (and every older answer with them).
-    MAX_TAGS = 200_000
+    MAX_TAGS = 50_000
 
     def __init__(self, db: Database, entries: int = 4096, size: int = 32 * 1024 * 1024) -> None:
         self._db = db
