@@ -287,7 +287,10 @@ def instrumented(steps: Steps) -> Iterator[None]:
 
 
 async def _no_createrepo(chroot_dir: Path, pkglist: Path, trusted: bool = False) -> None:
-    """What-if: the createrepo_c process costs nothing (the lock and the scan remain)."""
+    """What-if: the createrepo_c process costs nothing (the lock and the package list
+    remain). It leaves a repomd.xml, so the publisher goes on incrementally as it would."""
+    (chroot_dir / "repodata").mkdir(exist_ok=True)
+    (chroot_dir / "repodata" / "repomd.xml").touch()
 
 
 @dataclass

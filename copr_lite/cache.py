@@ -108,8 +108,8 @@ class AnswerCache:
 
         Requests that arrive while the same key is computed wait for that computation. Its
         answer serves a request that arrived after it began only if nothing it depends on
-        changed since; otherwise the request computes anew (at most once more). An exception
-        of `compute` reaches every request that waited for it; nothing is kept then.
+        changed since; otherwise the request computes anew. An exception of `compute`
+        reaches every request that waited for it; nothing is kept then.
         """
         arrived = self.version
         while True:
@@ -118,29 +118,36 @@ class AnswerCache:
                 return body
             flight = self._flights.get(key)
             if flight is None:
-                flight = asyncio.ensure_future(self._compute(key, compute, self.version))
-                flight.add_done_callback(_seen)
-                self._flights[key] = flight
-            # A request that goes away does not cancel the computation others wait for.
-            entry = await asyncio.shield(flight)
+                # The first request computes in its own task (no task per miss); others wait.
+                return await self._lead(key, compute)
+            try:
+                # Shielded: a waiter that goes away does not cancel the computation.
+                entry = await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                continue  # the computing request went away: compute in this one
             if arrived <= entry.snapshot or self.valid(entry.snapshot, entry.depends_on):
                 return entry.body
 
-    async def _compute(
-        self, key: Hashable, compute: Callable[[], Awaitable[Fresh]], snapshot: int
-    ) -> _Entry:
+    async def _lead(self, key: Hashable, compute: Callable[[], Awaitable[Fresh]]) -> bytes:
+        snapshot = self.version
+        flight: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
         try:
             fresh = await compute()
-            entry = _Entry(snapshot, tuple(fresh.depends_on), fresh.body)
-            if self.valid(snapshot, entry.depends_on):
-                self.put(key, snapshot, entry.depends_on, entry.body)
-            return entry
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # retrieved: the waiters (if any) get it raised
+            raise
         finally:
             del self._flights[key]
-
-
-def _seen(flight: asyncio.Future[_Entry]) -> None:
-    """Mark a computation's exception as retrieved: the requests that waited for it got it,
-    and when none is left (all went away) there is nobody to tell."""
-    if not flight.cancelled():
-        flight.exception()
+        entry = _Entry(snapshot, tuple(fresh.depends_on), fresh.body)
+        if self.valid(snapshot, entry.depends_on):
+            self.put(key, snapshot, entry.depends_on, entry.body)
+        flight.set_result(entry)
+        return entry.body

@@ -276,3 +276,27 @@ async def test_deleted_builds_leave_the_cached_answers(client, token):
     assert await services.delete_builds(app, alice, [newer]) == [newer]
     assert (await client.get(f"/api/coprs/build/{newer}/")).status == 404
     assert await monitored() == {older}
+
+
+async def test_a_waiter_computes_when_the_computing_request_goes_away(client):
+    cache: AnswerCache = client.server.app[ANSWERS]
+    started = asyncio.Event()
+    calls = 0
+
+    async def compute() -> Fresh:
+        nonlocal calls
+        calls += 1
+        started.set()
+        if calls == 1:
+            await asyncio.sleep(30)  # the first request is cancelled while it computes
+        return Fresh(b"answer", [])
+
+    leader = asyncio.create_task(cache.answer("k", compute))
+    await started.wait()
+    waiter = asyncio.create_task(cache.answer("k", compute))
+    await asyncio.sleep(0.01)
+    leader.cancel()
+    assert await asyncio.wait_for(waiter, 5) == b"answer"
+    assert calls == 2
+    with pytest.raises(asyncio.CancelledError):
+        await leader
