@@ -765,9 +765,11 @@ def pending_candidates(conn: sqlite3.Connection, per_owner: int) -> list[sqlite3
 def already_built(conn: sqlite3.Connection, build_id: int, chroot: str) -> int | None:
     """An earlier build of the same SRPM (by checksum) that succeeded in this chroot of the
     same project, if any."""
+    # The same SRPM has the same package name: the (project, package) index narrows the
+    # search to that package's builds instead of the project's.
     row = conn.execute(
         "SELECT o.id FROM builds b JOIN builds o ON o.project_id = b.project_id"
-        "  AND o.srpm_sha256 = b.srpm_sha256 AND o.id != b.id"
+        "  AND o.pkg_name = b.pkg_name AND o.srpm_sha256 = b.srpm_sha256 AND o.id != b.id"
         " JOIN build_chroots oc ON oc.build_id = o.id AND oc.chroot = ? AND oc.status = ?"
         " WHERE b.id = ? AND b.srpm_sha256 IS NOT NULL LIMIT 1",
         (chroot, State.SUCCEEDED.code, build_id),
