@@ -1,6 +1,7 @@
 """API benchmark: copr_lite against a bare aiohttp handler, measured side by side.
 
-Run as `./dev bench [--quick | --duration S] [--check] [--keep] [--quiet-wait S] [--flood-only]`.
+Run as `./dev bench [--quick | --duration S] [--check] [--keep] [--quiet-wait S]
+[--flood-only | --mixed-only]`.
 The method follows perf-notes.md: every server is pinned to CPU 0, wrk (`-t1`, keep-alive) to
 CPU 1, each figure is a warm-up run followed by the measured run, and every target is a ratio to
 the bare handler measured in the same run, because absolute numbers move between runs and
@@ -22,7 +23,19 @@ Steps:
    p50 must stay under 5 ms, and every guesser must meet 429 within 30 attempts.
    `--flood-only` runs only the bare handler and this phase, plus the same with
    `failure_delay_ms = 0` for information.
-5. Measure the bare handler again; print one table and the memory figures with their targets.
+5. Mixed load: on a fresh start whose chroots are served by a builder that fails after a
+   moment (`bench-fail`, loaded from a plugins_dir file: no createrepo_c on the server's
+   CPU), the 10,000-build monitor and build_status of random ids across the 100,000-build
+   project (bench/random_status.lua) are measured with no writes ("idle"), while
+   bench/writer.py
+   (on the load generator's CPU) submits new_build to another project at 2 and at 20 per
+   second ("other2", "other20": each build's import fails at once), and while it submits 2
+   builds per second to the monitored project itself ("own2": each imports a real SRPM
+   served by the writer, then is pending, starting, running and failed within a second).
+   Targets: under other20 the monitor at least 30 % of bare and build_status at least
+   55 %; under own2 the monitor at least 15 % of bare with p99 at most 20 ms.
+   `--mixed-only` runs only the bare handler and this phase.
+6. Measure the bare handler again; print one table and the memory figures with their targets.
 
 The exit status is 0 even when targets fail, unless `--check` is given.
 """
@@ -55,6 +68,7 @@ from types import FrameType
 from procs import free_port, request, running, wait_ready
 
 from copr_lite import auth, migrations
+from copr_lite.conformance import make_srpm
 from copr_lite.states import State
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -77,6 +91,10 @@ BUILDS_PER_PROJECT = 2  # the ordinary projects: a little history each
 PACKAGES = 200
 MONITOR_SIZES = (100, 10_000, 100_000)
 NEW_BUILD_PROJECT = "new-build"
+MONITORED = "monitor-10000"  # the project whose monitor the mixed load reads
+MIXED_MONITOR = "monitor 10,000 builds"
+MIXED_MODES = ("idle", "other2", "other20", "own2")
+FIXTURES = BENCH_DIR.parent / "tests" / "fixtures"
 API_USER = "bench"
 API_PASSWORD = "bench-password-1"  # the real account the sign-in flood guesses at
 FLOOD_CLIENTS = 16
@@ -104,6 +122,7 @@ class Dataset:
     api_login: str
     api_token: str
     build_id: int  # a succeeded build in the middle of the 100,000-build project
+    status_ids: tuple[int, int]  # the first and last build id of the 100,000-build project
     detail_project: str  # owner/name of an ordinary project
     fill_seconds: float
     counts: dict[str, int]
@@ -304,6 +323,7 @@ def fill_database(db_path: Path) -> Dataset:
         first = filler.builds(project_id, API_USER, name, size, api_user_id)
         if size == max(MONITOR_SIZES):
             build_id = _succeeded_build(conn, first + size // 2)
+            status_ids = (first, first + size - 1)
     filler.project(project_id + 1, api_user_id, NEW_BUILD_PROJECT, now - 86400)
     conn.execute(
         "UPDATE users SET password_hash = ? WHERE id = ?",
@@ -340,6 +360,7 @@ def fill_database(db_path: Path) -> Dataset:
         api_login=login,
         api_token=token,
         build_id=build_id,
+        status_ids=status_ids,
         detail_project=f"{LIST_USER}/{detail}",
         fill_seconds=time.perf_counter() - started,
         counts=counts,
@@ -383,10 +404,54 @@ def rss_mib(pid: int, key: str = "VmRSS") -> float:
     raise RuntimeError(f"no {key} for pid {pid}")
 
 
+BUILDER_PLUGIN = '''\
+"""Benchmark builder "bench-fail": a moment after it starts, the build fails."""
+
+import asyncio
+from dataclasses import dataclass
+
+from copr_lite import ChrootResult, hookimpl, plugin_setting
+
+
+@dataclass(frozen=True)
+class BenchFailSettings:
+    seconds: float = plugin_setting(0.2, "How long each build runs before it fails.", min=0)
+
+
+class BenchFail:
+    name = "bench-fail"
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    async def build(self, job, ctx):
+        await asyncio.sleep(self.seconds)
+        return ChrootResult.failed("bench-fail builds nothing")
+
+
+@hookimpl
+def register_settings(registry):
+    registry.add("benchfail", BenchFailSettings)
+
+
+@hookimpl
+def register_builders(registry, config):
+    registry.add(BenchFail(config.plugin_settings("benchfail", BenchFailSettings).seconds))
+'''
+
+
 def write_config(
-    path: Path, data_dir: Path, port: int, access_log: bool, auth_settings: str = ""
+    path: Path,
+    data_dir: Path,
+    port: int,
+    access_log: bool,
+    auth_settings: str = "",
+    plugins_dir: Path | None = None,
 ) -> None:
-    chroots = "".join(f"{chroot} = rpmbuild\n" for chroot in CHROOTS)
+    """The server's settings; with `plugins_dir`, its chroots are served by bench-fail."""
+    builder = "bench-fail" if plugins_dir else "rpmbuild"
+    chroots = "".join(f"{chroot} = {builder}\n" for chroot in CHROOTS)
+    plugins = f"[plugins]\nplugins_dir = {plugins_dir}\n" if plugins_dir else ""
     path.write_text(
         "[server]\n"
         f"host = {HOST}\nport = {port}\ndata_dir = {data_dir}\nlog_level = INFO\n"
@@ -396,7 +461,7 @@ def write_config(
         # Reads are measured here: with signing on, the start-up pass would make an RSA key
         # for each of the data set's 1,004 projects on the CPU the reads run on.
         "[signing]\nsign = no\n"
-        f"[chroots]\n{chroots}"
+        f"{plugins}[chroots]\n{chroots}"
     )
 
 
@@ -489,7 +554,8 @@ def parse_wrk(text: str) -> WrkResult:
 class Target:
     url: str
     auth: str | None = None
-    script: Path | None = None  # a wrk Lua script (new_build)
+    script: Path | None = None  # a wrk Lua script (new_build, random build_status)
+    env: tuple[tuple[str, str], ...] = ()  # more environment for the script
 
 
 class Wrk:
@@ -524,7 +590,7 @@ class Wrk:
             cmd += ["-H", f"Authorization: {target.auth}"]
         if target.script:
             cmd += ["-s", str(target.script)]
-        env = dict(os.environ, BENCH_AUTH=self.auth_header)
+        env = dict(os.environ, BENCH_AUTH=self.auth_header, **dict(target.env))
         done = subprocess.run(
             [*cmd, target.url], capture_output=True, text=True, env=env, check=False
         )
@@ -607,6 +673,39 @@ def sign_in_flood(port: int, helpers: list[int]) -> Iterator[dict[str, object]]:
             proc.wait(timeout=60)
         if proc.returncode != 0 or not lines:
             raise SystemExit(f"bench/flood.py failed ({proc.returncode})")
+        summary.update(json.loads(lines[-1]))
+
+
+@contextlib.contextmanager
+def submitting(
+    port: int, project: str, rate: float, auth: str, helpers: list[int], srpm: Path | None = None
+) -> Iterator[dict[str, object]]:
+    """Run bench/writer.py (on the load generator's CPU), submitting new_build to `project`
+    (owner/name) `rate` times a second, for the duration of the block; with `srpm`, each
+    build imports it and is built in CHROOTS[2]. The dict yielded is filled with the
+    writer's summary at the end."""
+    cmd = ["taskset", "-c", WRK_CPU, sys.executable, str(BENCH_DIR / "writer.py")]
+    cmd += [str(port), project, str(rate)]
+    if srpm is not None:
+        cmd += [str(srpm), CHROOTS[2]]
+    summary: dict[str, object] = {}
+    env = dict(os.environ, BENCH_AUTH=auth)
+    with subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        if proc.stdout.readline().strip() != "started":
+            raise SystemExit("bench/writer.py did not start")
+        helpers.append(proc.pid)
+        try:
+            yield summary
+        finally:
+            helpers.remove(proc.pid)
+            proc.stdin.close()
+            lines = proc.stdout.read().splitlines()
+            proc.wait(timeout=60)
+        if proc.returncode != 0 or not lines:
+            raise SystemExit(f"bench/writer.py failed ({proc.returncode})")
         summary.update(json.loads(lines[-1]))
 
 
@@ -768,12 +867,18 @@ class Bench:
 
     @contextlib.contextmanager
     def copr_server(
-        self, access_log: bool, label: str, auth_settings: str = ""
+        self, access_log: bool, label: str, auth_settings: str = "", builds: bool = False
     ) -> Iterator[tuple[int, int]]:
-        """Start copr_lite on the data set (log in server-LABEL.log); yield (port, pid)."""
+        """Start copr_lite on the data set (log in server-LABEL.log); yield (port, pid).
+        With `builds`, its chroots are served by the bench-fail builder."""
         port = free_port()
         config = self.work / f"copr-lite-{label}.ini"
-        write_config(config, self.data.db_path.parent, port, access_log, auth_settings)
+        plugins = None
+        if builds:
+            plugins = self.work / "plugins"
+            plugins.mkdir(exist_ok=True)
+            (plugins / "bench_fail.py").write_text(BUILDER_PLUGIN)
+        write_config(config, self.data.db_path.parent, port, access_log, auth_settings, plugins)
         log = self.work / f"server-{label}.log"
         cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "copr_lite", "serve"]
         with running([*cmd, "--config", str(config)], log, self.work) as proc:
@@ -907,6 +1012,49 @@ class Bench:
         self.report.checks.append(
             Check("log off: RSS after new_build load", f"{after:.1f} MiB", "<= 80 MiB", after <= 80)
         )
+
+    def mixed_targets(self, port: int) -> dict[str, Target]:
+        base = f"http://{HOST}:{port}"
+        first, last = self.data.status_ids
+        return {
+            MIXED_MONITOR: Target(f"{base}/api/coprs/{API_USER}/{MONITORED}/monitor/"),
+            "build_status random": Target(
+                f"{base}/api/coprs/build_status/{first}/",
+                self.data.auth_header,
+                BENCH_DIR / "random_status.lua",
+                (("BENCH_FIRST", str(first)), ("BENCH_LAST", str(last))),
+            ),
+        }
+
+    def phase_mixed(self) -> None:
+        """The monitor and random build_status quiet, then while builds are submitted to
+        another project (2 and 20 a second) and to the monitored project (2 a second)."""
+        say("copr_lite, access log off, reads while builds are submitted (mixed load)")
+        srpm = make_srpm(FIXTURES / "hello-copr-lite.spec", self.work / "srpm", sourcedir=FIXTURES)
+        other = f"{API_USER}/{NEW_BUILD_PROJECT}"
+        loads: list[tuple[str, str | None, float, Path | None]] = [
+            ("idle", None, 0, None),
+            ("other2", other, 2, None),
+            ("other20", other, 20, None),
+            ("own2", f"{API_USER}/{MONITORED}", 2, srpm),
+        ]
+        with self.copr_server(access_log=False, label="mixed", builds=True) as (port, pid):
+            targets = self.mixed_targets(port)
+            self.verify(port, targets)
+            for mode, project, rate, source in loads:
+                for name, target in targets.items():
+                    if project is None:
+                        self.measure(mode, name, target, CONNS, pid)
+                        continue
+                    auth = self.data.auth_header
+                    with submitting(port, project, rate, auth, self.wrk.helpers, source) as done:
+                        time.sleep(1)
+                        self.measure(mode, name, target, CONNS, pid)
+                    achieved = float(done["rate"])  # type: ignore[arg-type]
+                    say(
+                        f"    writer: {done['sent']} new_builds to {project} at "
+                        f"{achieved:.1f}/s (asked {rate:g}/s), answers {done['statuses']}"
+                    )
 
     def probe_targets(self, port: int) -> dict[str, Target]:
         base = f"http://{HOST}:{port}"
@@ -1047,8 +1195,14 @@ class Bench:
         ]
 
     def set_targets(self) -> None:
-        """The targets of the issue, attached to the rows they judge."""
+        """The targets of the issues, attached to the rows they judge."""
         for row in self.report.rows:
+            if row.mode in MIXED_MODES:
+                if row.mode == "other20":
+                    row.min_ratio = 30 if row.endpoint == MIXED_MONITOR else 55
+                elif row.mode == "own2" and row.endpoint == MIXED_MONITOR:
+                    row.min_ratio, row.max_p99 = 15, 20
+                continue  # the rest of the mixed rows are for information
             if row.conns != CONNS or row.mode in ("bare", "quiet", "flood", "quiet0", "flood0"):
                 continue  # flood rows are judged against their quiet figures
             if row.endpoint == "new_build":
@@ -1063,7 +1217,7 @@ class Bench:
                 row.min_ratio = 55 if row.endpoint == "build_status" else 45
             else:
                 row.min_ratio = 35
-        if self.args.flood_only:
+        if self.args.flood_only or self.args.mixed_only:
             return
         small = self.report.row("log off", "monitor 100 builds", 1).p50
         large = self.report.row("log off", "monitor 100,000 builds", 1).p50
@@ -1083,11 +1237,14 @@ class Bench:
             self.phase_flood("flood")
             # For information: guessers answered at once, so they come back at once.
             self.phase_flood("flood0", "failure_delay_ms = 0\n")
+        elif self.args.mixed_only:
+            self.phase_mixed()
         else:
             self.phase_log_off()
             self.phase_log_on()
             self.phase_new_build()
             self.phase_flood("flood")
+            self.phase_mixed()
         self.phase_bare()  # bare again: every bare figure is the mean of before and after
         self.set_targets()
         self.flood_checks()
@@ -1127,6 +1284,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--flood-only",
         action="store_true",
         help="only the bare handler and the sign-in flood phases",
+    )
+    parser.add_argument(
+        "--mixed-only",
+        action="store_true",
+        help="only the bare handler and the mixed load (reads while builds are submitted)",
     )
     args = parser.parse_args(argv)
     if args.quick:

@@ -1,6 +1,8 @@
-"""Build engine benchmark: the dispatcher's own cost, and one real package end to end.
+"""Build engine benchmark: the dispatcher's own cost, one real package end to end, and
+publishing into a large repository.
 
-Run as `.venv/bin/python bench/engine.py [--quick] [--check] [--keep]`. The method follows
+Run as `.venv/bin/python bench/engine.py [--quick] [--check] [--keep]`; each part alone with
+the other two skipped, e.g. `--skip-engine --skip-package` for (c) only. The method follows
 perf-notes.md: absolute figures move between runs and machines, so the end-to-end target is a
 ratio to the same work done directly, measured in the same run.
 
@@ -28,7 +30,19 @@ ratio to the same work done directly, measured in the same run.
     is split using the result files' modification times, and its signing cost is read from
     the build logs.
 
-Targets (from the issue): (a) under 20 ms per chroot; (b) at most 1.5x the direct run.
+(c) Publishing. For each size (`--publish-sizes`, default 100 and 10,000), a chroot directory
+    holding that many succeeded build directories of distinct real RPMs (made by rpmbuild as
+    subpackages of one spec, a thousand per run) is published once from scratch; then
+    `--publish-successes` more successes are published one at a time as the dispatcher does
+    (`Publisher.createrepo(chroot_dir, add=[build dir])`). Reported per size: the median
+    per-success publish time, the createrepo_c process within it, the publisher's own part
+    (the rest), and beside them, measured in the same run, what the publisher did before
+    for each success (listing every build directory) and one run from scratch.
+
+Targets (from the issues): (a) under 20 ms per chroot; (b) at most 1.5x the direct run; (c)
+per-success publish time at the largest size at most 3x the time at the smallest, judged on
+the publisher's own part (createrepo_c rewrites the whole metadata, so it grows with the
+repository whatever the publisher does; its time is reported beside it).
 The exit status is 0 even when targets fail, unless `--check` is given.
 """
 
@@ -39,6 +53,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import gzip
 import http.client
 import http.server
 import importlib.util
@@ -258,8 +273,8 @@ def instrumented(steps: Steps) -> Iterator[None]:
         stack.enter_context(
             patched(
                 publisher_module,
-                "_prepare_repo_dir",
-                steps.timed_sync("prepare_repo_dir", publisher_module._prepare_repo_dir),
+                "_plan_update",
+                steps.timed_sync("plan_update", publisher_module._plan_update),
             )
         )
         stack.enter_context(patched(Database, "write", timed(_db_label("write"), Database.write)))
@@ -271,8 +286,11 @@ def instrumented(steps: Steps) -> Iterator[None]:
         yield
 
 
-async def _no_createrepo(chroot_dir: Path, pkglist: Path) -> None:
-    """What-if: the createrepo_c process costs nothing (the lock and the scan remain)."""
+async def _no_createrepo(chroot_dir: Path, pkglist: Path, trusted: bool = False) -> None:
+    """What-if: the createrepo_c process costs nothing (the lock and the package list
+    remain). It leaves a repomd.xml, so the publisher goes on incrementally as it would."""
+    (chroot_dir / "repodata").mkdir(exist_ok=True)
+    (chroot_dir / "repodata" / "repomd.xml").touch()
 
 
 @dataclass
@@ -283,13 +301,13 @@ class _Coalesce:
 
 
 def coalescing(
-    original: Callable[[Publisher, Path], Awaitable[None]],
-) -> Callable[[Publisher, Path], Awaitable[None]]:
+    original: Callable[..., Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
     """What-if: Publisher.createrepo where one run covers every request made before it
     started; a caller whose request is covered by a completed run returns at once."""
     states: dict[str, _Coalesce] = {}
 
-    async def createrepo(publisher: Publisher, chroot_dir: Path) -> None:
+    async def createrepo(publisher: Publisher, chroot_dir: Path, **changes: Any) -> None:
         state = states.setdefault(str(chroot_dir), _Coalesce())
         state.requested += 1
         mine = state.requested
@@ -297,7 +315,7 @@ def coalescing(
             if state.covered >= mine:
                 return
             upto = state.requested
-            await original(publisher, chroot_dir)
+            await original(publisher, chroot_dir, **changes)
             state.covered = upto
 
     return createrepo
@@ -455,7 +473,7 @@ LAYOUT = (
     ("finish_build_dir", "results.json + success marker", 2),
     ("createrepo", "repository update (Publisher.createrepo)", 2),
     ("lock_wait", "waiting for the chroot dir's lock (derived)", 3),
-    ("prepare_repo_dir", "scan success dirs, write pkglist (thread)", 3),
+    ("plan_update", "what to publish, write pkglist (thread)", 3),
     ("createrepo_c", "createrepo_c process", 3),
     ("finish", "terminal state + hooks (_finish)", 1),
 )
@@ -469,7 +487,7 @@ def render_breakdown(run: EngineRun) -> str:
     if "createrepo" in total:
         total["lock_wait"] = max(
             0.0,
-            total["createrepo"] - total.get("prepare_repo_dir", 0) - total.get("createrepo_c", 0),
+            total["createrepo"] - total.get("plan_update", 0) - total.get("createrepo_c", 0),
         )
         calls["lock_wait"] = calls["createrepo"]
     header = (
@@ -519,19 +537,19 @@ def engine_notes(run: EngineRun) -> list[str]:
                 else "."
             )
         )
-        waiting = total.get("createrepo", 0.0) - process - total.get("prepare_repo_dir", 0.0)
+        waiting = total.get("createrepo", 0.0) - process - total.get("plan_update", 0.0)
         notes.append(
             f"Of the {chroot:.1f} chroot-task seconds (summed over the {run.concurrency} slots), "
             f"{total.get('createrepo', 0.0):.1f} s are the repository update, {waiting:.1f} s "
             "of them waiting for the chroot dir's lock while another chroot's createrepo_c runs."
         )
-    scan = total.get("prepare_repo_dir", 0.0)
+    scan = total.get("plan_update", 0.0)
     if scan:
         notes.append(
-            f"Before every createrepo_c run, under the same lock, the publisher lists the RPMs "
-            f"of every build dir with a success marker (_published_packages): "
-            f"{1000 * scan / calls['prepare_repo_dir']:.1f} ms per call on average here, "
-            f"{100 * scan / run.wall:.0f} % of the wall time; it also grows with the repository."
+            f"Before every createrepo_c run, under the same lock, the publisher works out the "
+            f"package list (the added build dir, the rest from memory; every build dir only "
+            f"on a chroot's first run): {1000 * scan / calls['plan_update']:.2f} ms per call "
+            f"on average here, {100 * scan / run.wall:.1f} % of the wall time."
         )
     rest = chroot - total.get("createrepo", 0.0)
     notes.append(
@@ -1021,7 +1039,201 @@ def engine_phase(work: Path, quick: bool, builds: int) -> list[EngineRun]:
     return runs
 
 
-def report(runs: list[EngineRun], package: PackageResult | None) -> bool:
+# ================================================================ (c) publishing
+
+
+PUBLISH_SIZES = (100, 10_000)
+PUBLISH_SUCCESSES = 5
+PUBLISH_SUCCESSES_QUICK = 3
+PUBLISH_TARGET_RATIO = 3.0
+RPMS_PER_SPEC = 1000  # subpackages per rpmbuild run: a thousand small RPMs in about a second
+
+
+def make_rpms(work: Path, count: int, prefix: str) -> list[Path]:
+    """`count` small noarch RPMs of distinct names (and so distinct bytes)."""
+    rpms: list[Path] = []
+    for batch, start in enumerate(range(0, count, RPMS_PER_SPEC)):
+        top = work / f"{prefix}-{batch}"
+        (top / "tmp").mkdir(parents=True)
+        lines = ["Name: bench-many", "Version: 1.0", "Release: 1", "Summary: bench"]
+        lines += ["License: MIT", "BuildArch: noarch", "%description", "bench"]
+        for index in range(start, min(count, start + RPMS_PER_SPEC)):
+            name = f"{prefix}{index:06d}"
+            lines += [f"%package -n {name}", f"Summary: {name}", f"%description -n {name}"]
+            lines += [name, f"%files -n {name}"]
+        spec = top / "many.spec"
+        spec.write_text("\n".join(lines) + "\n")
+        run_checked(
+            ["rpmbuild", "-bb", "--define", f"_topdir {top}", "--define", f"_tmppath {top / 'tmp'}",
+             str(spec)],
+            top / "rpmbuild.log",
+        )  # fmt: skip
+        rpms += sorted((top / "RPMS" / "noarch").glob("*.rpm"))
+    if len(rpms) != count:
+        raise SystemExit(f"rpmbuild made {len(rpms)} RPMs, not {count}")
+    return rpms
+
+
+def place(publisher: Publisher, build_id: int, rpm: Path) -> Path:
+    """A succeeded build directory holding `rpm` (moved there), as a finished build leaves."""
+    build_dir = publisher.build_dir(OWNER, "big", CHROOT, build_id, rpm.name.split("-")[0])
+    build_dir.mkdir(parents=True)
+    rpm.rename(build_dir / rpm.name)
+    (build_dir / "success").touch()
+    return build_dir
+
+
+def listed_packages(chroot_dir: Path) -> int:
+    primary = next((chroot_dir / "repodata").glob("*-primary.xml.gz"))
+    with gzip.open(primary, "rt", encoding="utf-8") as fh:
+        match = re.search(r'packages="(\d+)"', fh.read(4096))
+    return int(match[1]) if match else -1
+
+
+def _listed_pkglist(chroot_dir: Path) -> Path:
+    """The package list made by listing every build directory (a run from scratch)."""
+    dirs = publisher_module._succeeded_dirs(chroot_dir)
+    return publisher_module._pkglist(
+        {name: publisher_module._lines(name, rpms) for name, rpms in dirs.items()}
+    )
+
+
+@dataclass
+class PublishSize:
+    size: int
+    scratch_first: float  # the chroot's first run: every build dir listed, every RPM read
+    total: list[float] = field(default_factory=list)  # per success: Publisher.createrepo
+    process: list[float] = field(default_factory=list)  # the createrepo_c process within it
+    listing: list[float] = field(default_factory=list)  # before: every build dir, per success
+    scratch_again: float = 0.0  # a run from scratch with the metadata in place
+
+    @property
+    def own(self) -> list[float]:
+        """The publisher's own part of each success (total less createrepo_c)."""
+        return [total - process for total, process in zip(self.total, self.process, strict=True)]
+
+
+async def publish_size(work: Path, size: int, successes: int) -> PublishSize:
+    rpms = await asyncio.to_thread(make_rpms, work / f"rpms-{size}", size + successes, f"s{size}p")
+    publisher = Publisher(work / f"publish-{size}" / "results")
+    chroot_dir = publisher.chroot_dir(OWNER, "big", CHROOT)
+    for build_id, rpm in enumerate(rpms[:size], 1):
+        place(publisher, build_id, rpm)
+    process = [0.0]
+    original = publisher_module._run_createrepo
+
+    async def timed_createrepo_c(*args: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        try:
+            await original(*args, **kwargs)
+        finally:
+            process[0] += time.perf_counter() - started
+
+    with patched(publisher_module, "_run_createrepo", timed_createrepo_c):
+        started = time.perf_counter()
+        await publisher.createrepo(chroot_dir)
+        result = PublishSize(size, time.perf_counter() - started)
+        for build_id, rpm in enumerate(rpms[size:], size + 1):
+            build_dir = place(publisher, build_id, rpm)
+            # What the publisher did for every success before: list each build dir's RPMs
+            # and write them all to the package list.
+            started = time.perf_counter()
+            publisher_module._unlink(_listed_pkglist(chroot_dir))
+            result.listing.append(time.perf_counter() - started)
+            before = process[0]
+            started = time.perf_counter()
+            await publisher.createrepo(chroot_dir, add=[build_dir.name])
+            result.total.append(time.perf_counter() - started)
+            result.process.append(process[0] - before)
+        listed = listed_packages(chroot_dir)
+        if listed != size + successes:
+            raise SystemExit(f"the repository lists {listed} packages, not {size + successes}")
+        started = time.perf_counter()
+        await publisher.createrepo(chroot_dir)
+        result.scratch_again = time.perf_counter() - started
+    await asyncio.to_thread(shutil.rmtree, work / f"publish-{size}", True)
+    await asyncio.to_thread(shutil.rmtree, work / f"rpms-{size}", True)
+    return result
+
+
+def publish_phase(work: Path, sizes: Sequence[int], successes: int) -> list[PublishSize]:
+    results = []
+    for size in sizes:
+        result = asyncio.run(publish_size(work, size, successes))
+        results.append(result)
+        say(
+            f"  {size:>7,} packages: first run {result.scratch_first:6.2f} s; per success "
+            f"{1000 * median(result.total):7.1f} ms (createrepo_c "
+            f"{1000 * median(result.process):7.1f} ms, "
+            f"publisher {1000 * median(result.own):6.2f} ms)"
+        )
+    return results
+
+
+def render_publish(results: list[PublishSize]) -> tuple[list[str], bool]:
+    """The table of (c) and the verdict against the target."""
+    header = (
+        f"{'packages':>9} {'per success':>11} {'createrepo_c':>12} {'publisher':>9} "
+        f"{'before: listing':>15} {'from scratch':>12}"
+    )
+    lines = [header + "   (medians, ms)", "-" * len(header)]
+    for r in results:
+        lines.append(
+            f"{r.size:>9,} {1000 * median(r.total):>11.1f} {1000 * median(r.process):>12.1f} "
+            f"{1000 * median(r.own):>9.2f} {1000 * median(r.listing):>15.2f} "
+            f"{1000 * r.scratch_again:>12.0f}"
+        )
+    small, large = results[0], results[-1]
+    ok = True
+    if len(results) > 1:
+
+        def ratio(values: Callable[[PublishSize], list[float]]) -> float:
+            return median(values(large)) / median(values(small))
+
+        own = ratio(lambda r: r.own)
+        ok = own <= PUBLISH_TARGET_RATIO
+        lines += [
+            "",
+            f"publisher's own part per success, {large.size:,} / {small.size:,} packages: "
+            f"{own:.2f}x  target <= {PUBLISH_TARGET_RATIO:.0f}x  {'PASS' if ok else 'FAIL'}",
+            f"whole publish per success (createrepo_c included): {ratio(lambda r: r.total):.1f}x;"
+            f" createrepo_c alone {ratio(lambda r: r.process):.1f}x (information)",
+            f"before, listing every build dir per success: {ratio(lambda r: r.listing):.1f}x "
+            f"({1000 * median(large.listing):.1f} ms at {large.size:,})",
+        ]
+    return lines, ok
+
+
+def report(
+    runs: list[EngineRun], package: PackageResult | None, published: list[PublishSize]
+) -> bool:
+    all_ok = report_engine(runs) if runs else True
+    if package is not None:
+        ok = package.ratio <= PACKAGE_TARGET_RATIO
+        all_ok = all_ok and ok
+        say(
+            f"\n=== (b) one small real package, medians of {len(package.server)} runs each "
+            "(after one unmeasured warm-up each)"
+        )
+        for line in render_package(package):
+            say(line)
+        say(
+            f"\nratio copr_lite / direct: {package.ratio:.2f}x  target <= "
+            f"{PACKAGE_TARGET_RATIO}x  {'PASS' if ok else 'FAIL'}"
+        )
+    if published:
+        say(
+            f"\n=== (c) publishing one success into a chroot of n packages, "
+            f"{len(published[0].total)} successes each"
+        )
+        lines, ok = render_publish(published)
+        all_ok = all_ok and ok
+        for line in lines:
+            say(line)
+    return all_ok
+
+
+def report_engine(runs: list[EngineRun]) -> bool:
     all_ok = True
     say("\n=== (a) dispatcher overhead, 1,000 builds x 1 chroot, no-op builder")
     header = (
@@ -1049,19 +1261,6 @@ def report(runs: list[EngineRun], package: PackageResult | None) -> bool:
             say(render_breakdown(run))
             for note in engine_notes(run):
                 say(f"- {note}")
-    if package is not None:
-        ok = package.ratio <= PACKAGE_TARGET_RATIO
-        all_ok = all_ok and ok
-        say(
-            f"\n=== (b) one small real package, medians of {len(package.server)} runs each "
-            "(after one unmeasured warm-up each)"
-        )
-        for line in render_package(package):
-            say(line)
-        say(
-            f"\nratio copr_lite / direct: {package.ratio:.2f}x  target <= "
-            f"{PACKAGE_TARGET_RATIO}x  {'PASS' if ok else 'FAIL'}"
-        )
     return all_ok
 
 
@@ -1080,8 +1279,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--builds", type=int, default=ENGINE_BUILDS, help="builds per engine run (the target: 1000)"
     )
-    parser.add_argument("--skip-engine", action="store_true", help="only the package phase")
-    parser.add_argument("--skip-package", action="store_true", help="only the engine phase")
+    parser.add_argument("--skip-engine", action="store_true", help="no engine phase (a)")
+    parser.add_argument("--skip-package", action="store_true", help="no package phase (b)")
+    parser.add_argument("--skip-publish", action="store_true", help="no publishing phase (c)")
+    parser.add_argument(
+        "--publish-sizes",
+        default=",".join(map(str, PUBLISH_SIZES)),
+        help="packages already published in the chroot, smallest first (the target compares "
+        "the last with the first)",
+    )
+    parser.add_argument(
+        "--publish-successes",
+        type=int,
+        default=0,
+        help=f"successes published per size (default {PUBLISH_SUCCESSES}, "
+        f"{PUBLISH_SUCCESSES_QUICK} with --quick)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     return parser.parse_args(argv)
@@ -1104,7 +1317,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
             say(f"(b) package: hello-copr-lite, {repeats} runs each way")
             package = package_phase(work, repeats)
-        ok = report(runs, package)
+        published: list[PublishSize] = []
+        if not args.skip_publish:
+            sizes = [int(size) for size in args.publish_sizes.split(",")]
+            quick = PUBLISH_SUCCESSES_QUICK if args.quick else PUBLISH_SUCCESSES
+            successes = args.publish_successes or quick
+            say(f"(c) publishing: {successes} successes into chroots of {sizes} packages")
+            published = publish_phase(work, sizes, successes)
+        ok = report(runs, package, published)
     except KeyboardInterrupt:
         say("interrupted")
         return 130

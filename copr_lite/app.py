@@ -22,12 +22,14 @@ from .keys import (
     DISPATCHER,
     GUARD,
     HASHER,
+    MONITOR,
     PLUGINS,
     PUBLISHER,
     START_DISPATCHER,
     TOKEN_CACHE,
 )
 from .middlewares import error_middleware, normalize_path_middleware
+from .monitor import MonitorRows
 from .plugins import call_each, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
@@ -103,6 +105,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     db = await Database.open(config.db_path)
     app[DB] = db
     app[ANSWERS] = AnswerCache(db)
+    app[MONITOR] = MonitorRows(app[ANSWERS])
     log.info("database open path=%s", config.db_path)
     yield
     await db.close()

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from . import migrations
+from . import changes, migrations
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,9 +65,10 @@ class Database:
         self._drainer: asyncio.Task[None] | None = None
         # Writes waiting for the writer thread; one hop runs them all (group commit).
         self._queued: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
-        # Write functions run by this process: a cheap "has anything changed?" marker for
-        # caches of read answers (AnswerCache).
+        # Write functions run by this process: the sequence number caches of read answers
+        # (AnswerCache) compare against; each batch passes its changed tags to the listeners.
         self.writes = 0
+        self._listeners: list[Callable[[set[changes.Tag], int], None]] = []
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -85,8 +86,14 @@ class Database:
         finally:
             conn.close()
         writer = await _connect(path)
+        await _on_thread(writer, changes.install, writer._conn)
         reader = await _connect(path)
         return cls(path, writer, reader)
+
+    def on_change(self, listener: Callable[[set[changes.Tag], int], None]) -> None:
+        """Call `listener(tags, writes)` after each committed batch that changed rows
+        answers are made of (see `changes`); `writes` is the new `self.writes`."""
+        self._listeners.append(listener)
 
     async def close(self) -> None:
         if self._drainer is not None:
@@ -121,14 +128,18 @@ class Database:
         self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]]
     ) -> None:
         jobs = [(fn, args) for fn, args, _ in batch]
+        tags: set[changes.Tag] = set()
         try:
             # aiosqlite's _execute runs a callable on the connection's own thread: the one
             # hop that keeps the whole transaction off the event loop.
-            outcomes = await _on_thread(self._writer, run_batch, self._writer._conn, jobs)
+            outcomes, tags = await _on_thread(self._writer, run_batch, self._writer._conn, jobs)
         except BaseException as exc:  # the transaction itself failed: every job did
             outcomes = [(False, exc)] * len(batch)
         finally:
             self.writes += len(batch)
+            if tags:
+                for listener in self._listeners:
+                    listener(tags, self.writes)
         for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
@@ -154,9 +165,10 @@ class Database:
 
 def run_batch(
     conn: sqlite3.Connection, jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]
-) -> list[tuple[bool, Any]]:
+) -> tuple[list[tuple[bool, Any]], set[changes.Tag]]:
     """Run write jobs in one IMMEDIATE transaction, each in a savepoint so that one which
-    raises is undone alone. Returns (ok, result or exception) per job."""
+    raises is undone alone. Returns (ok, result or exception) per job, and the tags of what
+    the committed jobs changed."""
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -171,11 +183,12 @@ def run_batch(
             else:
                 conn.execute("RELEASE job")
                 outcomes.append((True, result))
+        tags = changes.collect(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return outcomes
+    return outcomes, tags
 
 
 def run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:

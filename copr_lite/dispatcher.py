@@ -525,7 +525,7 @@ class Dispatcher:
         )
         if succeeded:
             await live.write("Updating the repository metadata (createrepo_c)")
-            await self.publisher.createrepo(build_dir.parent)
+            await self.publisher.createrepo(build_dir.parent, add=[build_dir.name])
         await live.write(f"Finished: {'succeeded' if succeeded else 'failed: ' + str(reason)}")
         return (State.SUCCEEDED if succeeded else State.FAILED), reason
 
@@ -584,7 +584,7 @@ class Dispatcher:
         try:
             await self.publisher.discard(build_dir, keep_log=keep_log)
             if republish:
-                await self.publisher.createrepo(build_dir.parent)
+                await self.publisher.createrepo(build_dir.parent, remove=[build_dir.name])
                 log.info("withdrew the results of %s from the repository", build_dir)
         except Exception:
             log.exception("could not withdraw the results of %s", build_dir)

@@ -17,6 +17,7 @@ from .throttle import Guard
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
+    from .monitor import MonitorRows
     from .publisher import Publisher
 
 CONFIG = web.AppKey("config", Config)
@@ -28,6 +29,7 @@ START_DISPATCHER = web.AppKey("start_dispatcher", bool)
 DB = web.AppKey("db", Database)
 TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
 ANSWERS = web.AppKey("answers", AnswerCache)
+MONITOR: web.AppKey[MonitorRows] = web.AppKey("monitor")
 HASHER = web.AppKey("hasher", PasswordHasher)
 GUARD = web.AppKey("guard", Guard)
 

@@ -16,6 +16,15 @@ A chroot repository lists only the RPMs of build directories that carry a `succe
 (createrepo_c gets an explicit package list), so a running, failed or canceled build never
 reaches dnf, even half-written.
 
+Publishing does not list the chroot directory: the publisher remembers what each
+repository lists (after the first run of each chroot directory in the process, which lists
+every build directory), callers name the build directories they add and withdraw, and
+createrepo_c gets the package list from memory and keeps the metadata of every package it
+already lists without looking at its file again (`--update --skip-stat`). Whatever that
+cannot vouch for (a directory published again, whose files may have changed under the same
+names; a failed run; no metadata yet; a run asked for without naming what changed, as after
+signing) is published from scratch as before.
+
 With a `Signer`, every createrepo_c run is followed by `repodata/repomd.xml.asc`, a detached
 signature with the project's key (when it has one yet; the key's arrival re-signs), and
 `sign_project()` signs everything a project has published (a new key, or a project published
@@ -32,11 +41,10 @@ import os
 import re
 import shutil
 import tempfile
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .builders import PackageInfo
 from .signing import ProjectKey, Signer, SigningError
@@ -60,7 +68,8 @@ CREATEREPO_TIMEOUT = 3600.0
 
 
 class _RepoState:
-    """The lock of one chroot directory and how many updates were asked for / covered.
+    """The lock of one chroot directory, how many updates were asked for / covered, what
+    the next run must change, and what the repository lists.
 
     A run covers every request made before it started, so requests that pile up while
     one run works are all served by the next single run (coalescing).
@@ -70,11 +79,28 @@ class _RepoState:
         self.lock = asyncio.Lock()
         self.requested = 0
         self.covered = 0
+        self.full = False  # a run from scratch was asked for
+        self.added: set[str] = set()  # build directory names to publish
+        self.removed: set[str] = set()  # build directory names to withdraw
+        # Build directory name -> its lines of the package list ("<dir>/<rpm>\n" each),
+        # as the repository lists them after the last run; None when not known (no run in
+        # this process yet, or the last one failed). Changed only by the run holding `lock`.
+        self.published: dict[str, str] | None = None
 
 
 # One state per chroot directory, shared by every Publisher of the process (so a second
-# instance cannot race the first). Weak values: a state lives while a run holds or awaits it.
-_REPO_STATES: weakref.WeakValueDictionary[str, _RepoState] = weakref.WeakValueDictionary()
+# instance cannot race the first); removed with its project.
+_REPO_STATES: dict[str, _RepoState] = {}
+
+
+class _Update(NamedTuple):
+    """One createrepo_c run: what the repository lists afterwards, the file listing its
+    packages, and whether the metadata of listed packages is reused without a look at
+    their files (--skip-stat)."""
+
+    listing: dict[str, str]
+    pkglist: Path
+    trusted: bool
 
 
 class PublishError(Exception):
@@ -208,14 +234,15 @@ class Publisher:
         in progress, so no run is handed a package that vanishes under it."""
         chroot_dir = self._inside(chroot_dir)
         dirs = [self._inside(d) for d in build_dirs]
-        published = False
+        published = []
         state = _repo_state(chroot_dir)
         async with state.lock:
             for build_dir in dirs:
-                published |= await asyncio.to_thread((build_dir / SUCCESS).is_file)
+                if await asyncio.to_thread((build_dir / SUCCESS).is_file):
+                    published.append(build_dir.name)
                 await asyncio.to_thread(_discard_dir, build_dir, False)
         if published:
-            await self.createrepo(chroot_dir)
+            await self.createrepo(chroot_dir, remove=published)
 
     async def remove_project(self, owner: str, project: str) -> None:
         """Remove everything published for a project (results, logs, imports, key), after
@@ -228,32 +255,57 @@ class Publisher:
             for state in states:  # sorted dirs: one order for everyone
                 await stack.enter_async_context(state.lock)
             await asyncio.to_thread(shutil.rmtree, path, True)
+            for chroot_dir in chroot_dirs:
+                _REPO_STATES.pop(str(chroot_dir), None)
+            for state in states:  # a run still waiting for the lock starts from scratch
+                state.published = None
         with contextlib.suppress(OSError):  # the owner's dir, when it was the last project
             await asyncio.to_thread(path.parent.rmdir)
 
     # ------------------------------------------------------------------ repositories
 
-    async def createrepo(self, chroot_dir: Path) -> None:
-        """(Re)create `<chroot_dir>/repodata` from the RPMs of its succeeded builds.
+    async def createrepo(
+        self, chroot_dir: Path, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        """Update `<chroot_dir>/repodata`: publish the build directories named in `add`
+        (those with a `success` marker) and withdraw those in `remove` (already removed or
+        about to be). Without either, (re)create it from the RPMs of every succeeded build
+        directory, as after signing them anew.
 
         Creates the directory (and an empty repository) when needed. Runs of one directory
         never overlap; a stale `.repodata/` of a crashed run is removed first. Raises
         PublishError with createrepo_c's message when it fails.
         """
         chroot_dir = self._inside(chroot_dir)
+        for name in (*add, *remove):
+            check_name(name, "build directory")
         state = _repo_state(chroot_dir)
         state.requested += 1
         ticket = state.requested
+        state.full = state.full or not (add or remove)
+        state.added.update(add)
+        state.removed.update(remove)
         async with state.lock:
             if state.covered >= ticket:
                 return  # a run that started after this request has already published it
             starting_at = state.requested
-            pkglist = await asyncio.to_thread(_prepare_repo_dir, chroot_dir)
+            full, added, removed = state.full, state.added, state.removed
+            state.full, state.added, state.removed = False, set(), set()
             try:
-                await _run_createrepo(chroot_dir, pkglist)
-            finally:
-                await asyncio.to_thread(_unlink, pkglist)
-            await self._sign_repomd(chroot_dir)
+                update = await asyncio.to_thread(
+                    _plan_update, chroot_dir, None if full else state.published, added, removed
+                )
+                if update is not None:
+                    try:
+                        await _run_createrepo(chroot_dir, update.pkglist, update.trusted)
+                    finally:
+                        await asyncio.to_thread(_unlink, update.pkglist)
+            except BaseException:
+                state.published = None  # whatever the metadata holds now, start afresh
+                raise
+            if update is not None:
+                state.published = update.listing
+                await self._sign_repomd(chroot_dir)
             state.covered = starting_at
 
     async def _sign_repomd(self, chroot_dir: Path) -> None:
@@ -472,25 +524,35 @@ def _unlink(path: Path) -> None:
 
 def _published_packages(chroot_dir: Path) -> list[str]:
     """The RPMs (relative paths) of the build directories that carry a `success` marker."""
-    found = []
+    return sorted(
+        f"{name}/{rpm}" for name, rpms in _succeeded_dirs(chroot_dir).items() for rpm in rpms
+    )
+
+
+def _succeeded_dirs(chroot_dir: Path) -> dict[str, list[str]]:
+    """Every build directory that carries a `success` marker, with its RPMs' names."""
+    found = {}
     with os.scandir(chroot_dir) as entries:
         for entry in entries:
             if entry.name.startswith(".") or entry.name == REPODATA:
                 continue
             if not entry.is_dir(follow_symlinks=False):
                 continue
-            build = Path(entry.path)
-            if not (build / SUCCESS).is_file():
-                continue
-            with os.scandir(build) as files:
-                for f in files:
-                    if f.name.endswith(".rpm") and f.is_file(follow_symlinks=False):
-                        found.append(f"{entry.name}/{f.name}")
-    return sorted(found)
+            rpms = _succeeded_rpms(Path(entry.path))
+            if rpms is not None:
+                found[entry.name] = rpms
+    return found
 
 
-def _prepare_repo_dir(chroot_dir: Path) -> Path:
-    """Create the dir, drop a stale `.repodata/`, write the package list to a temp file."""
+def _succeeded_rpms(build_dir: Path) -> list[str] | None:
+    """The RPM names of a build directory with a `success` marker (None: no marker)."""
+    if not (build_dir / SUCCESS).is_file():
+        return None
+    return [path.name for path in rpm_files(build_dir)]
+
+
+def _prepare_repo_dir(chroot_dir: Path) -> None:
+    """Create the dir and drop a stale `.repodata/`."""
     chroot_dir.mkdir(parents=True, exist_ok=True)
     stale = chroot_dir / STALE_REPODATA
     if stale.exists() or stale.is_symlink():
@@ -499,14 +561,62 @@ def _prepare_repo_dir(chroot_dir: Path) -> Path:
             shutil.rmtree(stale)
         else:
             stale.unlink()
+
+
+def _plan_update(
+    chroot_dir: Path,
+    published: dict[str, str] | None,
+    added: set[str],
+    removed: set[str],
+) -> _Update | None:
+    """What the next createrepo_c run of `chroot_dir` does; None when nothing changes.
+
+    Incremental (looking only at the added build directories, and changing `published`
+    in place) when the repository's contents are known and its metadata exists, unless a
+    build directory is published again: its files may have changed under names the
+    metadata lists, which `--skip-stat` would not notice. Otherwise from scratch (every
+    build directory looked at).
+    """
+    _prepare_repo_dir(chroot_dir)
+    incremental = (
+        published is not None
+        and (chroot_dir / REPODATA / "repomd.xml").is_file()
+        and not any(name in published for name in added)
+    )
+    if published is None or not incremental:
+        listing = {name: _lines(name, rpms) for name, rpms in _succeeded_dirs(chroot_dir).items()}
+        return _Update(listing, _pkglist(listing), trusted=False)
+    changed = False
+    for name in removed:
+        changed |= published.pop(name, None) is not None
+    for name in sorted(added - removed):
+        rpms = _succeeded_rpms(chroot_dir / name)
+        if rpms is not None:
+            published[name] = _lines(name, rpms)
+            changed = True
+    return _Update(published, _pkglist(published), trusted=True) if changed else None
+
+
+def _lines(build_dir: str, rpms: list[str]) -> str:
+    return "".join(f"{build_dir}/{rpm}\n" for rpm in rpms)
+
+
+def _pkglist(listing: dict[str, str]) -> Path:
+    """A temporary file listing the RPMs of `listing`, one relative path a line."""
     fd, name = tempfile.mkstemp(prefix="copr-lite-pkglist-", suffix=".txt")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(f"{p}\n" for p in _published_packages(chroot_dir))
+        fh.write("".join(listing.values()))
     return Path(name)
 
 
-async def _run_createrepo(chroot_dir: Path, pkglist: Path) -> None:
-    argv = [CREATEREPO, "--update", "--pkglist", str(pkglist), str(chroot_dir)]
+async def _run_createrepo(chroot_dir: Path, pkglist: Path, trusted: bool = False) -> None:
+    """createrepo_c on `chroot_dir` with exactly the packages of `pkglist`, reusing the
+    metadata of each package it lists already: when its file's size and time are unchanged,
+    or, `trusted`, without looking at the file at all."""
+    argv = [CREATEREPO, "--update", "--pkglist", str(pkglist)]
+    if trusted:
+        argv.append("--skip-stat")
+    argv.append(str(chroot_dir))
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,

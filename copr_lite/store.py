@@ -578,6 +578,44 @@ def latest_builds(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row
     ).fetchall()
 
 
+def monitor_packages(
+    conn: sqlite3.Connection, project_id: int, current: list[str]
+) -> tuple[list[str], list[sqlite3.Row], list[Build]]:
+    """The names of the packages in the project's monitor (sorted), and the latest_builds
+    rows (as `monitor` gives them) of every package but those in `current`, with the builds
+    they refer to (newest first); read in one transaction, so they agree."""
+    conn.execute("BEGIN")
+    try:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT pkg_name FROM latest_builds WHERE project_id = ?"
+                " ORDER BY pkg_name",
+                (project_id,),
+            )
+        ]
+        wanted = sorted(set(names) - set(current))
+        if not wanted:
+            return names, [], []
+        params: tuple[str, ...]
+        where, params = "", ()
+        if current:
+            where = " AND l.pkg_name IN (SELECT value FROM json_each(?))"
+            params = (json.dumps(wanted),)
+        latest = conn.execute(
+            "SELECT l.pkg_name, l.chroot, l.build_id, bc.status, b.pkg_version, b.pkg_release"
+            " FROM latest_builds l"
+            " JOIN build_chroots bc ON bc.build_id = l.build_id AND bc.chroot = l.chroot"
+            " JOIN builds b ON b.id = l.build_id"
+            f" WHERE l.project_id = ?{where} ORDER BY l.pkg_name, l.chroot",
+            (project_id, *params),
+        ).fetchall()
+        ids = sorted({row["build_id"] for row in latest}, reverse=True)
+        return names, latest, _builds_by_ids(conn, ids)
+    finally:
+        conn.execute("COMMIT")
+
+
 def _refresh_latest(conn: sqlite3.Connection, build_id: int, chroots: list[str]) -> None:
     """Recompute latest_builds for this build's package in `chroots` (after a change)."""
     row = conn.execute(
@@ -795,9 +833,11 @@ def pending_candidates(conn: sqlite3.Connection, per_owner: int) -> list[sqlite3
 def already_built(conn: sqlite3.Connection, build_id: int, chroot: str) -> int | None:
     """An earlier build of the same SRPM (by checksum) that succeeded in this chroot of the
     same project, if any."""
+    # The same SRPM has the same package name: the (project, package) index narrows the
+    # search to that package's builds instead of the project's.
     row = conn.execute(
         "SELECT o.id FROM builds b JOIN builds o ON o.project_id = b.project_id"
-        "  AND o.srpm_sha256 = b.srpm_sha256 AND o.id != b.id"
+        "  AND o.pkg_name = b.pkg_name AND o.srpm_sha256 = b.srpm_sha256 AND o.id != b.id"
         " JOIN build_chroots oc ON oc.build_id = o.id AND oc.chroot = ? AND oc.status = ?"
         " WHERE b.id = ? AND b.srpm_sha256 IS NOT NULL LIMIT 1",
         (chroot, State.SUCCEEDED.code, build_id),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -405,3 +407,173 @@ async def test_canceled_createrepo_stops_its_process_before_releasing_the_lock(
         await task
     pid = int(marker.read_text().split()[0])
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+# ---------------------------------------------------------------------- incremental publishing
+
+
+def make_distinct_rpms(work: Path, count: int, prefix: str = "pkg") -> list[Path]:
+    """`count` small noarch RPMs of different names (one rpmbuild run: subpackages)."""
+    lines = ["Name: many", "Version: 1.0", "Release: 1", "Summary: m", "License: MIT"]
+    lines += ["BuildArch: noarch", "%description", "m"]
+    for i in range(count):
+        name = f"{prefix}{i:05d}"
+        lines += [f"%package -n {name}", f"Summary: {name}", f"%description -n {name}", "x"]
+        lines += [f"%files -n {name}"]
+    spec = work / "many.spec"
+    spec.write_text("\n".join(lines) + "\n")
+    subprocess.run(
+        ["rpmbuild", "-bb", "--define", f"_topdir {work / 'top'}", "--define",
+         f"_tmppath {work}", "--define", f"_dbpath {work / 'db'}", str(spec)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return sorted((work / "top" / "RPMS" / "noarch").glob("*.rpm"))
+
+
+@pytest.fixture(scope="module")
+def distinct_rpms(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    if not shutil.which("rpmbuild"):
+        pytest.skip("needs rpmbuild")
+    return make_distinct_rpms(tmp_path_factory.mktemp("distinct"), 8)
+
+
+async def publish_one(pub: Publisher, rpm: Path, build_id: int, status: str = "succeeded") -> Path:
+    """A build dir holding just `rpm`."""
+    build_dir = pub.build_dir("alice", "proj", CHROOT, build_id, rpm.name.split("-")[0])
+    build_dir.mkdir(parents=True)
+    shutil.copy(rpm, build_dir)
+    await pub.finish_build_dir(
+        build_dir, build_id=build_id, chroot=CHROOT, status=status, fail_reason="failed"
+    )
+    return build_dir
+
+
+def listed_dirs(chroot_dir: Path) -> set[str]:
+    return {path.split("/")[0] for path in locations(chroot_dir)}
+
+
+def sha256s(chroot_dir: Path) -> dict[str, str]:
+    """Each listed package's path and the checksum the metadata gives it."""
+    primary = next((chroot_dir / "repodata").glob("*-primary.xml.gz"))
+    text = gzip.decompress(primary.read_bytes()).decode()
+    pattern = r'<checksum type="sha256" pkgid="YES">(\w+)</checksum>.*?<location href="([^"]+)"'
+    return {href: digest for digest, href in re.findall(pattern, text, re.S)}
+
+
+@pytest.fixture(scope="module")
+def rebuilt_rpms(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The same package built again: same names, other bytes (its build time differs)."""
+    if not shutil.which("rpmbuild"):
+        pytest.skip("needs rpmbuild")
+    time.sleep(1.1)
+    return build_hello_rpms(tmp_path_factory.mktemp("rebuild"))
+
+
+@NEEDS_RPM_TOOLS
+async def test_a_success_is_published_without_listing_the_other_builds(
+    pub: Publisher, distinct_rpms: list[Path]
+) -> None:
+    chroot_dir = pub.chroot_dir("alice", "proj", CHROOT)
+    first = await publish_one(pub, distinct_rpms[0], 1)
+    await pub.createrepo(chroot_dir)  # the first run of the process lists everything
+    # A succeeded build dir nobody names is not looked for by later runs ...
+    unnamed = await publish_one(pub, distinct_rpms[1], 2)
+    third = await publish_one(pub, distinct_rpms[2], 3)
+    await pub.createrepo(chroot_dir, add=[third.name])
+    assert listed_dirs(chroot_dir) == {first.name, third.name}
+    # ... which is how a success is published when its chroot holds thousands of builds.
+    # A run from scratch finds it.
+    await pub.createrepo(chroot_dir)
+    assert listed_dirs(chroot_dir) == {first.name, unnamed.name, third.name}
+    # A failed build named for publishing stays out; so nothing runs at all.
+    failed = await publish_one(pub, distinct_rpms[3], 4, "failed")
+    repomd = (chroot_dir / "repodata" / "repomd.xml").read_bytes()
+    await pub.createrepo(chroot_dir, add=[failed.name])
+    assert (chroot_dir / "repodata" / "repomd.xml").read_bytes() == repomd
+    for href, digest in sha256s(chroot_dir).items():
+        assert digest == hashlib.sha256((chroot_dir / href).read_bytes()).hexdigest()
+
+
+@NEEDS_RPM_TOOLS
+async def test_withdrawn_builds_leave_the_repository(
+    pub: Publisher, distinct_rpms: list[Path]
+) -> None:
+    chroot_dir = pub.chroot_dir("alice", "proj", CHROOT)
+    dirs = [await publish_one(pub, distinct_rpms[i], i + 1) for i in range(3)]
+    await pub.createrepo(chroot_dir)
+    # A canceled or deleted build: its directory goes first, then the repository forgets it.
+    await pub.discard(dirs[1], keep_log=True)
+    await pub.createrepo(chroot_dir, remove=[dirs[1].name])
+    assert listed_dirs(chroot_dir) == {dirs[0].name, dirs[2].name}
+    # Withdrawing and publishing together, and several at once (coalesced).
+    fourth = await publish_one(pub, distinct_rpms[3], 4)
+    await pub.discard(dirs[0])
+    await pub.discard(dirs[2])
+    await asyncio.gather(
+        pub.createrepo(chroot_dir, remove=[dirs[0].name]),
+        pub.createrepo(chroot_dir, add=[fourth.name], remove=[dirs[2].name]),
+    )
+    assert listed_dirs(chroot_dir) == {fourth.name}
+    # Withdrawing what was never published changes nothing.
+    await pub.createrepo(chroot_dir, remove=["00000009-pkg00009"])
+    assert listed_dirs(chroot_dir) == {fourth.name}
+
+
+@NEEDS_RPM_TOOLS
+async def test_identical_packages_in_two_build_dirs_stay_listed(
+    pub: Publisher, hello_rpms: list[Path]
+) -> None:
+    chroot_dir = pub.chroot_dir("alice", "proj", CHROOT)
+    dirs = [await publish(pub, hello_rpms, build_id, "succeeded") for build_id in (1, 2, 3)]
+    await pub.createrepo(chroot_dir)
+    await pub.discard(dirs[1])
+    await pub.createrepo(chroot_dir, remove=[dirs[1].name])
+    assert listed_dirs(chroot_dir) == {dirs[0].name, dirs[2].name}
+    fourth = await publish(pub, hello_rpms, 4, "succeeded")
+    await pub.createrepo(chroot_dir, add=[fourth.name])
+    assert listed_dirs(chroot_dir) == {dirs[0].name, dirs[2].name, fourth.name}
+    assert len(locations(chroot_dir)) == 6
+
+
+@NEEDS_RPM_TOOLS
+async def test_a_build_dir_published_again_gets_its_new_checksums(
+    pub: Publisher, hello_rpms: list[Path], rebuilt_rpms: list[Path]
+) -> None:
+    chroot_dir = pub.chroot_dir("alice", "proj", CHROOT)
+    build_dir = await publish(pub, hello_rpms, 1, "succeeded")
+    await pub.createrepo(chroot_dir, add=[build_dir.name])
+    before = sha256s(chroot_dir)
+    # An attempt run again after an interruption writes other bytes under the same names
+    # (later: createrepo_c --update goes by size and modification time, in seconds).
+    for rpm in rebuilt_rpms:
+        shutil.copy(rpm, build_dir)
+        later = time.time() + 5
+        os.utime(build_dir / rpm.name, (later, later))
+    await pub.createrepo(chroot_dir, add=[build_dir.name])
+    after = sha256s(chroot_dir)
+    assert before.keys() == after.keys()
+    for href, digest in after.items():
+        assert digest != before[href]
+        assert digest == hashlib.sha256((chroot_dir / href).read_bytes()).hexdigest()
+
+
+@NEEDS_RPM_TOOLS
+async def test_after_a_failed_run_the_next_one_starts_from_scratch(
+    pub: Publisher, distinct_rpms: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chroot_dir = pub.chroot_dir("alice", "proj", CHROOT)
+    first = await publish_one(pub, distinct_rpms[0], 1)
+    await pub.createrepo(chroot_dir)
+    second = await publish_one(pub, distinct_rpms[1], 2)
+    fake = tmp_path / "failing-createrepo"
+    fake.write_text("#!/bin/sh\necho 'disk full' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with monkeypatch.context() as patch:
+        patch.setattr(publisher_module, "CREATEREPO", str(fake))
+        with pytest.raises(PublishError, match="disk full"):
+            await pub.createrepo(chroot_dir, add=[second.name])
+    # The failed run's request is not lost: the next run lists every build again.
+    third = await publish_one(pub, distinct_rpms[2], 3)
+    await pub.createrepo(chroot_dir, add=[third.name])
+    assert listed_dirs(chroot_dir) == {first.name, second.name, third.name}

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Hashable
+import sqlite3
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .. import auth, forms, operations, services, signin, store
-from ..cache import cached_json
+from ..cache import Fresh
+from ..changes import Tag, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, CoprLiteError, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB
+from ..keys import ANSWERS, CONFIG, DB, MONITOR
 from ..models import Build, Project, User
+from ..monitor import build_entry, package_entries
 from ..openapi import openapi_document
 from ..responses import json_response
 from ..states import State, derive_build_state
@@ -98,16 +102,21 @@ def ok(**payload: Any) -> web.Response:
     return json_response({"output": "ok", **payload})
 
 
+Computed = tuple[dict[str, Any], Collection[Tag]]
+
+
 async def cached_ok(
-    request: web.Request, key: Hashable, compute: Callable[[], Awaitable[dict[str, Any]]]
+    request: web.Request, key: Hashable, compute: Callable[[], Awaitable[Computed]]
 ) -> web.Response:
-    """An `ok` answer from the AnswerCache, computed (and kept) when it is not there or a
-    write happened since."""
+    """An `ok` answer from the AnswerCache, computed (and kept) when it is not there or
+    something it depends on changed. `compute` returns the payload and those tags."""
 
-    async def answer() -> dict[str, Any]:
-        return {"output": "ok", **await compute()}
+    async def encoded() -> Fresh:
+        payload, depends_on = await compute()
+        return Fresh(orjson.dumps({"output": "ok", **payload}), depends_on)
 
-    return await cached_json(request.app[ANSWERS], key, answer)
+    body = await request.app[ANSWERS].answer(key, encoded)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def caller(request: web.Request) -> User:
@@ -197,19 +206,28 @@ async def list_projects(request: web.Request) -> web.Response:
         raise BadRequest("Invalid request: missing `username`")
     config = request.app[CONFIG]
 
-    async def compute() -> dict[str, Any]:
-        projects = await request.app[DB].read(store.list_projects, username)
-        return {"repos": [project_json(config, project, chroots) for project, chroots in projects]}
+    async def compute() -> Computed:
+        owner, projects = await request.app[DB].read(_owner_projects, username)
+        repos = [project_json(config, project, chroots) for project, chroots in projects]
+        # An unknown owner's empty list changes only when users do (changes.USERS).
+        return {"repos": repos}, [owner_tag(owner.id)] if owner else []
 
     return await cached_ok(request, ("list", username), compute)
 
 
+def _owner_projects(
+    conn: sqlite3.Connection, username: str
+) -> tuple[User | None, list[tuple[Project, list[str]]]]:
+    owner = store.get_user(conn, username)
+    return owner, store.list_projects(conn, username) if owner else []
+
+
 async def project_detail(request: web.Request) -> web.Response:
-    async def compute() -> dict[str, Any]:
+    async def compute() -> Computed:
         project, _, chroots = await project_of(request)
         detail = project_json(request.app[CONFIG], project, chroots)
         detail["last_modified"] = await request.app[DB].read(store.last_modified, project.id)
-        return {"detail": detail, "repos": [detail]}
+        return {"detail": detail, "repos": [detail]}, [project_tag(project.id)]
 
     key = ("detail", request.match_info["username"], request.match_info["project"])
     return await cached_ok(request, key, compute)
@@ -440,11 +458,11 @@ async def build_status(request: web.Request) -> web.Response:
     await caller(request)
     build_id = build_id_of(request)
 
-    async def compute() -> dict[str, Any]:
+    async def compute() -> Computed:
         state = await request.app[DB].read(store.get_build_state, build_id)
         if state is None:
             raise NotFound(f"Build {build_id} does not exist.")
-        return {"status": derive_build_state(*state)}
+        return {"status": derive_build_state(*state)}, [build_tag(build_id)]
 
     return await cached_ok(request, ("status", build_id), compute)
 
@@ -489,11 +507,11 @@ def build_json(config: Config, build: Build) -> dict[str, Any]:
 async def build_detail(request: web.Request) -> web.Response:
     build_id = build_id_of(request)
 
-    async def compute() -> dict[str, Any]:
+    async def compute() -> Computed:
         build = await request.app[DB].read(store.get_build, build_id)
         if build is None:
             raise NotFound(f"Build {build_id} does not exist.")
-        return build_json(request.app[CONFIG], build)
+        return build_json(request.app[CONFIG], build), [build_tag(build_id)]
 
     return await cached_ok(request, ("build", build_id), compute)
 
@@ -513,64 +531,37 @@ async def monitor(request: web.Request) -> web.Response:
     """GET .../monitor/: newest build of each package in each chroot (spec A12)."""
     paged = "offset" in request.query or "limit" in request.query
     page = forms.check_page(request) if paged else None
-
-    async def compute() -> dict[str, Any]:
-        return await _monitor(request, page)
-
     key = ("monitor", request.match_info["username"], request.match_info["project"], page)
-    return await cached_ok(request, key, compute)
+
+    async def compute() -> Fresh:
+        snapshot = request.app[ANSWERS].version  # before anything is read
+        project, _, chroots = await project_of(request)
+        base = results_base(request.app[CONFIG], project)
+        if page is None:
+            # Kept as encoded rows per package: only changed packages are read again.
+            rows = request.app[MONITOR]
+            return await rows.answer(request.app[DB], snapshot, project, chroots, base)
+        payload = await _paged_monitor(request, project, chroots, base, page)
+        return Fresh(orjson.dumps({"output": "ok", **payload}), [project_tag(project.id)])
+
+    body = await request.app[ANSWERS].answer(key, compute)
+    return web.Response(body=body, content_type="application/json")
 
 
-async def _monitor(request: web.Request, page: tuple[int, int] | None) -> dict[str, Any]:
-    project, _, chroots = await project_of(request)
-    config = request.app[CONFIG]
+async def _paged_monitor(
+    request: web.Request,
+    project: Project,
+    chroots: tuple[str, ...],
+    base: str,
+    page: tuple[int, int],
+) -> dict[str, Any]:
+    """The monitor with `page` (offset, limit) of the project's whole history as builds."""
     latest, builds = await request.app[DB].read(store.monitor, project.id, page)
-    packages: dict[str, dict[str, Any]] = {}
-    newest: dict[str, int] = {}
-    for row in latest:
-        name = row["pkg_name"]
-        entry = packages.get(name)
-        if entry is None:
-            entry = packages[name] = {
-                "pkg_name": name,
-                "pkg_version": None,
-                "results": dict.fromkeys(chroots),
-            }
-        if row["chroot"] in entry["results"]:
-            entry["results"][row["chroot"]] = [
-                row["build_id"],
-                State.from_code(row["status"]).value,
-            ]
-        if row["build_id"] > newest.get(name, 0):
-            newest[name] = row["build_id"]
-            version, release = row["pkg_version"], row["pkg_release"]
-            entry["pkg_version"] = f"{version}-{release}" if release else version
-    base = results_base(config, project)
+    packages = package_entries(latest, chroots)
     return {
         "chroots": list(chroots),
-        "builds": [_monitor_build(build, base) for build in builds],
+        "builds": [build_entry(build, base) for build in builds],
         "packages": [packages[name] for name in sorted(packages)],
-    }
-
-
-def _monitor_build(build: Build, results: str) -> dict[str, Any]:
-    state = derive_build_state(build.canceled, (c.status for c in build.chroots))
-    return {
-        "id": build.id,
-        "pkg_name": build.pkg_name,
-        "pkg_version": build.version_release,
-        "status": State(state).code if state != "unknown" else None,
-        "state": state,
-        "canceled": build.canceled,
-        "repos": build.repos,
-        "submitted_on": build.submitted_on,
-        "started_on": build.started_on,
-        "ended_on": build.ended_on,
-        "results": results if build.started_on else None,
-        "memory_reqs": build.memory_reqs,
-        "timeout": build.timeout,
-        "src_pkg": build.source_url,
-        "built_packages": list(build.built_packages),
     }
 
 

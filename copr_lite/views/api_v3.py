@@ -9,13 +9,15 @@ error shape, whose `error` text the clients show; the status says what kind (401
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .. import __version__, auth, forms, operations, services, signin, store
-from ..cache import cached_json
+from ..cache import Fresh
+from ..changes import ALL_PROJECTS, Tag, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, Forbidden, NotFound
 from ..keys import ANSWERS, CONFIG, DB
@@ -108,11 +110,21 @@ def items(found: list[dict[str, Any]], offset: int, limit: int) -> web.Response:
     return json_response(items_body(found, offset, limit))
 
 
+Computed = tuple[Any, Collection[Tag]]
+
+
 async def cached(
-    request: web.Request, key: Hashable, compute: Callable[[], Awaitable[Any]]
+    request: web.Request, key: Hashable, compute: Callable[[], Awaitable[Computed]]
 ) -> web.Response:
-    """The hot reads (build, project list, monitor) come from the answer cache."""
-    return await cached_json(request.app[ANSWERS], key, compute)
+    """The hot reads (build, project list, monitor) come from the answer cache, kept until
+    something they depend on changes. `compute` returns the answer and those tags."""
+
+    async def encoded() -> Fresh:
+        answer, depends_on = await compute()
+        return Fresh(orjson.dumps(answer), depends_on)
+
+    body = await request.app[ANSWERS].answer(key, encoded)
+    return web.Response(body=body, content_type="application/json")
 
 
 def page_of(request: web.Request) -> tuple[int, int]:
@@ -279,11 +291,18 @@ async def project_list(request: web.Request) -> web.Response:
     offset, limit = page_of(request)
     owner = request.query.get("ownername") or None
 
-    async def compute() -> Any:
+    async def compute() -> Computed:
         found = await request.app[DB].read(store.projects_page, owner, offset, limit)
         config = request.app[CONFIG]
         rows = [] if found is None else found[1]
-        return items_body([project_json(config, r.project, r.chroots) for r in rows], offset, limit)
+        answer = items_body(
+            [project_json(config, r.project, r.chroots) for r in rows], offset, limit
+        )
+        # An unknown owner's empty page changes only when users do (changes.USERS).
+        depends_on = [project_tag(r.project.id) for r in rows]
+        if found is not None:
+            depends_on.append(owner_tag(found[0].id) if found[0] else ALL_PROJECTS)
+        return answer, depends_on
 
     return await cached(request, ("v3 projects", owner, offset, limit), compute)
 
@@ -414,8 +433,9 @@ async def regenerate_repos(request: web.Request) -> web.Response:
 async def build_get(request: web.Request) -> web.Response:
     build_id = build_id_param(request.match_info["build_id"])
 
-    async def compute() -> Any:
-        return build_json(request.app[CONFIG], await get_build(request, build_id))
+    async def compute() -> Computed:
+        build = await get_build(request, build_id)
+        return build_json(request.app[CONFIG], build), [build_tag(build_id)]
 
     return await cached(request, ("v3 build", build_id), compute)
 
@@ -812,13 +832,13 @@ async def monitor(request: web.Request) -> web.Response:
     if unknown:
         raise BadRequest(f"Unknown additional fields: {', '.join(sorted(unknown))[:200]}")
 
-    async def compute() -> Any:
+    async def compute() -> Computed:
         return await _monitor(request, owner, name, extra)
 
     return await cached(request, ("v3 monitor", owner, name, extra), compute)
 
 
-async def _monitor(request: web.Request, owner: str, name: str, extra: frozenset[str]) -> Any:
+async def _monitor(request: web.Request, owner: str, name: str, extra: frozenset[str]) -> Computed:
     found = await project_found(request, owner, name)
     latest = await request.app[DB].read(store.latest_builds, found.project.id)
     config = request.app[CONFIG]
@@ -840,11 +860,12 @@ async def _monitor(request: web.Request, owner: str, name: str, extra: frozenset
             entry["url_backend_log"] = f"{build_dir}backend.log.gz"
         chroots = packages.setdefault(row["pkg_name"], {"name": row["pkg_name"], "chroots": {}})
         chroots["chroots"][row["chroot"]] = entry
-    return {
+    answer = {
         "output": "ok",
         "message": "Project monitor request successful",
         "packages": [packages[package] for package in sorted(packages)],
     }
+    return answer, [project_tag(found.project.id)]
 
 
 async def rpmrepo(request: web.Request) -> web.Response:
