@@ -604,3 +604,74 @@ def _log(server, project: str, build_id: int) -> str:  # type: ignore[no-untyped
         f"{build_id:08d}-*/builder-live.log"
     )
     return path.read_text()
+
+
+def test_a_remote_worker_fetches_the_project_repository_from_the_server(
+    image: str, distro_repo: Path, tmp_path_factory, tmp_path: Path
+):
+    """A worker with the container builder gets the repositories in its job and reaches the
+    project's repository over HTTP from the server (a first container with network)."""
+    import os
+    import signal
+
+    from test_e2e import Server, free_port, serving
+
+    work = tmp_path_factory.mktemp("deps-remote")
+    port = free_port()
+    config = work / "copr-lite.ini"
+    config.write_text(
+        f"[server]\nport = {port}\ndata_dir = {work / 'data'}\naccess_log = no\n"
+        "[signing]\nkey_length = 2048\n"
+        f"[chroots]\n{CHROOT} = remote\n"
+        f"[repos]\n{CHROOT} = {distro_repo.as_uri()}\n"
+    )
+    server = Server(f"http://127.0.0.1:{port}", work, config, work / "data", [])
+    worker_config = work / "worker.ini"
+    worker_config.write_text(f"[server]\ndata_dir = {work / 'worker-data'}\n")
+    with serving(server):
+        api = server.make_user("alice")
+        created = server.cli("worker-token", "create", "deps-1")
+        token = next(line.split()[1] for line in created.splitlines() if line.startswith("token:"))
+        api.ok("post", "/api/coprs/alice/new/", name="libs", chroots=CHROOT)
+        log_path = work / "worker.log"
+        with (
+            log_path.open("wb") as out,
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "copr_lite",
+                    "worker",
+                    "--server",
+                    server.url,
+                    "--builder",
+                    "container",
+                    "--chroots",
+                    CHROOT,
+                    "--config",
+                    str(worker_config),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=work,
+                env={**os.environ, "COPR_LITE_WORKER_TOKEN": token, "PYTHONUNBUFFERED": "1"},
+            ) as worker,
+        ):
+            try:
+                header = srpm_of(HEADER_SPEC, tmp_path, "copr-lite-demo-devel")
+                consumer = srpm_of(consumer_spec("copr-lite-distro-2"), tmp_path, "copr-lite-demo")
+                first = api.ok("upload", "/api/coprs/alice/libs/new_build_upload/", header)["id"]
+                assert wait_build(api, first)["status"] == "succeeded", log_path.read_text()
+                second = api.ok("upload", "/api/coprs/alice/libs/new_build_upload/", consumer)
+                detail = wait_build(api, second["id"])
+                log = _log(server, "alice/libs", second["id"])
+                assert detail["status"] == "succeeded", log + log_path.read_text()
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(timeout=60) == 0, log_path.read_text()
+    own = f"{server.url}/results/alice/libs/{CHROOT}/"
+    assert f"repository copr-lite-project: {own}" in log
+    assert f"repository copr-lite-distro-1: {distro_repo} (read-only)" in log
+    assert "answer=42" in log.splitlines()
+    assert "found /usr/share/copr-lite-distro-2/copr-lite-distro-2.txt" in log
