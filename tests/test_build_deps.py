@@ -358,11 +358,12 @@ def test_podman_command_lines_of_the_two_phases(tmp_path: Path):
         "dnf", "-y", "--config", "/build/dnf.conf", "--releasever", "40",
         "--cacheonly", "install", "a", "b >= 1",
     ]  # fmt: skip
-    script = container._deps_script(["dnf", "install", "a b"], ["rpmbuild", "-ra", "/s"])
+    script = container._deps_script(["a b", "c"], ["dnf", "install", "a b"], ["rpmbuild", "/s"])
     assert script == (
-        f"echo \"{container.DEPS_START}\"; dnf install 'a b' || "
-        f'{{ echo "{container.DEPS_FAILED}"; exit 1; }}; echo "{container.DEPS_DONE}"; '
-        "exec rpmbuild -ra /s"
+        f"echo \"{container.DEPS_START}\"; if rpm -q --whatprovides 'a b' c >/dev/null 2>&1; "
+        f"then echo \"{container.DEPS_PRESENT}\"; else dnf install 'a b' || "
+        f'{{ echo "{container.DEPS_FAILED}"; exit 1; }}; fi; echo "{container.DEPS_DONE}"; '
+        "exec rpmbuild /s"
     )
 
 

@@ -402,7 +402,7 @@ async def test_build_requires_the_image_provides_need_no_repository(
         builder, make_job(srpm, distro_repos=(empty.as_uri(),)), tmp_path / "repo"
     )
     assert result.status == Outcome.SUCCEEDED, run.text
-    assert "Package copr-lite-debian-buildroot-1-1.noarch is already installed." in run.lines
+    assert container.DEPS_PRESENT in run.lines  # rpm said so: dnf did not run
     assert "copr-lite: build dependencies installed" in run.lines
 
 
