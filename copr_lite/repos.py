@@ -109,9 +109,10 @@ def dependency_repos(
     mount_root: str = "/repos",
 ) -> list[DnfRepo]:
     """The repositories of a build, in order, as dnf inside a container sees them: local
-    directories (file:/// URLs, and URLs the server holds on disk, such as the project's
-    own repository) are mounted under `mount_root`; everything else is fetched. The first
-    of `repos` is the project's own."""
+    directories (file:/// distribution repositories, and URLs the server holds on disk,
+    such as the project's own repository) are mounted under `mount_root`; everything else
+    is fetched. The first of `repos` is the project's own. A file:/// URL among `repos`
+    (which come from users) is never mounted."""
     result: list[DnfRepo] = []
     entries = [("distro", e) for e in distro_repos] + [("repo", e) for e in repos]
     for index, (kind, entry) in enumerate(entries, start=1):
@@ -120,7 +121,8 @@ def dependency_repos(
         optional = kind == "repo" and index == len(distro_repos) + 1
         repo_id = "copr-lite-project" if optional else f"copr-lite-{kind}-{index}"
         source = local_repos.get(url)
-        if source is None and url.startswith("file:///") and not metalink:
+        # Only the operator's own settings may name a directory of this machine.
+        if source is None and kind == "distro" and url.startswith("file:///") and not metalink:
             source = Path(unquote(urlsplit(url).path))
         if source is not None:
             mounted = f"file://{mount_root}/{index}"

@@ -453,6 +453,9 @@ def test_dependency_repos_mount_local_ones_and_fetch_the_rest(tmp_path: Path):
         DnfRepo("copr-lite-repo-4", "https://extra.example/x86_64/", False, None),
     ]
     assert [r.needs_network for r in repos] == [True, False, False, True]
+    # A user's repository cannot name a directory of the build machine.
+    (mounted,) = dependency_repos(chroot, [], ["file:///etc/"], {})
+    assert mounted.source is None and mounted.url == "file:///etc/"
     text = dnf_config(repos, "/var/cache/x")
     assert "reposdir=\ncachedir=/var/cache/x\nkeepcache=1\n" in text
     assert "[copr-lite-distro-1]\nname=copr-lite-distro-1\nmetalink=https://m.example/" in text
