@@ -202,6 +202,21 @@ class Publisher:
         build_dir = self._inside(build_dir)
         await asyncio.to_thread(_discard_dir, build_dir, keep_log)
 
+    async def remove_builds(self, chroot_dir: Path, build_dirs: Sequence[Path]) -> None:
+        """Remove build directories of one chroot (logs included) and republish it when a
+        removed one was published. The removal waits for a createrepo_c run of the chroot
+        in progress, so no run is handed a package that vanishes under it."""
+        chroot_dir = self._inside(chroot_dir)
+        dirs = [self._inside(d) for d in build_dirs]
+        published = False
+        state = _repo_state(chroot_dir)
+        async with state.lock:
+            for build_dir in dirs:
+                published |= await asyncio.to_thread((build_dir / SUCCESS).is_file)
+                await asyncio.to_thread(_discard_dir, build_dir, False)
+        if published:
+            await self.createrepo(chroot_dir)
+
     async def remove_project(self, owner: str, project: str) -> None:
         """Remove everything published for a project (results, logs, imports, key), after
         any createrepo_c run on one of its chroots has finished."""

@@ -1,5 +1,5 @@
-"""What the API and the web UI both do: create a project, submit builds, cancel a build,
-delete a project, search. Callers have checked who may do it and validated the fields;
+"""What the API and the web UI both do: create a project, submit builds, cancel or delete
+builds, delete a project, search. Callers have checked who may do it and validated the fields;
 these functions store the change and tell the dispatcher and the publisher.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 from aiohttp import web
 
 from . import auth, forms, store
-from .errors import Conflict, NotFound
+from .errors import Conflict, Forbidden, NotFound
 from .forms import Form
 from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
-from .models import Project, User
+from .models import Build, Project, User
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,53 @@ async def cancel_build(app: web.Application, user: User, build_id: int) -> list[
     await app[DISPATCHER].cancel_build(build_id)
     log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
     return canceled
+
+
+async def delete_builds(app: web.Application, user: User, build_ids: list[int]) -> list[int]:
+    """Delete finished builds for `user`: their rows, results, logs and imported SRPMs, and
+    republish the repositories they were published in. All or nothing: NotFound for an
+    unknown build, Forbidden unless `user` submitted it or may modify its project, Conflict
+    while one is unfinished (cancel it first). Returns the ids deleted."""
+    builds = await app[DB].write(_delete_finished, user, build_ids)
+    publisher = app[PUBLISHER]
+    by_chroot: dict[Path, list[Path]] = {}
+    for build in builds:
+        for chroot in build.chroots:
+            if build.pkg_name is not None:
+                path = publisher.build_dir(
+                    build.owner_name, build.project_name, chroot.chroot, build.id, build.pkg_name
+                )
+                by_chroot.setdefault(path.parent, []).append(path)
+    for chroot_dir, build_dirs in by_chroot.items():
+        await publisher.remove_builds(chroot_dir, build_dirs)
+    for build in builds:
+        await publisher.discard(
+            publisher.import_dir(build.owner_name, build.project_name, build.id)
+        )
+    deleted = [build.id for build in builds]
+    if deleted:
+        log.info("builds deleted ids=%s by=%s", ",".join(map(str, deleted)), user.name)
+    return deleted
+
+
+def _delete_finished(conn: sqlite3.Connection, user: User, build_ids: list[int]) -> list[Build]:
+    """Check every build, then delete them all, in one transaction (see delete_builds)."""
+    builds = []
+    for build_id in dict.fromkeys(build_ids):
+        found = store.build_with_roles(conn, build_id, user.id)
+        if found is None:
+            raise NotFound(f"Build {build_id} does not exist.")
+        build, project, roles = found
+        if build.submitter_name != user.name:
+            try:
+                auth.check_permission(user, project, roles, auth.Action.MODIFY)
+            except Forbidden:
+                raise Forbidden(f"You are not allowed to delete build {build_id}.") from None
+        if not all(chroot.status.terminal for chroot in build.chroots):
+            raise Conflict(f"You can not delete build `{build_id}` which is not finished.")
+        builds.append(build)
+    deleted = set(store.delete_builds(conn, builds))
+    return [build for build in builds if build.id in deleted]
 
 
 # ---------------------------------------------------------------- search

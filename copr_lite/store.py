@@ -522,7 +522,13 @@ def _refresh_latest(conn: sqlite3.Connection, build_id: int, chroots: list[str])
     ).fetchone()
     if row is None or row["pkg_name"] is None:
         return
-    project_id, pkg_name = row
+    _refresh_package_latest(conn, row["project_id"], row["pkg_name"], chroots)
+
+
+def _refresh_package_latest(
+    conn: sqlite3.Connection, project_id: int, pkg_name: str, chroots: list[str]
+) -> None:
+    """Point latest_builds at the newest non-canceled build of the package per chroot."""
     canceled = State.CANCELED.code
     for chroot in chroots:
         newest = conn.execute(
@@ -625,6 +631,22 @@ def cancel_build(conn: sqlite3.Connection, build_id: int) -> list[str]:
     for chroot in unfinished:
         set_chroot_state(conn, build_id, chroot, State.CANCELED)
     return unfinished
+
+
+def delete_builds(conn: sqlite3.Connection, builds: list[Build]) -> list[int]:
+    """Delete `builds` (read in this transaction, all finished) with their chroots and
+    packages, and let each package's next newest build take its place in latest_builds.
+    Returns the ids deleted: a build deleted meanwhile by another writer is not among them."""
+    deleted = []
+    for build in builds:
+        if conn.execute("DELETE FROM builds WHERE id = ?", (build.id,)).rowcount:
+            deleted.append(build.id)
+    for build in builds:
+        if build.id in deleted and build.pkg_name is not None:
+            _refresh_package_latest(
+                conn, build.project_id, build.pkg_name, [c.chroot for c in build.chroots]
+            )
+    return deleted
 
 
 def unfinished_builds(conn: sqlite3.Connection, project_id: int) -> list[int]:
