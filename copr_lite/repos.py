@@ -86,8 +86,8 @@ class DnfRepo:
         metalink: whether `url` is a metalink.
         source: the host directory mounted read-only at `url`'s path, or None when dnf
             fetches the repository over the network.
-        optional: whether a build goes on without it (the project's own repository, which
-            has no metadata before its first build).
+        optional: whether a build goes on when its directory does not exist (the project's
+            own repository, made on its first build).
     """
 
     repo_id: str
@@ -141,7 +141,6 @@ def dnf_config(repos: Sequence[DnfRepo], cachedir: str) -> str:
         f"cachedir={cachedir}",
         "keepcache=1",
         "install_weak_deps=0",
-        "skip_if_unavailable=0",
         "best=1",
         "gpgcheck=0",
         "logdir=/tmp",
@@ -156,7 +155,9 @@ def dnf_config(repos: Sequence[DnfRepo], cachedir: str) -> str:
             f"{'metalink' if repo.metalink else 'baseurl'}={repo.url}",
             # A local repository (the project's own) changes with every build.
             f"metadata_expire={0 if repo.source is not None else 3600}",
-            f"skip_if_unavailable={int(repo.optional)}",
+            # An unreachable repository (an offline host's default mirrors) is skipped and
+            # named in the log; what only it has then fails as "No match for argument".
+            "skip_if_unavailable=1",
             "",
         ]
     return "\n".join(lines)

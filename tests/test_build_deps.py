@@ -43,6 +43,8 @@ from container_image import podman_unusable
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
 CHROOT = f"fedora-40-{HOST_ARCH}"
+# The project's own repository, which the server would hold on disk (not made yet here).
+OWN = f"http://copr.invalid/results/alice/demo/{CHROOT}/"
 
 
 def _load_plugin() -> ModuleType:
@@ -274,11 +276,17 @@ async def test_distribution_repository_installs_build_requires(
     )
     result, run = await build(
         builder,
-        job(srpm, distro_repos=(distro_repo.as_uri(),), repos=("file:///nonexistent/own/",)),
+        job(
+            srpm,
+            distro_repos=(distro_repo.as_uri(),),
+            repos=(OWN,),
+            local_repos={OWN: tmp_path / "no-repository-yet"},
+        ),
         tmp_path / "b",
     )
     assert result.status == Outcome.SUCCEEDED, run.text
     assert f"repository copr-lite-distro-1: {distro_repo} (read-only)" in run.lines
+    assert f"copr-lite-project: no repository yet at {tmp_path / 'no-repository-yet'}" in run.lines
     assert "BuildRequires: copr-lite-distro-3, copr-lite-distro-4" in run.lines
     assert "dependencies: downloading" not in run.text  # nothing fetched: one container
     assert any(line.startswith("Installed:") for line in run.lines), run.text
@@ -317,11 +325,19 @@ async def test_additional_repository_over_http_and_the_package_cache(
         tmp_path,
         "copr-lite-uses-extra",
     )
-    the_job = job(srpm, distro_repos=(distro_repo.as_uri(),), repos=("file:///nonexistent/", url))
+    # A repository that cannot be reached (a closed port) is skipped, and the log says so.
+    unreachable = "http://127.0.0.1:9/nothing/"
+    the_job = job(
+        srpm,
+        distro_repos=(distro_repo.as_uri(), unreachable),
+        repos=(OWN, url),
+        local_repos={OWN: tmp_path / "no-repository-yet"},
+    )
     requests.clear()
     result, run = await build(builder, the_job, tmp_path / "first")
     assert result.status == Outcome.SUCCEEDED, run.text
-    assert f"repository copr-lite-repo-3: {url}" in run.lines
+    assert f"repository copr-lite-repo-4: {url}" in run.lines
+    assert any("Ignoring repositories: copr-lite-distro-2" in line for line in run.lines), run.text
     assert any(line.startswith("dependencies: downloading with network host") for line in run.lines)
     assert "copr-lite-extra" in run.lines  # %build read the installed file
     rpm_gets = [path for path in requests if path.endswith(".rpm")]
