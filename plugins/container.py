@@ -411,7 +411,7 @@ class ContainerBuilder:
         ]
         if wanted:
             outcome = await self._build_with_dependencies(
-                job, ctx, image, build_dir, srpm_in, wanted, rpmbuild
+                job, ctx, build_dir, srpm_in, wanted, rpmbuild
             )
         else:
             outcome = await self._container(job, ctx, build_dir, srpm_in, rpmbuild)
@@ -456,7 +456,6 @@ class ContainerBuilder:
         self,
         job: BuildJob,
         ctx: BuildContext,
-        image: str,
         build_dir: Path,
         srpm_in: str,
         wanted: list[str],
@@ -552,11 +551,10 @@ class ContainerBuilder:
             "sh", "-c", _ENTRY, "copr-lite-build", *command,
         ]  # fmt: skip
         tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL)
-        memory_seen = False
-        dependencies_failed = False
+        memory_seen = phase_ended = dependencies_failed = False
 
         async def log(line: str) -> None:
-            nonlocal memory_seen, dependencies_failed
+            nonlocal memory_seen, phase_ended, dependencies_failed
             if not memory_seen and line.startswith(MEMORY_LINE):
                 memory_seen = True
                 await ctx.log(line)
@@ -564,7 +562,9 @@ class ContainerBuilder:
                 if note:
                     await ctx.log(note)
                 return
-            if line in (DEPS_DONE, DEPS_FAILED):
+            # The first marker ends the dependency phase; the build's own output cannot.
+            if line in (DEPS_DONE, DEPS_FAILED) and not phase_ended:
+                phase_ended = True
                 dependencies_failed = line == DEPS_FAILED
                 if on_dependencies_done is not None:
                     on_dependencies_done()

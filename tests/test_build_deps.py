@@ -695,3 +695,19 @@ def test_a_remote_worker_fetches_the_project_repository_from_the_server(
     assert f"repository copr-lite-distro-1: {distro_repo} (read-only)" in log
     assert "answer=42" in log.splitlines()
     assert "found /usr/share/copr-lite-distro-2/copr-lite-distro-2.txt" in log
+
+
+async def test_the_build_cannot_pass_for_the_dependency_phase(
+    image: str, distro_repo: Path, tmp_path: Path
+):
+    """Only the first phase marker counts: a build printing one fails as a build."""
+    builder = container.ContainerBuilder(image=image, cache_dir=tmp_path / "cache")
+    script = f'echo "{container.DEPS_FAILED}"; exit 1'
+    srpm = srpm_of(
+        package_spec("copr-lite-spoof", requires=DISTRO_PACKAGES[:1], build=script), tmp_path, "s"
+    )
+    result, run = await build(
+        builder, job(srpm, distro_repos=(distro_repo.as_uri(),)), tmp_path / "b"
+    )
+    assert result.status == Outcome.FAILED, run.text
+    assert result.fail_reason.startswith("rpmbuild failed with exit code 1"), result.fail_reason
