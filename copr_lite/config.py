@@ -606,6 +606,11 @@ def render_config(config: Config, plugins: PluginSettingsRegistry | None = None)
             if f.name == "repos":
                 lines.append(f"# {f.metadata['help']}")
                 lines.extend(f"{name} = {' '.join(urls)}" for name, urls in value.items())
+                # The chroots left to the default, with what that default is.
+                for name in config.chroots:
+                    if name not in value:
+                        default = " ".join(config.distribution_repos(name)) or "(none)"
+                        lines.append(f"# {name} = {default}")
                 continue
             if isinstance(value, bool):
                 value = "yes" if value else "no"

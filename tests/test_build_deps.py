@@ -25,7 +25,7 @@ import pytest
 
 from copr_lite import BuildContext, BuildJob, Chroot, ChrootResult, Outcome
 from copr_lite.builder_image import ensure_image, provides_spec
-from copr_lite.config import ConfigError, load_config
+from copr_lite.config import ConfigError, load_config, render_config
 from copr_lite.conformance import make_srpm
 from copr_lite.repos import (
     METALINK,
@@ -436,6 +436,14 @@ def test_repos_settings(tmp_path: Path):
         "https://mirror.example.org/updates/40/x86_64/",
     )
     assert config.distribution_repos("epel-9-x86_64")[-1].endswith("repo=epel-9&arch=$basearch")
+    # config check shows both: the configured chroot, and what the others default to.
+    rendered = render_config(config)
+    assert (
+        "fedora-40-x86_64 = file:///srv/mirror/fedora/$releasever/$basearch/ "
+        "https://mirror.example.org/updates/40/x86_64/\n" in rendered
+    )
+    assert "\n# epel-9-x86_64 = metalink=https://mirrors.centos.org/metalink?repo=" in rendered
+    assert load_config(ini).repos == load_config(_write(tmp_path, rendered)).repos
     for text, error in (
         ("[repos]\nfedora-40 = http://x/\n", r"\[repos\] fedora-40: a chroot name must look like"),
         ("[repos]\nfedora-40-x86_64 = ftp:/x\n", r"'ftp:/x' is not a repository"),
@@ -448,6 +456,12 @@ def test_repos_settings(tmp_path: Path):
         with pytest.raises(ConfigError, match=error):
             load_config(ini)
     assert check_entry(METALINK + "https://m.example/x") == "metalink=https://m.example/x"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rendered.ini"
+    path.write_text(text)
+    return path
 
 
 def test_dependency_repos_mount_local_ones_and_fetch_the_rest(tmp_path: Path):
