@@ -31,8 +31,9 @@ build's container (no network needed); when one is fetched over the network, a f
 container with `deps_network` downloads into the cache and the build's container installs
 from it with `--cacheonly`, so rpmbuild never gets a network the build did not enable. The
 cache (`cache_dir/<chroot>`, dnf's cachedir with keepcache) outlives the build; the dnf runs
-of one chroot take turns, because dnf's lock files hold a pid, which does not tell processes
-of two containers apart. The script in the container prints DEPS_DONE or DEPS_FAILED between
+of one chroot take turns (_CacheTurn: this process's builds and other processes of this
+machine), because dnf's lock files hold a pid, which does not tell processes of two
+containers apart. The script in the container prints DEPS_DONE or DEPS_FAILED between
 the phases: the turn ends there, and a failure is reported with dnf's own error.
 
 Arches follow the `rpmbuild` builder's rules (its functions are reused): an arch-specific
@@ -56,7 +57,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import importlib.util
+import os
 import platform
 import secrets
 import shlex
@@ -131,6 +134,42 @@ def _deps_script(wanted: Sequence[str], dnf: list[str], then: list[str] | None) 
         f'else {shlex.join(dnf)} || {{ echo "{DEPS_FAILED}"; exit 1; }}; fi; echo "{DEPS_DONE}"'
     )
     return f"{script}; exec {shlex.join(then)}" if then else script
+
+
+class _CacheTurn:
+    """A turn at a chroot's package cache: among this process's builds (an asyncio lock)
+    and other processes of this machine sharing the directory (flock on a file in it).
+    dnf's own lock files hold a pid, which does not tell processes of two containers
+    apart. `release()` may be called more than once."""
+
+    def __init__(self, lock: asyncio.Lock, fd: int) -> None:
+        self._lock = lock
+        self._fd: int | None = fd
+
+    @classmethod
+    async def take(cls, lock: asyncio.Lock, path: Path) -> _CacheTurn:
+        await lock.acquire()
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        return cls(lock, fd)
+                    except BlockingIOError:
+                        await asyncio.sleep(0.1)
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
+            lock.release()
+            raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+            self._lock.release()
 
 
 def dnf_error(lines: Sequence[str]) -> str:
@@ -276,8 +315,7 @@ class ContainerBuilder:
         self.extra_args = list(extra_args)
         self.cache_dir = cache_dir
         self.deps_network = deps_network
-        # One dnf at a time per chroot cache: dnf's own locks hold a pid, which does not
-        # tell processes of different containers apart.
+        # One dnf at a time per chroot cache (see _CacheTurn).
         self._cache_locks: collections.defaultdict[Path, asyncio.Lock] = collections.defaultdict(
             asyncio.Lock
         )
@@ -489,6 +527,7 @@ class ContainerBuilder:
         config = dnf_config(usable, CACHE_IN)
         await asyncio.to_thread((build_dir / "dnf.conf").write_text, config)
         lock = self._cache_locks[cache.resolve()]
+        turn_file = cache / ".copr-lite-dnf.lock"
 
         remote = [repo.repo_id for repo in usable if repo.needs_network]
         if remote:
@@ -499,11 +538,14 @@ class ContainerBuilder:
             )
             download = self.dnf_args(job, wanted, "--downloadonly")
             script = _deps_script(wanted, download, None)
-            async with lock:
+            turn = await _CacheTurn.take(lock, turn_file)
+            try:
                 outcome = await self._container(
                     job, ctx, build_dir, srpm_in, ["sh", "-c", script],
                     network=self.deps_network, read_only=False, volumes=volumes,
                 )  # fmt: skip
+            finally:
+                turn.release()
             if outcome.code != 0:
                 return outcome
             install = self.dnf_args(job, wanted, "--cacheonly")
@@ -511,22 +553,14 @@ class ContainerBuilder:
             install = self.dnf_args(job, wanted)
         await ctx.log(f"dependencies: {shlex.join(install)}")
         await ctx.log(f"build: {shlex.join(rpmbuild)}")
-        await lock.acquire()
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                lock.release()
-
+        turn = await _CacheTurn.take(lock, turn_file)
         try:
             return await self._container(
                 job, ctx, build_dir, srpm_in, ["sh", "-c", _deps_script(wanted, install, rpmbuild)],
-                read_only=False, volumes=volumes, on_dependencies_done=release,
+                read_only=False, volumes=volumes, on_dependencies_done=turn.release,
             )  # fmt: skip
         finally:
-            release()
+            turn.release()
 
     async def _container(
         self,

@@ -725,3 +725,28 @@ async def test_the_build_cannot_pass_for_the_dependency_phase(
     )
     assert result.status == Outcome.FAILED, run.text
     assert result.fail_reason.startswith("rpmbuild failed with exit code 1"), result.fail_reason
+
+
+async def test_one_dnf_at_a_time_per_cache_even_across_processes(tmp_path: Path):
+    """Two builders with locks of their own (as in two processes) still take turns."""
+    import asyncio
+
+    path = tmp_path / "turn.lock"
+    first = await container._CacheTurn.take(asyncio.Lock(), path)
+    second = asyncio.ensure_future(container._CacheTurn.take(asyncio.Lock(), path))
+    await asyncio.sleep(0.3)
+    assert not second.done()  # the flock held by the first
+    first.release()
+    first.release()  # a second release is harmless
+    turn = await asyncio.wait_for(second, 5)
+    turn.release()
+    # Cancelled while waiting, the lock is given back.
+    lock = asyncio.Lock()
+    holder = await container._CacheTurn.take(asyncio.Lock(), path)
+    waiting = asyncio.ensure_future(container._CacheTurn.take(lock, path))
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    assert not lock.locked()
+    holder.release()
