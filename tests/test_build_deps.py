@@ -750,3 +750,20 @@ async def test_one_dnf_at_a_time_per_cache_even_across_processes(tmp_path: Path)
         await waiting
     assert not lock.locked()
     holder.release()
+
+
+def test_builder_image_command(image: str):
+    """Quick when podman has the image: it prints the name; a missing podman is one line."""
+    argv = [sys.executable, "-m", "copr_lite", "builder-image"]
+    started = time.monotonic()
+    done = subprocess.run([*argv, "--quiet"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{image}\n"
+    assert time.monotonic() - started < 30
+    missing = subprocess.run(
+        [*argv, "--podman", "/nonexistent/podman"], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines()[-1] == (
+        "copr_lite: /nonexistent/podman is not installed (apt-get install podman runc)"
+    )
