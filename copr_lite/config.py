@@ -426,7 +426,15 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         if f is None:
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = _convert(f, str(value)) if isinstance(value, str) else value
-    return Config(**values)
+    config = Config(**values)
+    # A chroot no builder serves is most likely a typo of one that is.
+    unknown = sorted(set(config.repos) - set(config.chroots))
+    if unknown:
+        raise ConfigError(
+            f"[repos] {unknown[0]}: not a chroot this server offers "
+            f"(the chroots: {', '.join(config.chroots)})"
+        )
+    return config
 
 
 # ---------------------------------------------------------------- plugin settings

@@ -451,6 +451,7 @@ def test_repos_settings(tmp_path: Path):
             "[repos]\nfedora-40-x86_64 = metalink=file:///m\n",
             "a metalink is fetched over the network",
         ),
+        ("[repos]\nfedora-40-x86_46 = http://x/\n", "fedora-40-x86_46: not a chroot this server"),
     ):
         ini.write_text(text)
         with pytest.raises(ConfigError, match=error):
