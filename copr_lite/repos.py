@@ -86,15 +86,12 @@ class DnfRepo:
         metalink: whether `url` is a metalink.
         source: the host directory mounted read-only at `url`'s path, or None when dnf
             fetches the repository over the network.
-        optional: whether a build goes on when its directory does not exist (the project's
-            own repository, made on its first build).
     """
 
     repo_id: str
     url: str
     metalink: bool
     source: Path | None
-    optional: bool = False
 
     @property
     def needs_network(self) -> bool:
@@ -118,17 +115,17 @@ def dependency_repos(
     for index, (kind, entry) in enumerate(entries, start=1):
         metalink = entry.startswith(METALINK)
         url = expand(entry.removeprefix(METALINK), chroot)
-        optional = kind == "repo" and index == len(distro_repos) + 1
-        repo_id = "copr-lite-project" if optional else f"copr-lite-{kind}-{index}"
+        own = kind == "repo" and index == len(distro_repos) + 1
+        repo_id = "copr-lite-project" if own else f"copr-lite-{kind}-{index}"
         source = local_repos.get(url)
         # Only the operator's own settings may name a directory of this machine.
         if source is None and kind == "distro" and url.startswith("file:///") and not metalink:
             source = Path(unquote(urlsplit(url).path))
         if source is not None:
             mounted = f"file://{mount_root}/{index}"
-            result.append(DnfRepo(repo_id, mounted, False, source, optional))
+            result.append(DnfRepo(repo_id, mounted, False, source))
         else:
-            result.append(DnfRepo(repo_id, url, metalink, None, optional))
+            result.append(DnfRepo(repo_id, url, metalink, None))
     return result
 
 

@@ -506,10 +506,9 @@ class ContainerBuilder:
         usable = []
         for repo in repos:
             if repo.source is not None and not repo.source.is_dir():
-                if repo.optional:
-                    await ctx.log(f"{repo.repo_id}: no repository yet at {repo.source}")
-                    continue
-                return _Outcome(DEPS_FAILED_CODE, [f"Error: no repository at {repo.source}"])
+                # Like an unreachable one: the project's own before its first build, say.
+                await ctx.log(f"{repo.repo_id}: no repository at {repo.source}, skipped")
+                continue
             if repo.source is not None:
                 volumes.append(f"{repo.source}:{repo.url.removeprefix('file://')}:ro")
             usable.append(repo)
