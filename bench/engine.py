@@ -1,8 +1,8 @@
-"""Build engine benchmark: the dispatcher's own cost, one real package end to end, and
-publishing into a large repository.
+"""Build engine benchmark: the dispatcher's own cost, one real package end to end,
+publishing into a large repository, and the cost of installing build dependencies.
 
 Run as `.venv/bin/python bench/engine.py [--quick] [--check] [--keep]`; each part alone with
-the other two skipped, e.g. `--skip-engine --skip-package` for (c) only. The method follows
+the others skipped, e.g. `--skip-engine --skip-package --skip-deps` for (c) only. The method follows
 perf-notes.md: absolute figures move between runs and machines, so the end-to-end target is a
 ratio to the same work done directly, measured in the same run.
 
@@ -39,10 +39,19 @@ ratio to the same work done directly, measured in the same run.
     (the rest), and beside them, measured in the same run, what the publisher did before
     for each success (listing every build directory) and one run from scratch.
 
-Targets (from the issues): (a) under 20 ms per chroot; (b) at most 1.5x the direct run; (c)
-per-success publish time at the largest size at most 3x the time at the smallest, judged on
-the publisher's own part (createrepo_c rewrites the whole metadata, so it grows with the
-repository whatever the publisher does; its time is reported beside it).
+(d) Build dependencies. The container builder with the image of `python -m copr_lite
+    builder-image`, a local file:/// repository of five noarch packages as the chroot's
+    distribution, and two packages alike but for five BuildRequires on them. N times each,
+    interleaved: ContainerBuilder.build() itself for the package without BuildRequires,
+    the one with them and an empty package cache, and with a warm cache; then through a
+    real server (signing on), submit to succeeded, without BuildRequires and with them
+    (the server's first such build fills its cache, the next ones find it warm).
+
+Targets: (a) under 20 ms per chroot; (b) at most 1.5x the direct run; (c) per-success
+publish time at the largest size at most 3x the time at the smallest, judged on the
+publisher's own part (createrepo_c rewrites the whole metadata, so it grows with the
+repository whatever the publisher does; its time is reported beside it); (d) the cached
+build with BuildRequires at most 1.5x the one without, through the server.
 The exit status is 0 even when targets fail, unless `--check` is given.
 """
 
@@ -59,6 +68,7 @@ import http.server
 import importlib.util
 import json
 import logging
+import platform
 import re
 import resource
 import shutil
@@ -1016,6 +1026,264 @@ def render_package(result: PackageResult) -> list[str]:
     return lines
 
 
+# ================================================================ (c) build dependencies
+
+DEPS_COUNT = 5
+DEPS_TARGET_RATIO = 1.5  # a cached build with BuildRequires against one without
+DEPS_KINDS = ("none", "first", "cached")
+
+
+def deps_spec(name: str, requires: Sequence[str], release: int = 1) -> str:
+    """A noarch package; its %build reads a file of each of its BuildRequires."""
+    build = "\n".join(f"cat %{{_datadir}}/{req}/{req}.txt" for req in requires) or "true"
+    return "\n".join(
+        [
+            f"Name: {name}",
+            "Version: 1.0",
+            f"Release: {release}%{{?dist}}",
+            "Summary: copr_lite benchmark package",
+            "License: MIT",
+            "BuildArch: noarch",
+            *(f"BuildRequires: {req}" for req in requires),
+            "%description",
+            "Benchmark package.",
+            "%prep",
+            "%build",
+            build,
+            "%install",
+            f"mkdir -p %{{buildroot}}%{{_datadir}}/{name}",
+            f"echo {name} > %{{buildroot}}%{{_datadir}}/{name}/{name}.txt",
+            "%files",
+            f"%{{_datadir}}/{name}/{name}.txt",
+            "",
+        ]
+    )
+
+
+def deps_repository(work: Path, names: Sequence[str]) -> Path:
+    """The chroot's "distribution": a local repository of `names` (rpmbuild, createrepo_c)."""
+    repo = work / "distro"
+    for name in names:
+        spec = work / "specs" / f"{name}.spec"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text(deps_spec(name, ()))
+        run_checked(
+            [
+                "rpmbuild", "-bb",
+                "--define", f"_topdir {work / 'top'}",
+                "--define", f"_dbpath {work / 'rpmdb'}",
+                "--define", f"_rpmdir {repo}",
+                str(spec),
+            ],
+            work / "rpmbuild.log",
+        )  # fmt: skip
+    run_checked(["createrepo_c", str(repo)], work / "createrepo.log")
+    return repo
+
+
+def deps_srpm(work: Path, name: str, requires: Sequence[str], release: int = 1) -> Path:
+    """The SRPM of `name`; each release is a new package to the server (an identical SRPM
+    would be skipped)."""
+    spec = work / "specs" / f"{name}-{release}.spec"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(deps_spec(name, requires, release))
+    top = work / "srpm-top"
+    run_checked(
+        [
+            "rpmbuild", "-bs",
+            "--define", f"_topdir {top}",
+            "--define", f"_dbpath {top / 'rpmdb'}",
+            "--define", f"_srcrpmdir {work / 'srpms'}",
+            str(spec),
+        ],
+        work / "srpm.log",
+    )  # fmt: skip
+    return next((work / "srpms").glob(f"{name}-1.0-{release}.*src.rpm"))
+
+
+def load_container_plugin() -> ModuleType:
+    path = resource_dir("plugins") / "container.py"
+    spec = importlib.util.spec_from_file_location("copr_lite_bench_container", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def builder_once(builder: Any, srpm: Path, repo: Path, chroot: str, root: Path) -> float:
+    """One build by the container builder itself: seconds."""
+    lines: list[str] = []
+
+    async def log(line: str) -> None:
+        lines.append(line)
+
+    job = BuildJob(
+        build_id=1,
+        owner=OWNER,
+        project="deps",
+        chroot=Chroot.parse(chroot),
+        srpm=srpm,
+        package=None,
+        distro_repos=(repo.as_uri(),),
+    )
+    started = time.perf_counter()
+    result = await builder.build(job, BuildContext(root / "result", root / "work", log))
+    seconds = time.perf_counter() - started
+    if result.status != Outcome.SUCCEEDED:
+        raise SystemExit(f"{srpm.name} failed: {result.fail_reason}\n" + "\n".join(lines[-30:]))
+    shutil.rmtree(root, ignore_errors=True)
+    return seconds
+
+
+def deps_server_build(api: Api, project: str, srpm_url: str, data_dir: Path) -> float:
+    """Submit to `project`, poll until succeeded: seconds from submit."""
+    started = time.perf_counter()
+    build_id = int(
+        api.call("POST", f"/api/coprs/{OWNER}/{project}/new_build/", {"pkgs": srpm_url})["id"]
+    )
+    while True:
+        status = api.call("GET", f"/api/coprs/build_status/{build_id}/")["status"]
+        if status == "succeeded":
+            return time.perf_counter() - started
+        if status in ("failed", "canceled", "skipped"):
+            raise SystemExit(f"build {build_id} ended {status!r}; see the logs in {data_dir}")
+        if time.perf_counter() - started > BUILD_PATIENCE:
+            raise SystemExit(f"build {build_id} took over {BUILD_PATIENCE:g} s")
+        time.sleep(POLL_INTERVAL)
+
+
+@dataclass
+class DepsResult:
+    builder: dict[str, list[float]]  # kind -> seconds of builder.build() itself
+    server: dict[str, list[float]]  # kind -> seconds from submit to succeeded
+    image_seconds: float | None  # making the image, when it did not exist
+
+    def ratio(self, where: str, kind: str) -> float:
+        values = self.builder if where == "builder" else self.server
+        return median(values[kind]) / median(values["none"])
+
+
+def deps_phase(work: Path, repeats: int) -> DepsResult:
+    from copr_lite.builder_image import ImageError, ensure_image
+
+    for tool in ("rpmbuild", "createrepo_c", "podman"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (./dev setup), or use --skip-deps")
+    try:
+        image, image_seconds = ensure_image()
+    except ImageError as exc:
+        raise SystemExit(f"no builder image: {exc} (or use --skip-deps)") from None
+    say(f"  image {image}" + (f" (made in {image_seconds:.0f} s)" if image_seconds else ""))
+    work = work / "deps"
+    chroot = f"fedora-40-{platform.machine()}"
+    names = [f"bench-dep-{n}" for n in range(1, DEPS_COUNT + 1)]
+    repo = deps_repository(work, names)
+    srpms = {
+        "none": deps_srpm(work, "bench-free", ()),
+        "deps": deps_srpm(work, "bench-deps", names),
+    }
+    plugin = load_container_plugin()
+    cached = plugin.ContainerBuilder(image=image, cache_dir=work / "cache")
+    builder: dict[str, list[float]] = {kind: [] for kind in DEPS_KINDS}
+
+    async def directly() -> None:
+        runs = work / "runs"
+        await builder_once(cached, srpms["none"], repo, chroot, runs / "warm-none")
+        await builder_once(cached, srpms["deps"], repo, chroot, runs / "warm-deps")
+        for index in range(repeats):
+            fresh = plugin.ContainerBuilder(image=image, cache_dir=work / f"cache-first-{index}")
+            for kind, use, srpm in (
+                ("none", cached, srpms["none"]),
+                ("first", fresh, srpms["deps"]),
+                ("cached", cached, srpms["deps"]),
+            ):
+                builder[kind].append(await builder_once(use, srpm, repo, chroot, runs / kind))
+            say(
+                f"    builder run {index + 1}: "
+                + ", ".join(f"{kind} {1000 * builder[kind][-1]:.0f} ms" for kind in DEPS_KINDS)
+            )
+
+    say(f"  the container builder directly, {repeats} runs of each (after a warm-up)")
+    asyncio.run(directly())
+
+    say("  through copr_lite (container builder, signing on): POST new_build, poll build_status")
+    data_dir = work / "server-data"
+    port = free_port()
+    config = work / "copr-lite.ini"
+    config.write_text(
+        f"[server]\nhost = {HOST}\nport = {port}\ndata_dir = {data_dir}\nlog_level = INFO\n"
+        "[builds]\nsrpm_allowed_networks = 127.0.0.0/8\n"
+        f"[chroots]\n{chroot} = container\n"
+        f"[repos]\n{chroot} = {repo.as_uri()}\n"
+        f"[plugin:container]\nimage = {image}\n"
+    )
+    login, token = create_user(config, work)
+    server: dict[str, list[float]] = {kind: [] for kind in DEPS_KINDS}
+    with (
+        srpm_server(work / "srpms") as srpm_port,
+        running(
+            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)],
+            work / "server.log",
+            work,
+        ) as proc,
+    ):
+        wait_ready(proc, port, work / "server.log")
+        api = Api(port, login, token)
+        try:
+            for project in ("free", "deps"):
+                api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, chroot: "y"})
+            release = iter(range(2, 3 * repeats + 10))
+
+            def submit(project: str, kind: str) -> float:
+                srpm = deps_srpm(
+                    work, f"bench-{project}", names if kind == "deps" else (), next(release)
+                )
+                url = f"http://{HOST}:{srpm_port}/{srpm.name}"
+                return deps_server_build(api, project, url, data_dir)
+
+            submit("free", "none")  # first-use costs
+            # The server's first build with dependencies fills its (empty) cache.
+            server["first"].append(submit("deps", "deps"))
+            for index in range(repeats):
+                server["none"].append(submit("free", "none"))
+                server["cached"].append(submit("deps", "deps"))
+                say(
+                    f"    server run {index + 1}: none {1000 * server['none'][-1]:.0f} ms, "
+                    f"cached {1000 * server['cached'][-1]:.0f} ms"
+                )
+        finally:
+            api.close()
+    return DepsResult(builder, server, image_seconds)
+
+
+def render_deps(result: DepsResult) -> list[str]:
+    labels = {
+        "none": "no BuildRequires",
+        "first": f"{DEPS_COUNT} BuildRequires, empty cache",
+        "cached": f"{DEPS_COUNT} BuildRequires, cached",
+    }
+    lines = [
+        f"{'median ms (ratio to no BuildRequires)':<40} {'builder':>16} {'copr_lite':>16}",
+        "-" * 74,
+    ]
+    for kind in DEPS_KINDS:
+        cells = []
+        for where, values in (("builder", result.builder), ("server", result.server)):
+            cell = f"{1000 * median(values[kind]):.0f}"
+            if kind != "none":
+                cell += f" ({result.ratio(where, kind):.2f}x)"
+            cells.append(cell)
+        lines.append(f"{labels[kind]:<40} {cells[0]:>16} {cells[1]:>16}")
+    lines.append(
+        "(builder: ContainerBuilder.build() itself, a fresh cache per 'empty cache' run; "
+        "copr_lite: submit to succeeded, import, signing and createrepo_c included; its "
+        "'empty cache' figure is one run, the server's first build with dependencies)"
+    )
+    return lines
+
+
 # ================================================================ the run
 
 
@@ -1205,7 +1473,10 @@ def render_publish(results: list[PublishSize]) -> tuple[list[str], bool]:
 
 
 def report(
-    runs: list[EngineRun], package: PackageResult | None, published: list[PublishSize]
+    runs: list[EngineRun],
+    package: PackageResult | None,
+    published: list[PublishSize],
+    deps: DepsResult | None = None,
 ) -> bool:
     all_ok = report_engine(runs) if runs else True
     if package is not None:
@@ -1230,6 +1501,21 @@ def report(
         all_ok = all_ok and ok
         for line in lines:
             say(line)
+    if deps is not None:
+        ratio = deps.ratio("server", "cached")
+        ok = ratio <= DEPS_TARGET_RATIO
+        all_ok = all_ok and ok
+        say(
+            f"\n=== (d) a package with {DEPS_COUNT} BuildRequires from a local repository, "
+            f"container builder, medians of {len(deps.server['cached'])} runs each"
+        )
+        for line in render_deps(deps):
+            say(line)
+        say(
+            f"\nratio cached build with BuildRequires / build without, through copr_lite: "
+            f"{ratio:.2f}x  target <= {DEPS_TARGET_RATIO}x  {'PASS' if ok else 'FAIL'}"
+            f" (the builder by itself: {deps.ratio('builder', 'cached'):.2f}x)"
+        )
     return all_ok
 
 
@@ -1295,6 +1581,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"successes published per size (default {PUBLISH_SUCCESSES}, "
         f"{PUBLISH_SUCCESSES_QUICK} with --quick)",
     )
+    parser.add_argument(
+        "--skip-deps", action="store_true", help="no build dependency phase (d) (needs podman)"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     return parser.parse_args(argv)
@@ -1324,7 +1613,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             successes = args.publish_successes or quick
             say(f"(c) publishing: {successes} successes into chroots of {sizes} packages")
             published = publish_phase(work, sizes, successes)
-        ok = report(runs, package, published)
+        deps = None
+        if not args.skip_deps:
+            repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
+            say(f"(d) build dependencies: {DEPS_COUNT} BuildRequires, {repeats} runs each")
+            deps = deps_phase(work, repeats)
+        ok = report(runs, package, published, deps)
     except KeyboardInterrupt:
         say("interrupted")
         return 130

@@ -13,7 +13,7 @@ import asyncio
 import enum
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -100,9 +100,13 @@ class BuildJob:
         package: name, epoch, version and release read from the SRPM header (arch
             ``src``); None only for a job made by hand without one.
         buildroot_pkgs: packages the chroot's settings ask to have in the buildroot
-            (``"name"`` or ``"name >= 1.2"``), the operator's word that they are present.
-        repos: repository URLs to build against: the project's own results repository
-            for this chroot first, then the build's additional repositories.
+            (``"name"`` or ``"name >= 1.2"``), installed with the BuildRequires.
+        distro_repos: the chroot's distribution repositories, each a baseurl or
+            ``metalink=<url>`` (``$releasever`` and ``$basearch`` may appear in them).
+        repos: repository URLs to build against after those: the project's own results
+            repository for this chroot first, then the project's additional repositories.
+        local_repos: URLs of `repos` this machine holds on disk (the server's own results),
+            with their directories: a local builder may read those instead of fetching.
         enable_net: whether the build may use the network.
         memory_reqs: memory in MiB the build may use.
         timeout: seconds the build may take; the core cancels the task when they pass,
@@ -118,6 +122,8 @@ class BuildJob:
     package: PackageInfo | None
     buildroot_pkgs: tuple[str, ...] = ()
     repos: tuple[str, ...] = ()
+    distro_repos: tuple[str, ...] = ()
+    local_repos: Mapping[str, Path] = field(default_factory=dict)
     enable_net: bool = False
     memory_reqs: int = 2048
     timeout: int = 18000

@@ -14,6 +14,7 @@ import re
 import secrets
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
 
-from . import auth, migrations, store
+from . import auth, builder_image, migrations, store
 from .config import (
     Config,
     ConfigError,
@@ -464,6 +465,22 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_builder_image(args: argparse.Namespace) -> int:
+    if not args.quiet:
+        print(
+            f"making {builder_image.IMAGE} unless podman has it (debootstrap, a minute or two)",
+            file=sys.stderr,
+        )
+    try:
+        image, seconds = builder_image.ensure_image(args.podman)
+    except (builder_image.ImageError, OSError, subprocess.SubprocessError) as exc:
+        fail(str(exc))
+    if seconds is not None and not args.quiet:
+        print(f"built {image} in {seconds:.0f} s", file=sys.stderr)
+    print(image)
+    return 0
+
+
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     config = _config(args)
     with _database(config) as conn:
@@ -710,6 +727,17 @@ def build_parser() -> argparse.ArgumentParser:
         "plugins' declared settings included.",
     )
     check.set_defaults(func=cmd_config_check)
+
+    image = sub.add_parser(
+        "builder-image",
+        help="make the container builder's default image offline (Debian hosts)",
+        description=f"Make {builder_image.IMAGE}, the container builder's default image, "
+        "from Debian packages (debootstrap: rpm, dnf, gcc, make), unless podman already has "
+        "it, and print its name. The first time takes a minute or two.",
+    )
+    image.add_argument("--podman", default="podman", help="the podman executable")
+    image.add_argument("--quiet", action="store_true", help="print only the image name")
+    image.set_defaults(func=cmd_builder_image)
 
     db = sub.add_parser(
         "db", help="database maintenance", description="Migrate or check the SQLite database."

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
+from .builders import Chroot
+from .repos import check_entry, default_distribution_repos
+
 CHROOT_RE = re.compile(r"^[a-z][a-z0-9_.]*-[A-Za-z0-9_.]+-[a-z0-9_]+$")
 BUILDER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -229,6 +232,18 @@ class Config:
         },
     )
 
+    # [repos]: free-form chroot = repositories map, see load_config().
+    repos: dict[str, tuple[str, ...]] = field(
+        default_factory=dict,
+        metadata={
+            "section": "repos",
+            "help": "Each key is a chroot name, each value the distribution repositories its "
+            "builds install BuildRequires from, in order, separated by whitespace: a baseurl "
+            "(http(s)://, file:///) or metalink=<url>; $releasever and $basearch work. A "
+            "chroot not listed uses the public Fedora / EPEL mirrors.",
+        },
+    )
+
     # [plugin:NAME] sections as text; each plugin declares and reads its own (plugin_settings).
     plugin_sections: dict[str, dict[str, str]] = field(
         default_factory=dict, metadata={"section": "plugin:*", "help": "Per-plugin settings."}
@@ -238,6 +253,13 @@ class Config:
         """The `[plugin:NAME]` section read into the plugin's settings dataclass (see
         `plugin_setting()`); raises ConfigError for an unknown key or a bad value."""
         return parse_plugin_settings(name, settings, self.plugin_sections.get(name, {}))
+
+    def distribution_repos(self, chroot: str) -> tuple[str, ...]:
+        """The distribution repositories of a chroot: `[repos] <chroot>`, else the public
+        Fedora / EPEL layout for its os and version."""
+        if chroot in self.repos:
+            return self.repos[chroot]
+        return default_distribution_repos(Chroot.parse(chroot))
 
     @property
     def public_base_url(self) -> str:
@@ -270,7 +292,9 @@ class Config:
 SETTINGS: tuple[dataclasses.Field[Any], ...] = tuple(dataclasses.fields(Config))
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(f.metadata["section"] for f in SETTINGS))
 # Settings written as `key = value` lines of their section (the others are whole sections).
-SIMPLE_SETTINGS = tuple(f for f in SETTINGS if f.name not in ("chroots", "plugin_sections"))
+SIMPLE_SETTINGS = tuple(
+    f for f in SETTINGS if f.name not in ("chroots", "repos", "plugin_sections")
+)
 
 
 def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
@@ -354,6 +378,21 @@ def _parse_chroots(items: list[tuple[str, str]]) -> dict[str, str]:
     return chroots
 
 
+def _parse_repos(items: list[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    repos: dict[str, tuple[str, ...]] = {}
+    for name, value in items:
+        if not CHROOT_RE.match(name):
+            raise ConfigError(
+                f"[repos] {name}: a chroot name must look like <os>-<version>-<arch>, "
+                "e.g. fedora-41-x86_64"
+            )
+        try:
+            repos[name] = tuple(check_entry(entry) for entry in value.split())
+        except ValueError as exc:
+            raise ConfigError(f"[repos] {name}: {exc}") from None
+    return repos
+
+
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
     """Read `path` (None: embedded defaults only), apply keyword overrides, validate."""
     values: dict[str, Any] = {}
@@ -382,6 +421,9 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
                 if parser.items(section):
                     values["chroots"] = _parse_chroots(parser.items(section))
                 continue
+            if section == "repos":
+                values["repos"] = _parse_repos(parser.items(section))
+                continue
             for key, raw in parser.items(section):
                 f = by_key.get((section, key))
                 if f is None:
@@ -396,6 +438,13 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = _convert(f, str(value)) if isinstance(value, str) else value
     config = Config(**values)
+    # A chroot no builder serves is most likely a typo of one that is.
+    unknown = sorted(set(config.repos) - set(config.chroots))
+    if unknown:
+        raise ConfigError(
+            f"[repos] {unknown[0]}: not a chroot this server offers "
+            f"(the chroots: {', '.join(config.chroots)})"
+        )
     tls_context(config)  # a missing or unusable certificate is a startup error
     return config
 
@@ -595,6 +644,15 @@ def render_config(config: Config, plugins: PluginSettingsRegistry | None = None)
             if f.name == "chroots":
                 lines.append(f"# {f.metadata['help']}")
                 lines.extend(f"{name} = {builder}" for name, builder in value.items())
+                continue
+            if f.name == "repos":
+                lines.append(f"# {f.metadata['help']}")
+                lines.extend(f"{name} = {' '.join(urls)}" for name, urls in value.items())
+                # The chroots left to the default, with what that default is.
+                for name in config.chroots:
+                    if name not in value:
+                        default = " ".join(config.distribution_repos(name)) or "(none)"
+                        lines.append(f"# {name} = {default}")
                 continue
             if isinstance(value, bool):
                 value = "yes" if value else "no"

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import shutil
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -621,9 +622,20 @@ class Dispatcher:
     async def _job(self, build: Build, chroot: str) -> BuildJob:
         settings = await self.db.read(store.get_chroot_settings, build.project_id, chroot)
         packages, chroot_repos = settings or ("", "")
-        own_repo = (
-            f"{self.config.public_results_url}/{build.owner_name}/{build.project_name}/{chroot}/"
-        )
+        own_repo = self._results_repo(build.owner_name, build.project_name, chroot)
+        repos = [own_repo]
+        # The build's additional repositories, then the chroot's own extra ones.
+        for url in (*build.repos.split(), *chroot_repos.split()):
+            # copr://owner/project names another project of this server, as in Copr.
+            other = re.match(r"^copr://([^/]+)/([^/]+)/?$", url)
+            repos.append(self._results_repo(other[1], other[2], chroot) if other else url)
+        # The server's own repositories are read from disk by local builders.
+        local_repos: dict[str, Path] = {}
+        for url in repos:
+            parts = url.removeprefix(self.config.public_results_url + "/").rstrip("/").split("/")
+            if url.startswith(self.config.public_results_url + "/") and len(parts) == 3:
+                with contextlib.suppress(ValueError):
+                    local_repos[url] = self.publisher.chroot_dir(*parts)
         return BuildJob(
             build_id=build.id,
             owner=build.owner_name,
@@ -638,11 +650,16 @@ class Dispatcher:
                 "src",
             ),
             buildroot_pkgs=tuple(forms.split_packages(packages)),
-            repos=(own_repo, *build.repos.split(), *chroot_repos.split()),
+            repos=tuple(dict.fromkeys(repos)),
+            distro_repos=self.config.distribution_repos(chroot),
+            local_repos=local_repos,
             enable_net=build.enable_net,
             memory_reqs=build.memory_reqs,
             timeout=build.timeout or self.config.default_timeout,
         )
+
+    def _results_repo(self, owner: str, project: str, chroot: str) -> str:
+        return f"{self.config.public_results_url}/{owner}/{project}/{chroot}/"
 
 
 def _remove_tree(path: Path) -> None:

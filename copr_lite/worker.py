@@ -358,6 +358,7 @@ class RemoteWorker:
             ),
             buildroot_pkgs=tuple(data.get("buildroot_pkgs", ())),
             repos=tuple(data.get("repos", ())),
+            distro_repos=tuple(data.get("distro_repos", ())),
             enable_net=bool(data.get("enable_net")),
             memory_reqs=int(data.get("memory_reqs", 2048)),
             timeout=int(data.get("timeout", 18000)),

@@ -481,6 +481,7 @@ class WorkerApi:
             },
             "buildroot_pkgs": list(job.buildroot_pkgs),
             "repos": list(job.repos),
+            "distro_repos": list(job.distro_repos),
             "enable_net": job.enable_net,
             "memory_reqs": job.memory_reqs,
             "timeout": job.timeout,

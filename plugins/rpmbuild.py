@@ -10,13 +10,17 @@ are not Fedora builds, and the build log says so. What the sandbox gives:
   nothing goes to ~/rpmbuild, /var/tmp or ~/.rpmdb;
 - the chroot's macros (`dist` .fc40 / .el9, `fedora` / `rhel`), as mock's config would.
 
-BuildRequires. There is no Fedora repository to install them from, and the private rpm
-database is empty, so no BuildRequires can be satisfied by the build root. The builder
-reads them from the SRPM (`rpm -qp --requires`) and fails with "BuildRequires not available
-in this chroot: gcc, ..." for each one the job's buildroot packages do not name. Listing a
-package in the project's buildroot packages is the operator's statement that the host
-provides it: when every BuildRequire is listed that way, rpmbuild runs with `--nodeps`.
-Names are compared on their first word, so "gcc >= 12" in either list matches "gcc".
+BuildRequires. This builder builds only packages without BuildRequires: it installs
+nothing (the `container` builder installs them from the chroot's repositories). Installing
+into a per-build root it then builds in would need the whole distribution (bash, rpm-build,
+coreutils... from the chroot's repositories), which is mock's job, or would mix the host's
+Debian toolchain with RPMs that expect a Fedora root. The builder reads the BuildRequires
+from the SRPM (`rpm -qp --requires`) and fails with "BuildRequires not available in this
+chroot: gcc, ..." for each one the job's buildroot packages do not name, and the log points
+to the container builder. Listing a package in the project's buildroot packages is the
+operator's statement that the host provides it: when every BuildRequire is listed that way,
+rpmbuild runs with `--nodeps`. Names are compared on their first word, so "gcc >= 12" in
+either list matches "gcc".
 
 Arches. There is no cross compiler and no qemu, and `rpmbuild --target aarch64` would
 label an x86_64 binary aarch64. So an arch-specific package is built only for a chroot of
@@ -220,13 +224,18 @@ class RpmbuildBuilder:
         ]  # fmt: skip
         return argv
 
-    def rpmbuild_args(self, job: BuildJob, *, nodeps: bool, target: str | None) -> list[str]:
+    def rpmbuild_args(
+        self, job: BuildJob, *, nodeps: bool, target: str | None, private_rpmdb: bool = True
+    ) -> list[str]:
+        """rpmbuild's command line; `private_rpmdb=False` keeps the build root's own rpm
+        database (where installed BuildRequires are recorded)."""
         args = [
             self.rpmbuild,
             "--define", "_topdir /build/top",
             "--define", "_tmppath /build/tmp",
-            "--define", "_dbpath /build/rpmdb",
         ]  # fmt: skip
+        if private_rpmdb:
+            args += ["--define", "_dbpath /build/rpmdb"]
         for macro, value in job.chroot.macros.items():
             args += ["--define", f"{macro} {value}"]
         if nodeps:
@@ -317,8 +326,10 @@ class RpmbuildBuilder:
         if missing:
             reason = f"BuildRequires not available in this chroot: {', '.join(missing)}"
             await ctx.log(
-                f"error: {reason} (this builder cannot install packages; list what the host "
-                "provides in the project's buildroot packages)"
+                f"error: {reason}. The rpmbuild builder builds only packages without "
+                "BuildRequires: it installs nothing. Serve this chroot with the container "
+                "builder, which installs them from the chroot's repositories and the "
+                "project's, or list what the host provides in the chroot's buildroot packages."
             )
             return ChrootResult.failed(reason)
         await ctx.log(

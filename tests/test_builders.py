@@ -228,6 +228,9 @@ async def test_rpmbuild_build_requires(fixture_srpm, tmp_path: Path):
     assert result.status == Outcome.FAILED
     assert result.fail_reason == "BuildRequires not available in this chroot: gcc"
     assert "BuildRequires: gcc" in run.text
+    # The log says plainly what this builder cannot do, and which one can.
+    assert "builds only packages without BuildRequires" in run.text
+    assert "Serve this chroot with the container builder" in run.text
 
     result, run = await build(
         builder, make_job(srpm, buildroot_pkgs=("make", "gcc >= 12")), tmp_path / "listed"

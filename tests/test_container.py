@@ -1,7 +1,7 @@
 """The built-in `container` builder, building for real in podman containers on this machine.
 
-The image is `localhost/copr-lite-builder:bookworm`, made offline by tests/container_image.py
-(debootstrap + podman import) the first time and reused afterwards. These tests skip only when
+The image is the one `python -m copr_lite builder-image` makes (tests/container_image.py:
+debootstrap + podman import the first time, reused afterwards). These tests skip only when
 podman cannot run a container here at all, and say why.
 """
 
@@ -384,13 +384,26 @@ async def test_image_without_rpmbuild(builder_image: str, fixture_srpm, tmp_path
     assert result.fail_reason.startswith(f"the image {builder_image} cannot run the build")
 
 
-async def test_build_requires_follow_the_rpmbuild_rule(builder, fixture_srpm, tmp_path: Path):
+async def test_build_requires_the_image_provides_need_no_repository(
+    builder, fixture_srpm, tmp_path: Path
+):
+    # copr-lite-breq needs gcc, which the Debian image's rpm database provides: with no
+    # repository at all rpmbuild checks it (without --nodeps); with one, dnf finds it installed.
     srpm = fixture_srpm("copr-lite-breq")
-    result, _ = await build(builder, make_job(srpm), tmp_path / "refused")
-    assert result == ChrootResult.failed("BuildRequires not available in this chroot: gcc")
-    result, run = await build(builder, make_job(srpm, buildroot_pkgs=("gcc",)), tmp_path / "ok")
+    result, run = await build(builder, make_job(srpm), tmp_path / "none")
     assert result.status == Outcome.SUCCEEDED, run.text
-    assert "--nodeps" in run.text
+    assert "BuildRequires: gcc" in run.lines
+    assert "no repositories: the BuildRequires must be in the image" in run.lines
+    assert "--nodeps" not in run.text
+    empty = tmp_path / "empty-repo"
+    empty.mkdir()
+    await asyncio.to_thread(subprocess.run, ["createrepo_c", "-q", str(empty)], check=True)
+    result, run = await build(
+        builder, make_job(srpm, distro_repos=(empty.as_uri(),)), tmp_path / "repo"
+    )
+    assert result.status == Outcome.SUCCEEDED, run.text
+    assert container.DEPS_PRESENT in run.lines  # rpm said so: dnf did not run
+    assert "copr-lite: build dependencies installed" in run.lines
 
 
 def test_podman_command_line(tmp_path: Path):
@@ -404,7 +417,8 @@ def test_podman_command_line(tmp_path: Path):
                 "image.fedora-40-x86_64": "registry.fedoraproject.org/fedora:40",
                 "extra_args": "--pids-limit 100",
             },
-        )
+        ),
+        tmp_path,
     )
     job = make_job(tmp_path / "x.src.rpm", "fedora-40-x86_64", memory_reqs=512, timeout=60)
     argv = builder.run_argv(job, "copr-lite-7-x", tmp_path / "w", "/srpm/x.src.rpm")
