@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,254}$")
 MAX_BUILD_ID = 2**63 - 1
 
 LIVE_LOG = "builder-live.log"
+LIVE_LOG_GZ = "builder-live.log.gz"  # the log once its chroot ended (as Copr keeps it)
 RESULTS_JSON = "results.json"
 SUCCESS = "success"
 FAIL = "fail"
@@ -195,6 +197,17 @@ class Publisher:
             status,
             build_dir,
         )
+
+    async def seal_build_dir(self, build_dir: Path) -> int:
+        """A chroot ended: compress its builder-live.log to builder-live.log.gz (the plain
+        file goes only once the compressed one is in place, so a reader always finds one of
+        them) and return the bytes the directory now holds."""
+        build_dir = self._inside(build_dir)
+        return await asyncio.to_thread(_seal, build_dir)
+
+    async def tree_size(self, path: Path) -> int:
+        """Bytes of the files under `path` inside the tree (0 when it does not exist)."""
+        return await asyncio.to_thread(tree_size, self._inside(path))
 
     async def discard(self, build_dir: Path, *, keep_log: bool = False) -> None:
         """Remove a build directory (the partial results of a canceled or re-queued build);
@@ -416,6 +429,51 @@ def _write_results(build_dir: Path, results: dict[str, Any], status: str, reason
         _write_atomic(build_dir / FAIL, reason + "\n")
 
 
+def tree_size(path: Path) -> int:
+    """Bytes of the regular files under `path` (symlinks not followed; 0 when missing)."""
+    total = 0
+    try:
+        entries = list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                total += tree_size(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:  # removed while we looked
+            continue
+    return total
+
+
+def compress_log(build_dir: Path) -> None:
+    """builder-live.log -> builder-live.log.gz, atomically; the plain file is removed last."""
+    plain = build_dir / LIVE_LOG
+    if plain.is_symlink() or not plain.is_file():
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{LIVE_LOG_GZ}.", dir=build_dir)
+    try:
+        with (
+            open(plain, "rb") as src,
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(filename=LIVE_LOG, mode="wb", fileobj=raw, mtime=0) as dst,
+        ):
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, build_dir / LIVE_LOG_GZ)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
+    _unlink(plain)
+
+
+def _seal(build_dir: Path) -> int:
+    if build_dir.is_dir():
+        compress_log(build_dir)
+    return tree_size(build_dir)
+
+
 def _discard_dir(build_dir: Path, keep_log: bool) -> None:
     if not keep_log:
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -423,7 +481,7 @@ def _discard_dir(build_dir: Path, keep_log: bool) -> None:
     if not build_dir.is_dir():
         return
     for entry in build_dir.iterdir():
-        if entry.name == LIVE_LOG and entry.is_file() and not entry.is_symlink():
+        if entry.name in (LIVE_LOG, LIVE_LOG_GZ) and entry.is_file() and not entry.is_symlink():
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
