@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 
@@ -12,6 +14,7 @@ from aiohttp import web
 from .auth import PasswordHasher, TokenCache
 from .cache import AnswerCache
 from .config import Config
+from .control import control_context
 from .db import Database
 from .dispatcher import Dispatcher
 from .keys import (
@@ -31,6 +34,7 @@ from .middlewares import error_middleware, normalize_path_middleware
 from .plugins import call_each, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
+from .retention import prune
 from .signing import Signer
 from .throttle import Guard
 from .views import setup_routes
@@ -85,8 +89,10 @@ def create_app(
     app.on_shutdown.append(stop_live_logs)
     app.cleanup_ctx.append(_password_hasher)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(control_context)
     app[START_DISPATCHER] = start_dispatcher
     app.cleanup_ctx.append(_dispatcher)
+    app.cleanup_ctx.append(_daily_prune)
     return app
 
 
@@ -119,3 +125,30 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     signer = app[PUBLISHER].signer
     if signer is not None:
         await signer.close()  # after the dispatcher: nothing signs any more
+
+
+# The first scheduled prune waits this long after start: a restarted server serves first.
+FIRST_PRUNE_DELAY = 600.0
+
+
+async def _daily_prune(app: web.Application) -> AsyncIterator[None]:
+    """Apply the retention rules every `prune_interval_hours` (0: never on its own)."""
+    hours = app[CONFIG].prune_interval_hours
+    task = None
+    if hours and app[START_DISPATCHER]:
+        task = asyncio.create_task(_prune_every(app, hours * 3600.0), name="copr-lite-prune")
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _prune_every(app: web.Application, interval: float) -> None:
+    await asyncio.sleep(FIRST_PRUNE_DELAY)
+    while True:
+        try:
+            await prune(app[DB], app[PUBLISHER])
+        except Exception:
+            log.exception("the scheduled prune failed; it runs again in %.0f s", interval)
+        await asyncio.sleep(interval)

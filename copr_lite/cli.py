@@ -1,5 +1,5 @@
 """Command line: serve | worker | worker-token (create, list, revoke) | user (add, token, grant,
-list) | key (show, rotate) | config check | db (migrate, check)."""
+list) | key (show, rotate) | config check | db (migrate, check) | prune | backup | restore."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
 
-from . import auth, migrations, store
+from . import auth, control, migrations, retention, store
 from .config import Config, ConfigError, default_builder, load_config, render_config
-from .db import DatabaseError, connect_sync, run_in_transaction
+from .db import Database, DatabaseError, connect_sync, run_in_transaction
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
 from .plugins import PluginError, Plugins, load_plugins
@@ -141,7 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _create_first_admin(conn, config)
     try:
         asyncio.run(_serve(config, app))
-    except DatabaseError as exc:
+    except (DatabaseError, control.DataDirBusy) as exc:
         fail(str(exc))
     return 0
 
@@ -475,6 +475,42 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     return 0 if result == "ok" and not problems and version <= migrations.LATEST_VERSION else 1
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    config = _config(args)
+    query = {"dry_run": "1" if args.dry_run else "0"}
+    answer = asyncio.run(control.ask_server(config, "prune", **query))
+    if answer is not None:
+        lines = [str(line) for line in answer["lines"]]
+    else:
+        # No server: this process owns the data directory while it prunes.
+        lock = control.DataDirLock(config.lock_path)
+        try:
+            lock.acquire()
+        except control.DataDirBusy as exc:
+            fail(f"{exc}, and its control socket {config.control_socket} does not answer")
+        try:
+            lines = asyncio.run(_prune_here(config, args.dry_run)).lines(args.dry_run)
+        except DatabaseError as exc:
+            fail(str(exc))
+        finally:
+            lock.release()
+    print("\n".join(lines))
+    return 0
+
+
+async def _prune_here(config: Config, dry_run: bool) -> retention.Plan:
+    db = await Database.open(config.db_path)
+    signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
+    try:
+        return await retention.prune(
+            db, Publisher(config.data_dir / "results", signer), dry_run=dry_run
+        )
+    finally:
+        await db.close()
+        if signer is not None:
+            await signer.close()
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -716,6 +752,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run SQLite's integrity and foreign key checks.",
     )
     dbcheck.set_defaults(func=cmd_db_check)
+
+    prune = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="remove old builds by the retention rules now",
+        description="Apply the retention rules now (README 'Retention'): print each build "
+        "chroot removed and the bytes freed. A running server does the work (asked over "
+        "<data_dir>/control.sock); with none running, this command does it itself.",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed; remove nothing"
+    )
+    prune.set_defaults(func=cmd_prune)
     return parser
 
 

@@ -1,0 +1,128 @@
+"""Operator commands that must run inside the server, and the data directory's lock.
+
+Removing published files races createrepo_c, whose locks live in the process that runs it.
+So the process that owns the data directory (the server) holds `<data_dir>/.lock` (flock)
+and answers a few commands on a Unix socket, `<data_dir>/control.sock` (mode 0600: whoever
+may read the data directory may ask). `python -m copr_lite prune` asks the server there;
+with no server running it takes the lock itself and does the same work in its own process,
+and a server that starts meanwhile refuses to until it is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+from aiohttp import web
+
+from . import retention
+from .config import Config
+from .keys import CONFIG, DB, PUBLISHER
+
+log = logging.getLogger(__name__)
+
+# A Unix socket's path is at most 107 bytes on Linux.
+MAX_SOCKET_PATH = 107
+CONTROL_TIMEOUT = 3600.0
+
+
+class DataDirBusy(Exception):
+    """Another process holds the data directory's lock."""
+
+
+class DataDirLock:
+    """An exclusive flock on `<data_dir>/.lock`, released by `release()` or at exit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock now or raise DataDirBusy."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "ab")  # noqa: SIM115  (held open while locked)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise DataDirBusy(
+                "another copr_lite process (a server, prune or restore) is using "
+                f"{self.path.parent}"
+            ) from None
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+# ---------------------------------------------------------------- the server side
+
+
+async def control_context(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: hold the data directory's lock and serve the control socket."""
+    config = app[CONFIG]
+    lock = DataDirLock(config.lock_path)
+    lock.acquire()
+    runner: web.AppRunner | None = None
+    path = config.control_socket
+    try:
+        if len(str(path)) > MAX_SOCKET_PATH:
+            log.warning(
+                "control socket path too long (%d bytes): `prune` needs the server stopped",
+                len(str(path)),
+            )
+        else:
+            control = web.Application()
+            control.router.add_post("/prune", functools.partial(_prune, app))
+            runner = web.AppRunner(control, access_log=None)
+            await runner.setup()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # left by a server that was killed
+            site = web.UnixSite(runner, str(path))
+            await site.start()
+            os.chmod(path, 0o600)
+        yield
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        lock.release()
+
+
+async def _prune(app: web.Application, request: web.Request) -> web.Response:
+    dry_run = request.query.get("dry_run") == "1"
+    plan = await retention.prune(app[DB], app[PUBLISHER], dry_run=dry_run)
+    return web.json_response({**plan.to_json(), "lines": plan.lines(dry_run), "dry_run": dry_run})
+
+
+# ---------------------------------------------------------------- the command's side
+
+
+async def ask_server(config: Config, command: str, **query: str) -> dict[str, Any] | None:
+    """POST `command` to the running server's control socket; None when no server answers
+    there (no socket, or nobody listening)."""
+    path = config.control_socket
+    if not path.exists():
+        return None
+    connector = aiohttp.UnixConnector(path=str(path))
+    timeout = aiohttp.ClientTimeout(total=CONTROL_TIMEOUT)
+    try:
+        async with (
+            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+            session.post(f"http://copr-lite/{command}", params=query) as response,
+        ):
+            response.raise_for_status()
+            answer: dict[str, Any] = await response.json()
+            return answer
+    except (aiohttp.ClientConnectorError, FileNotFoundError, ConnectionRefusedError):
+        return None
