@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
+import pluggy
 from aiohttp import web
 
 from .auth import PasswordHasher, TokenCache
@@ -77,7 +80,9 @@ def create_app(
     app[PLUGINS] = loaded.pm
     app[BUILDERS] = loaded.builders
     signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
-    app[PUBLISHER] = Publisher(config.data_dir / "results", signer)
+    app[PUBLISHER] = Publisher(
+        config.data_dir / "results", signer, functools.partial(_published, loaded.pm)
+    )
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
@@ -94,6 +99,13 @@ def create_app(
     app.cleanup_ctx.append(_dispatcher)
     app.cleanup_ctx.append(_daily_prune)
     return app
+
+
+async def _published(pm: pluggy.PluginManager, chroot_dir: Path, seconds: float) -> None:
+    owner, project, chroot = chroot_dir.parts[-3:]
+    await fire(
+        pm, "repository_published", owner=owner, project=project, chroot=chroot, seconds=seconds
+    )
 
 
 async def _password_hasher(app: web.Application) -> AsyncIterator[None]:

@@ -152,6 +152,11 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def alive(self) -> bool:
+        """The build loop runs (started, and has not ended)."""
+        return self._loop_task is not None and not self._loop_task.done()
+
     def submitted(self, build_ids: Iterable[int]) -> None:
         """New builds were stored: announce them and start their imports."""
         self._submitted.extend(build_ids)

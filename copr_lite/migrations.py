@@ -185,6 +185,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE build_chroots ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE build_chroots ADD COLUMN pruned_on INTEGER;
         ALTER TABLE builds ADD COLUMN import_bytes INTEGER NOT NULL DEFAULT 0;
+        -- Written by /healthz to prove the database takes writes.
+        CREATE TABLE health_probe (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            written_on INTEGER NOT NULL
+        );
         """,
     ),
 )

@@ -33,8 +33,9 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -106,9 +107,16 @@ def build_dir_name(build_id: int, pkg_name: str) -> str:
 class Publisher:
     """Paths in, and writes to, the results tree rooted at `results_root`."""
 
-    def __init__(self, results_root: Path, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        results_root: Path,
+        signer: Signer | None = None,
+        on_published: Callable[[Path, float], Awaitable[None]] | None = None,
+    ) -> None:
         self.root = Path(results_root)
         self.signer = signer
+        # Told (chroot dir, seconds) after each createrepo_c run (the server fires a hook).
+        self.on_published = on_published
 
     # ------------------------------------------------------------------ paths
 
@@ -261,6 +269,7 @@ class Publisher:
             if state.covered >= ticket:
                 return  # a run that started after this request has already published it
             starting_at = state.requested
+            started = time.monotonic()
             pkglist = await asyncio.to_thread(_prepare_repo_dir, chroot_dir)
             try:
                 await _run_createrepo(chroot_dir, pkglist)
@@ -268,6 +277,8 @@ class Publisher:
                 await asyncio.to_thread(_unlink, pkglist)
             await self._sign_repomd(chroot_dir)
             state.covered = starting_at
+        if self.on_published is not None:
+            await self.on_published(chroot_dir, time.monotonic() - started)
 
     async def _sign_repomd(self, chroot_dir: Path) -> None:
         """Sign the repomd.xml createrepo_c just wrote. Without a key yet, a stale signature

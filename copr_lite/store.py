@@ -706,6 +706,34 @@ def disk_usage(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, str, int]
     return sum(row[2] for row in rows), [(row[0], row[1], row[2]) for row in rows]
 
 
+def chroot_counts(conn: sqlite3.Connection) -> tuple[dict[State, int], dict[str, int]]:
+    """(number of build chroots in each state, pending chroots per chroot name): what
+    /metrics reports of the builds and the queue."""
+    states = {
+        State.from_code(code): count
+        for code, count in conn.execute(
+            "SELECT status, count(*) FROM build_chroots GROUP BY status"
+        )
+    }
+    pending = {
+        chroot: count
+        for chroot, count in conn.execute(
+            "SELECT chroot, count(*) FROM build_chroots WHERE status = ? GROUP BY chroot",
+            (State.PENDING.code,),
+        )
+    }
+    return states, pending
+
+
+def probe_write(conn: sqlite3.Connection, now: int) -> None:
+    """A real write that changes nothing anyone reads (/healthz: the database is writable)."""
+    conn.execute(
+        "INSERT INTO health_probe (id, written_on) VALUES (1, ?)"
+        " ON CONFLICT(id) DO UPDATE SET written_on = excluded.written_on",
+        (now,),
+    )
+
+
 RETENTION_FIELDS = ("auto_prune", "prune_days", "keep_last", "failed_log_days")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..middlewares import expect_upload, form_routes
-from . import api_v1, pages
+from . import api_v1, health, pages
 from .results import add_results_routes
 from .web import add_web_routes
 
@@ -21,6 +21,7 @@ def setup_routes(app: web.Application) -> None:
     get("/api/new/", pages.api_new_token_get)
     post("/api/new/", pages.api_new_token)
     get("/api/auth_check/", pages.auth_check)
+    get("/healthz", health.healthz)
     post("/api/auth_check/", pages.auth_check)
     add_api_v1_routes(app.router)
     add_results_routes(app.router)
