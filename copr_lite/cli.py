@@ -22,13 +22,13 @@ from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
 
-from . import auth, control, migrations, retention, store
+from . import auth, backup, control, migrations, retention, store
 from .config import Config, ConfigError, default_builder, load_config, render_config
 from .db import Database, DatabaseError, connect_sync, run_in_transaction
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
 from .plugins import PluginError, Plugins, load_plugins
-from .publisher import Publisher
+from .publisher import Publisher, PublishError
 from .signing import Signer, SigningError
 
 log = logging.getLogger("copr_lite")
@@ -498,6 +498,47 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        manifest = backup.backup(config, Path(args.dest), backup.Progress())
+    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+        fail(f"backup failed: {exc}")
+    vanished = manifest["vanished"]
+    print(
+        f"backed up {config.data_dir} to {args.dest}: schema {manifest['schema_version']}, "
+        f"{manifest['files']} files, {manifest['bytes']} bytes"
+    )
+    if isinstance(vanished, list) and vanished:
+        print(
+            f"{len(vanished)} build directories were deleted during the backup: "
+            + ", ".join(vanished)
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    data_dir = Path("data")
+    lock = control.DataDirLock(data_dir / ".lock")
+    if data_dir.exists() and any(p.name != ".lock" for p in data_dir.iterdir()):
+        fail(f"{data_dir.resolve()} is not empty: run restore in an empty directory")
+    try:
+        lock.acquire()
+    except control.DataDirBusy as exc:
+        fail(str(exc))
+    try:
+        manifest = backup.restore(Path(args.source), data_dir, backup.Progress())
+    except (backup.BackupError, sqlite3.Error, OSError, PublishError) as exc:
+        fail(f"restore failed: {exc}")
+    finally:
+        lock.release()
+    print(
+        f"restored the backup of {manifest['data_dir']} into {data_dir.resolve()}: "
+        "start the server here (python -m copr_lite serve)"
+    )
+    return 0
+
+
 async def _prune_here(config: Config, dry_run: bool) -> retention.Plan:
     db = await Database.open(config.db_path)
     signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
@@ -765,6 +806,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print what would be removed; remove nothing"
     )
     prune.set_defaults(func=cmd_prune)
+
+    back = sub.add_parser(
+        "backup",
+        parents=[common],
+        help="copy the data directory consistently, also while the server runs",
+        description="Copy the database (SQLite's online backup), the finished build results, "
+        "the signing keys and pending uploads to DEST (new or empty), consistent as of the "
+        "moment the database was copied; progress is shown on a terminal.",
+    )
+    back.add_argument("dest", metavar="DEST", help="directory to create (or an empty one)")
+    back.set_defaults(func=cmd_backup)
+    rest = sub.add_parser(
+        "restore",
+        help="bring a backup back as ./data",
+        description="Run in an empty directory: copy the backup at SRC to ./data, point the "
+        "stored SRPM paths there and rebuild (and sign) every repository. Then run "
+        "`serve` in that directory.",
+    )
+    rest.add_argument("source", metavar="SRC", help="a directory made by `backup`")
+    rest.set_defaults(func=cmd_restore)
     return parser
 
 
