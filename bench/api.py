@@ -1,6 +1,7 @@
 """API benchmark: copr_lite against a bare aiohttp handler, measured side by side.
 
-Run as `./dev bench [--quick | --duration S] [--check] [--keep] [--quiet-wait S] [--flood-only]`.
+Run as `./dev bench [--quick | --duration S] [--check] [--keep] [--quiet-wait S] [--flood-only]
+[--metrics-only]`.
 The method follows perf-notes.md: every server is pinned to CPU 0, wrk (`-t1`, keep-alive) to
 CPU 1, each figure is a warm-up run followed by the measured run, and every target is a ratio to
 the bare handler measured in the same run, because absolute numbers move between runs and
@@ -21,7 +22,10 @@ Steps:
    p50 must stay under 5 ms, and every guesser must meet 429 within 30 attempts.
    `--flood-only` runs only the bare handler and this phase, plus the same with
    `failure_delay_ms = 0` for information.
-5. Measure the bare handler again; print one table and the memory figures with their targets.
+5. Metrics: the read mix on a server with the metrics plugin (the default) and on one with it
+   blocked, alternating twice; each read's ratio to bare may drop at most 3 points with
+   metrics on. `--metrics-only` runs only the bare handler and this phase.
+6. Measure the bare handler again; print one table and the memory figures with their targets.
 
 The exit status is 0 even when targets fail, unless `--check` is given.
 """
@@ -62,6 +66,7 @@ WRK_CPU = "1"
 HOST = "127.0.0.1"
 CONNS = 16
 MIB = 1024 * 1024
+METRICS_POINTS = 3  # the most points of a read's ratio to bare that metrics may cost
 
 CHROOTS = ("fedora-rawhide-x86_64", "fedora-41-x86_64", "fedora-40-x86_64", "epel-9-x86_64")
 DIST = {
@@ -383,7 +388,12 @@ def rss_mib(pid: int, key: str = "VmRSS") -> float:
 
 
 def write_config(
-    path: Path, data_dir: Path, port: int, access_log: bool, auth_settings: str = ""
+    path: Path,
+    data_dir: Path,
+    port: int,
+    access_log: bool,
+    auth_settings: str = "",
+    extra: str = "",
 ) -> None:
     chroots = "".join(f"{chroot} = rpmbuild\n" for chroot in CHROOTS)
     path.write_text(
@@ -395,7 +405,7 @@ def write_config(
         # Reads are measured here: with signing on, the start-up pass would make an RSA key
         # for each of the data set's 1,004 projects on the CPU the reads run on.
         "[signing]\nsign = no\n"
-        f"[chroots]\n{chroots}"
+        f"[chroots]\n{chroots}{extra}"
     )
 
 
@@ -767,12 +777,12 @@ class Bench:
 
     @contextlib.contextmanager
     def copr_server(
-        self, access_log: bool, label: str, auth_settings: str = ""
+        self, access_log: bool, label: str, auth_settings: str = "", extra: str = ""
     ) -> Iterator[tuple[int, int]]:
         """Start copr_lite on the data set (log in server-LABEL.log); yield (port, pid)."""
         port = free_port()
         config = self.work / f"copr-lite-{label}.ini"
-        write_config(config, self.data.db_path.parent, port, access_log, auth_settings)
+        write_config(config, self.data.db_path.parent, port, access_log, auth_settings, extra)
         log = self.work / f"server-{label}.log"
         cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "copr_lite", "serve"]
         with running([*cmd, "--config", str(config)], log, self.work) as proc:
@@ -897,6 +907,40 @@ class Bench:
         self.report.checks.append(
             Check("log off: RSS after new_build load", f"{after:.1f} MiB", "<= 80 MiB", after <= 80)
         )
+
+    def phase_metrics(self) -> None:
+        """The read mix with the metrics plugin on (the default) and blocked, alternating
+        servers twice, so both modes meet the same machine conditions."""
+        modes = (("metrics", ""), ("no metr.", "[plugins]\nblocklist = metrics\n"))
+        for round_ in (1, 2):
+            for mode, extra in modes:
+                say(f"copr_lite, access log off, {mode} (round {round_})")
+                label = f"{mode.replace(' ', '').replace('.', '')}-{round_}"
+                with self.copr_server(False, label, extra=extra) as (port, pid):
+                    status, _ = request(port, "GET", "/metrics", {})
+                    if status != (200 if mode == "metrics" else 404):
+                        raise SystemExit(f"{mode}: /metrics answered {status}")
+                    targets = self.read_targets(port)
+                    self.verify(port, targets)
+                    for name, target in targets.items():
+                        self.measure(mode, name, target, CONNS, pid)
+
+    def metrics_checks(self) -> None:
+        """Metrics on may cost at most METRICS_POINTS points of each read's ratio to bare."""
+        bare = self.report.bare(CONNS)
+        for row in self.report.rows:
+            if row.mode != "metrics" or not bare:
+                continue
+            off = self.report.row("no metr.", row.endpoint, CONNS)
+            on_ratio, off_ratio = 100 * row.rps / bare, 100 * off.rps / bare
+            self.report.checks.append(
+                Check(
+                    f"metrics on vs off: {row.endpoint}",
+                    f"{on_ratio - off_ratio:+.1f} pts",
+                    f">= -{METRICS_POINTS} pts",
+                    on_ratio >= off_ratio - METRICS_POINTS,
+                )
+            )
 
     def probe_targets(self, port: int) -> dict[str, Target]:
         base = f"http://{HOST}:{port}"
@@ -1039,7 +1083,8 @@ class Bench:
     def set_targets(self) -> None:
         """The targets of the issue, attached to the rows they judge."""
         for row in self.report.rows:
-            if row.conns != CONNS or row.mode in ("bare", "quiet", "flood", "quiet0", "flood0"):
+            skipped = ("bare", "quiet", "flood", "quiet0", "flood0", "metrics", "no metr.")
+            if row.conns != CONNS or row.mode in skipped:
                 continue  # flood rows are judged against their quiet figures
             if row.endpoint == "new_build":
                 row.min_ratio, row.max_p99 = 20, 12
@@ -1053,7 +1098,7 @@ class Bench:
                 row.min_ratio = 55 if row.endpoint == "build_status" else 45
             else:
                 row.min_ratio = 35
-        if self.args.flood_only:
+        if self.args.flood_only or self.args.metrics_only:
             return
         small = self.report.row("log off", "monitor 100 builds", 1).p50
         large = self.report.row("log off", "monitor 100,000 builds", 1).p50
@@ -1069,7 +1114,9 @@ class Bench:
 
     def run(self) -> bool:
         self.phase_bare()
-        if self.args.flood_only:
+        if self.args.metrics_only:
+            self.phase_metrics()
+        elif self.args.flood_only:
             self.phase_flood("flood")
             # For information: guessers answered at once, so they come back at once.
             self.phase_flood("flood0", "failure_delay_ms = 0\n")
@@ -1077,9 +1124,11 @@ class Bench:
             self.phase_log_off()
             self.phase_log_on()
             self.phase_new_build()
+            self.phase_metrics()
             self.phase_flood("flood")
         self.phase_bare()  # bare again: every bare figure is the mean of before and after
         self.set_targets()
+        self.metrics_checks()
         self.flood_checks()
         table, ok = self.report.render()
         say(
@@ -1117,6 +1166,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--flood-only",
         action="store_true",
         help="only the bare handler and the sign-in flood phases",
+    )
+    parser.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="only the bare handler and the read mix with the metrics plugin on and off",
     )
     args = parser.parse_args(argv)
     if args.quick:

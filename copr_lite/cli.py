@@ -22,9 +22,10 @@ from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
 
-from . import auth, backup, control, migrations, retention, store
+from . import auth, backup, control, migrations, retention, services, store
 from .config import Config, ConfigError, default_builder, load_config, render_config
 from .db import Database, DatabaseError, connect_sync, run_in_transaction
+from .errors import CoprLiteError
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
 from .plugins import PluginError, Plugins, load_plugins
@@ -539,6 +540,43 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_delete(args: argparse.Namespace) -> int:
+    config = _config(args)
+    ids = ",".join(str(i) for i in args.ids)
+    try:
+        answer = asyncio.run(control.ask_server(config, "delete-builds", ids=ids))
+    except control.ControlError as exc:
+        fail(str(exc))
+    if answer is not None:
+        deleted = [int(i) for i in answer["deleted"]]
+    else:
+        lock = control.DataDirLock(config.lock_path)
+        try:
+            lock.acquire()
+        except control.DataDirBusy as exc:
+            fail(f"{exc}, and its control socket {config.control_socket} does not answer")
+        try:
+            deleted = asyncio.run(_delete_here(config, list(args.ids)))
+        except (CoprLiteError, DatabaseError) as exc:
+            fail(exc.message if isinstance(exc, CoprLiteError) else str(exc))
+        finally:
+            lock.release()
+    print(f"deleted build(s) {', '.join(map(str, deleted))}")
+    return 0
+
+
+async def _delete_here(config: Config, ids: list[int]) -> list[int]:
+    db = await Database.open(config.db_path)
+    signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
+    try:
+        publisher = Publisher(config.data_dir / "results", signer)
+        return await services.remove_builds(db, publisher, control.OPERATOR, ids)
+    finally:
+        await db.close()
+        if signer is not None:
+            await signer.close()
+
+
 async def _prune_here(config: Config, dry_run: bool) -> retention.Plan:
     db = await Database.open(config.db_path)
     signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
@@ -806,6 +844,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print what would be removed; remove nothing"
     )
     prune.set_defaults(func=cmd_prune)
+
+    build = sub.add_parser("build", help="build maintenance", description="Delete finished builds.")
+    build_sub = build.add_subparsers(dest="build_command", required=True, metavar="ACTION")
+    bdelete = build_sub.add_parser(
+        "delete",
+        parents=[common],
+        help="delete finished builds with their results and logs",
+        description="Delete finished builds (all or none): rows, results, logs and SRPMs; "
+        "their repositories are republished. A running server does it (asked over "
+        "<data_dir>/control.sock); with none running, this command does it itself.",
+    )
+    bdelete.add_argument("ids", metavar="ID", type=int, nargs="+", help="build ids")
+    bdelete.set_defaults(func=cmd_build_delete)
 
     back = sub.add_parser(
         "backup",

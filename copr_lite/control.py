@@ -22,9 +22,11 @@ from typing import IO, Any
 import aiohttp
 from aiohttp import web
 
-from . import retention
+from . import retention, services
 from .config import Config
+from .errors import CoprLiteError
 from .keys import CONFIG, DB, PUBLISHER
+from .models import User
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,10 @@ CONTROL_TIMEOUT = 3600.0
 
 class DataDirBusy(Exception):
     """Another process holds the data directory's lock."""
+
+
+class ControlError(Exception):
+    """The server refused a command; the message says why."""
 
 
 class DataDirLock:
@@ -83,6 +89,7 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
         else:
             control = web.Application()
             control.router.add_post("/prune", functools.partial(_prune, app))
+            control.router.add_post("/delete-builds", functools.partial(_delete_builds, app))
             runner = web.AppRunner(control, access_log=None)
             await runner.setup()
             with contextlib.suppress(FileNotFoundError):
@@ -105,6 +112,20 @@ async def _prune(app: web.Application, request: web.Request) -> web.Response:
     return web.json_response({**plan.to_json(), "lines": plan.lines(dry_run), "dry_run": dry_run})
 
 
+# The operator at the command line (who may read the data directory) acts as an admin.
+OPERATOR = User(0, "(operator)", True, 0)
+
+
+async def _delete_builds(app: web.Application, request: web.Request) -> web.Response:
+    try:
+        ids = [int(part) for part in request.query.get("ids", "").split(",") if part]
+        deleted = await services.delete_builds(app, OPERATOR, ids)
+    except (ValueError, CoprLiteError) as exc:
+        message = exc.message if isinstance(exc, CoprLiteError) else "ids: whole numbers"
+        return web.json_response({"error": message}, status=400)
+    return web.json_response({"deleted": deleted})
+
+
 # ---------------------------------------------------------------- the command's side
 
 
@@ -121,8 +142,9 @@ async def ask_server(config: Config, command: str, **query: str) -> dict[str, An
             aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
             session.post(f"http://copr-lite/{command}", params=query) as response,
         ):
-            response.raise_for_status()
             answer: dict[str, Any] = await response.json()
+            if response.status != 200:
+                raise ControlError(str(answer.get("error", response.reason)))
             return answer
     except (aiohttp.ClientConnectorError, FileNotFoundError, ConnectionRefusedError):
         return None

@@ -219,6 +219,10 @@ PROJECT_FIELDS: dict[str, Schema] = {
     "persistent": boolean(),
     "unlisted_on_hp": boolean(),
     "auto_prune": boolean(),
+    "prune_days": integer("Days before a superseded succeeded build is pruned."),
+    "keep_last": integer("Finished builds kept per package and chroot (0: unlimited)."),
+    "failed_log_days": integer("Days the results and logs of failed builds are kept."),
+    "disk_usage": integer("Bytes of the project's build results and imports."),
 }
 
 COMPONENT_SCHEMAS: dict[str, Schema] = {
@@ -366,6 +370,19 @@ def chroot_fields(chroot_names: list[str], where: str) -> dict[str, Schema]:
     return fields
 
 
+RETENTION_FIELDS: dict[str, Schema] = {
+    "prune_days": empty_or_integer(
+        0, 3650, "Days before a superseded succeeded build is pruned (default 14)."
+    ),
+    "keep_last": empty_or_integer(
+        0, 10000, "Finished builds kept per package and chroot; 0: unlimited (default)."
+    ),
+    "failed_log_days": empty_or_integer(
+        0, 3650, "Days failed builds' results and logs are kept (default 30)."
+    ),
+}
+
+
 def create_fields(chroot_names: list[str]) -> dict[str, Schema]:
     return {
         "name": string(
@@ -384,6 +401,7 @@ def create_fields(chroot_names: list[str]) -> dict[str, Schema]:
         "persistent": checkbox("System admins only (else 403)."),
         "auto_prune": checkbox("Default true."),
         "use_bootstrap_container": checkbox(),
+        **RETENTION_FIELDS,
         "homepage": string(),
         "contact": string(),
         "username": string("Sent by historic clients; ignored (the URL names the owner)."),
@@ -447,6 +465,7 @@ MODIFY_FIELDS: dict[str, Schema] = {
     "build_enable_net": checkbox(),
     "unlisted_on_hp": checkbox(),
     "auto_prune": checkbox(),
+    **RETENTION_FIELDS,
     "persistent": checkbox("System admins only (else 403)."),
     "use_bootstrap_container": checkbox(),
     "homepage": string(),
@@ -524,6 +543,28 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ok({"chroots": string_map("Chroot name -> the builder that serves it.")}),
                 (),
                 operation_id="chroots",
+            )
+        },
+        "/api/disk_usage/": {
+            "get": operation(
+                "Disk used by build results, in all and per project",
+                ok(
+                    {
+                        "total": integer("Bytes of every project's results and imports."),
+                        "projects": array(
+                            obj(
+                                {
+                                    "owner": string(),
+                                    "project": string(),
+                                    "disk_usage": integer("Bytes."),
+                                }
+                            ),
+                            "Largest first.",
+                        ),
+                    }
+                ),
+                (),
+                operation_id="disk_usage",
             )
         },
         "/api/coprs/": {

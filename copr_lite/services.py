@@ -14,10 +14,12 @@ from pathlib import Path
 from aiohttp import web
 
 from . import auth, forms, store
+from .db import Database
 from .errors import Conflict, Forbidden, NotFound
 from .forms import Form
 from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
 from .models import Build, Project, User
+from .publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +219,15 @@ async def delete_builds(app: web.Application, user: User, build_ids: list[int]) 
     republish the repositories they were published in. All or nothing: NotFound for an
     unknown build, Forbidden unless `user` submitted it or may modify its project, Conflict
     while one is unfinished (cancel it first). Returns the ids deleted."""
-    builds = await app[DB].write(_delete_finished, user, build_ids)
-    publisher = app[PUBLISHER]
+    return await remove_builds(app[DB], app[PUBLISHER], user, build_ids)
+
+
+async def remove_builds(
+    db: Database, publisher: Publisher, user: User, build_ids: list[int]
+) -> list[int]:
+    """delete_builds on a database and results tree (also outside a server: the command
+    line's `build delete` with no server running)."""
+    builds = await db.write(_delete_finished, user, build_ids)
     by_chroot: dict[Path, list[Path]] = {}
     for build in builds:
         for chroot in build.chroots:
@@ -257,6 +266,15 @@ def _delete_finished(conn: sqlite3.Connection, user: User, build_ids: list[int])
         builds.append(build)
     deleted = set(store.delete_builds(conn, builds))
     return [build for build in builds if build.id in deleted]
+
+
+async def set_package_retention(
+    app: web.Application, project: Project, pkg_name: str, values: dict[str, int | None]
+) -> None:
+    """Store a package's own retention settings (None: the project's value). Callers have
+    checked the user may modify the project and validated the values."""
+    await app[DB].write(store.set_package_settings, project.id, pkg_name, values)
+    log.info("package retention project=%s package=%s %s", project.full_name, pkg_name, values)
 
 
 # ---------------------------------------------------------------- search

@@ -33,6 +33,7 @@ def add_api_v1_routes(router: web.UrlDispatcher) -> None:
     get, post = form_routes(router)
     get("/api/openapi.json", api_v1.openapi)
     get("/api/chroots/", api_v1.chroots)
+    get("/api/disk_usage/", api_v1.disk_usage)
     get("/api/coprs/", api_v1.list_projects)
     get("/api/coprs/search/", api_v1.search)
     get("/api/coprs/search/{query}/", api_v1.search)

@@ -45,6 +45,7 @@ CREATE_FIELDS = frozenset(
         "persistent",
         "auto_prune",
         "use_bootstrap_container",
+        *forms.RETENTION_LIMITS,
         "homepage",
         "contact",
         "id",
@@ -80,6 +81,7 @@ MODIFY_FIELDS = frozenset(
         "persistent",
         "auto_prune",
         "use_bootstrap_container",
+        *forms.RETENTION_LIMITS,
         "homepage",
         "contact",
         "username",
@@ -179,6 +181,11 @@ def project_json(
         "persistent": project.persistent,
         "unlisted_on_hp": project.unlisted_on_hp,
         "auto_prune": project.auto_prune,
+        # Added fields (old clients ignore them): retention and disk usage.
+        "prune_days": project.prune_days,
+        "keep_last": project.keep_last,
+        "failed_log_days": project.failed_log_days,
+        "disk_usage": project.disk_bytes,
     }
 
 
@@ -255,6 +262,7 @@ async def create_project(request: web.Request) -> web.Response:
     }
     for flag, default in PROJECT_FLAGS.items():
         fields[flag] = form.checkbox(flag, default)
+    fields.update(forms.check_retention(form))
     if fields["persistent"] and not user.is_admin:
         raise Forbidden("Only admins may create persistent projects.")
     initial = forms.check_srpm_urls(
@@ -291,6 +299,7 @@ async def modify_project(request: web.Request) -> web.Response:
     for flag in PROJECT_FLAGS:
         if flag in form:
             changes[flag] = form.checkbox(flag)
+    changes.update(forms.check_retention(form))
     if changes.get("persistent") and not user.is_admin:
         raise Forbidden("Only admins may make projects persistent.")
     row = await request.app[DB].write(store.update_project, project.id, changes)
@@ -337,6 +346,16 @@ def _enabled_chroot(request: web.Request, chroots: tuple[str, ...]) -> str:
     if chroot not in chroots:
         raise NotFound(f"Chroot name {chroot[:100]} does not exist in this project.")
     return chroot
+
+
+async def disk_usage(request: web.Request) -> web.Response:
+    """GET /api/disk_usage/: bytes of results in all and per project (kept up to date as
+    results change; nothing is measured on request)."""
+    total, projects = await request.app[DB].read(store.disk_usage)
+    return ok(
+        total=total,
+        projects=[{"owner": o, "project": p, "disk_usage": size} for o, p, size in projects],
+    )
 
 
 async def chroots(request: web.Request) -> web.Response:
