@@ -941,6 +941,14 @@ class Bench:
                     on_ratio >= off_ratio - METRICS_POINTS,
                 )
             )
+            # For information, steadier on a busy machine: the server's CPU per request,
+            # and the points it would cost if the read were CPU-bound.
+            extra_us = row.server_us - off.server_us
+            estimate = off_ratio * (1 - off.server_us / row.server_us) if row.server_us else 0
+            say(
+                f"  metrics cost on {row.endpoint}: {extra_us:+.1f} us/req CPU "
+                f"({row.server_us:.0f} vs {off.server_us:.0f}), about {-estimate:+.1f} pts"
+            )
 
     def probe_targets(self, port: int) -> dict[str, Target]:
         base = f"http://{HOST}:{port}"

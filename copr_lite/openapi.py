@@ -247,6 +247,15 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             ),
             "auto_createrepo": boolean(),
             "build_enable_net": boolean(),
+            "package_retention": {
+                "type": "object",
+                "description": "Package name -> its own retention settings (auto_prune, "
+                "prune_days, keep_last, failed_log_days; null: the project's value).",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["integer", "null"]},
+                },
+            },
         },
         "A project in detail (spec §4.2, A6).",
     ),

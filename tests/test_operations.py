@@ -97,6 +97,8 @@ async def test_web_edits_project_and_package_retention(aiohttp_client, make_app)
     assert own == {
         "hello": {"auto_prune": 0, "prune_days": None, "keep_last": 2, "failed_log_days": None}
     }
+    detail = await (await client.get("/api/coprs/alice/hello/detail/")).json()
+    assert detail["detail"]["package_retention"] == own
     page = await (await client.get("/coprs/alice/hello/")).text()
     assert "auto_prune = 0, keep_last = 2" in page
     resp = await post(client, path, {"auto_prune": "maybe"}, csrf)

@@ -225,6 +225,8 @@ async def project_detail(request: web.Request) -> web.Response:
         project, _, chroots = await project_of(request)
         detail = project_json(request.app[CONFIG], project, chroots)
         detail["last_modified"] = await request.app[DB].read(store.last_modified, project.id)
+        # Added field: packages with retention settings of their own (null: the project's).
+        detail["package_retention"] = await request.app[DB].read(store.package_settings, project.id)
         return {"detail": detail, "repos": [detail]}
 
     key = ("detail", request.match_info["username"], request.match_info["project"])
