@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractResource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -124,22 +125,24 @@ class Metrics:
 
 
 class RequestStats:
-    """HTTP request counts and latencies in plain dicts, turned into metric families when
+    """HTTP request counts and latencies in one plain dict, turned into metric families when
     scraped. Every request passes here, and prometheus-client's labelled metrics take a
     lock and check the labels on each update, which cost reads several points of their
     throughput (bench/api.py); the event loop is one thread, so no lock is needed."""
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, int], int] = {}
-        # route -> observations per bucket of HTTP_BUCKETS, then the sum of the seconds
-        self.latency: dict[str, list[float]] = {}
+        # (route resource or None, method, status) -> requests per bucket of HTTP_BUCKETS,
+        # then the sum of their seconds. Keyed by the resource object: its name is looked
+        # up only when scraped.
+        self.stats: dict[tuple[AbstractResource | None, str, int], list[float]] = {}
 
-    def record(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        histogram = self.latency.get(route)
+    def record(
+        self, resource: AbstractResource | None, method: str, status: int, seconds: float
+    ) -> None:
+        key = (resource, method, status)
+        histogram = self.stats.get(key)
         if histogram is None:
-            histogram = self.latency[route] = [0.0] * (len(HTTP_BUCKETS) + 1)
+            histogram = self.stats[key] = [0.0] * (len(HTTP_BUCKETS) + 1)
         histogram[bisect.bisect_left(HTTP_BUCKETS, seconds)] += 1
         histogram[-1] += seconds
 
@@ -149,15 +152,20 @@ class RequestStats:
             "HTTP requests by route, method and status.",
             labels=["route", "method", "status"],
         )
-        for (route, method, status), count in list(self.counts.items()):
-            requests.add_metric([route, method, str(status)], count)
+        by_route: dict[str, list[float]] = {}
+        for (resource, method, status), histogram in list(self.stats.items()):
+            route = resource.canonical if resource is not None else "unmatched"
+            requests.add_metric([route, method, str(status)], sum(histogram[:-1]))
+            total = by_route.setdefault(route, [0.0] * len(histogram))
+            for index, value in enumerate(histogram):
+                total[index] += value
         yield requests
         latency = HistogramMetricFamily(
             "copr_lite_http_request_duration_seconds",
             "Time to answer an HTTP request (until the handler returns), by route.",
             labels=["route"],
         )
-        for route, histogram in list(self.latency.items()):
+        for route, histogram in by_route.items():
             cumulative: float = 0
             buckets = []
             for bound, observed in zip(HTTP_BUCKETS, histogram, strict=False):
@@ -170,28 +178,28 @@ class RequestStats:
 _metrics = Metrics()
 
 
+_clock = time.perf_counter
+
+
 @web.middleware
 async def _measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    status = 500
+    started = _clock()
     try:
         response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
+    except (web.HTTPException, CoprLiteError) as exc:
+        _record(request, exc.status, started)
         raise
-    except CoprLiteError as exc:
-        status = exc.status
+    except BaseException:
+        _record(request, 500, started)
         raise
-    finally:
-        resource = request.match_info.route.resource
-        _metrics.http.record(
-            resource.canonical if resource is not None else "unmatched",
-            request.method,
-            status,
-            time.perf_counter() - started,
-        )
+    _record(request, response.status, started)
+    return response
+
+
+def _record(request: web.Request, status: int, started: float) -> None:
+    _metrics.http.record(
+        request.match_info.route.resource, request.method, status, _clock() - started
+    )
 
 
 async def _scrape(request: web.Request) -> web.Response:
