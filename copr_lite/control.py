@@ -43,15 +43,28 @@ class ControlError(Exception):
     """The server refused a command; the message says why."""
 
 
+# Locks this process holds: path -> (open file, holders). Apps of one process on one data
+# directory (tests do that) share the lock; other processes are kept out.
+_HELD: dict[Path, tuple[IO[bytes], int]] = {}
+
+
 class DataDirLock:
-    """An exclusive flock on `<data_dir>/.lock`, released by `release()` or at exit."""
+    """An exclusive flock on `<data_dir>/.lock` against other processes, released by
+    `release()` or at exit."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh: IO[bytes] | None = None
+        self._held = False
 
-    def acquire(self) -> None:
-        """Take the lock now or raise DataDirBusy."""
+    def acquire(self) -> bool:
+        """Take the lock now or raise DataDirBusy. True when this call took it from the
+        system, False when this process held it already (through another holder)."""
+        key = self.path.resolve()
+        if key in _HELD:
+            fh, holders = _HELD[key]
+            _HELD[key] = (fh, holders + 1)
+            self._held = True
+            return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "ab")  # noqa: SIM115  (held open while locked)
         try:
@@ -62,12 +75,21 @@ class DataDirLock:
                 "another copr_lite process (a server, prune or restore) is using "
                 f"{self.path.parent}"
             ) from None
-        self._fh = fh
+        _HELD[key] = (fh, 1)
+        self._held = True
+        return True
 
     def release(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if not self._held:
+            return
+        self._held = False
+        key = self.path.resolve()
+        fh, holders = _HELD[key]
+        if holders > 1:
+            _HELD[key] = (fh, holders - 1)
+        else:
+            del _HELD[key]
+            fh.close()
 
 
 # ---------------------------------------------------------------- the server side
@@ -77,11 +99,13 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: hold the data directory's lock and serve the control socket."""
     config = app[CONFIG]
     lock = DataDirLock(config.lock_path)
-    lock.acquire()
+    first = lock.acquire()
     runner: web.AppRunner | None = None
     path = config.control_socket
     try:
-        if len(str(path)) > MAX_SOCKET_PATH:
+        if not first:
+            pass  # another app of this process owns the data directory and its socket
+        elif len(str(path)) > MAX_SOCKET_PATH:
             log.warning(
                 "control socket path too long (%d bytes): `prune` needs the server stopped",
                 len(str(path)),
