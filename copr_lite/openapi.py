@@ -253,7 +253,7 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
                 "prune_days, keep_last, failed_log_days; null: the project's value).",
                 "additionalProperties": {
                     "type": "object",
-                    "additionalProperties": {"type": ["integer", "null"]},
+                    "additionalProperties": {"type": "integer", "nullable": True},
                 },
             },
         },
