@@ -3,6 +3,7 @@ and from the command line (through the running server, and with none running).""
 
 from __future__ import annotations
 
+import gzip
 import re
 
 from test_dispatcher import CHROOTS, add_pending, add_project, start, wait_state
@@ -12,7 +13,7 @@ from test_web import F40, F41, create, post, setup_alice, sign_in, store_build
 from copr_lite import store
 from copr_lite.keys import DB, PUBLISHER
 from copr_lite.states import State
-from copr_lite.testing import FakeBuilder, add_user, basic_auth
+from copr_lite.testing import FakeBuilder, add_user, basic_auth, wait_until
 
 
 async def test_api_v1_reads_and_writes_retention_and_shows_disk_usage(aiohttp_client, make_app):
@@ -158,3 +159,33 @@ async def test_build_delete_command(aiohttp_client, make_app, tmp_path):
     assert status == 0, err
     assert re.search(rf"deleted build\(s\) {second}$", out.strip())
     assert not app[PUBLISHER].build_dir("alice", "proj", F40, second, "hello").exists()
+
+
+async def test_a_finished_log_is_compressed_and_served_at_both_names(aiohttp_client, make_app):
+    app, client = await start(aiohttp_client, make_app, FakeBuilder())
+    alice, project_id = await add_project(app)
+    build_id = await add_pending(app, project_id, alice.id)
+    await wait_state(app, build_id, "succeeded")
+    build_dir = app[PUBLISHER].build_dir("alice", "proj", F40, build_id, "hello")
+
+    async def sealed():
+        return (build_dir / "builder-live.log.gz").is_file()
+
+    await wait_until(sealed)
+    assert not (build_dir / "builder-live.log").exists()
+    base = f"/results/alice/proj/{F40}/{build_id:08d}-hello/"
+    for name in ("builder-live.log", "builder-live.log.gz"):
+        # A client that accepts gzip gets the compressed bytes, marked as such.
+        resp = await client.get(base + name, auto_decompress=False)
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        assert gzip.decompress(await resp.read()).decode().count("fake build step") == 1
+        # One that does not gets plain text.
+        resp = await client.get(base + name, headers={"Accept-Encoding": "identity"})
+        assert resp.status == 200 and "Content-Encoding" not in resp.headers
+        assert "fake build step" in await resp.text()
+    # The live log of a finished chroot is read from the compressed file.
+    resp = await client.get(f"/builds/{build_id}/{F40}/live-log")
+    text = await resp.text()
+    assert "data: fake build step" in text and text.endswith("event: end\ndata: succeeded\n\n")
+    assert (await client.get(base + "nothing.log.gz")).status == 404
