@@ -1,7 +1,7 @@
 """API benchmark: copr_lite against a bare aiohttp handler, measured side by side.
 
 Run as `./dev bench [--quick | --duration S] [--check] [--keep] [--quiet-wait S]
-[--flood-only | --mixed-only]`.
+[--flood-only | --mixed-only | --metrics-only]`.
 The method follows perf-notes.md: every server is pinned to CPU 0, wrk (`-t1`, keep-alive) to
 CPU 1, each figure is a warm-up run followed by the measured run, and every target is a ratio to
 the bare handler measured in the same run, because absolute numbers move between runs and
@@ -35,7 +35,10 @@ Steps:
    Targets: under other20 the monitor at least 30 % of bare and build_status at least
    55 %; under own2 the monitor at least 15 % of bare with p99 at most 20 ms.
    `--mixed-only` runs only the bare handler and this phase.
-6. Measure the bare handler again; print one table and the memory figures with their targets.
+6. Metrics: the read mix on a server with the metrics plugin (the default) and on one with it
+   blocked, alternating twice; each read's ratio to bare may drop at most 3 points with
+   metrics on. `--metrics-only` runs only the bare handler and this phase.
+7. Measure the bare handler again; print one table and the memory figures with their targets.
 
 The exit status is 0 even when targets fail, unless `--check` is given.
 """
@@ -77,6 +80,7 @@ WRK_CPU = "1"
 HOST = "127.0.0.1"
 CONNS = 16
 MIB = 1024 * 1024
+METRICS_POINTS = 3  # the most points of a read's ratio to bare that metrics may cost
 
 CHROOTS = ("fedora-rawhide-x86_64", "fedora-41-x86_64", "fedora-40-x86_64", "epel-9-x86_64")
 DIST = {
@@ -447,6 +451,7 @@ def write_config(
     access_log: bool,
     auth_settings: str = "",
     plugins_dir: Path | None = None,
+    extra: str = "",
 ) -> None:
     """The server's settings; with `plugins_dir`, its chroots are served by bench-fail."""
     builder = "bench-fail" if plugins_dir else "rpmbuild"
@@ -461,7 +466,7 @@ def write_config(
         # Reads are measured here: with signing on, the start-up pass would make an RSA key
         # for each of the data set's 1,004 projects on the CPU the reads run on.
         "[signing]\nsign = no\n"
-        f"{plugins}[chroots]\n{chroots}"
+        f"{plugins}[chroots]\n{chroots}{extra}"
     )
 
 
@@ -867,7 +872,12 @@ class Bench:
 
     @contextlib.contextmanager
     def copr_server(
-        self, access_log: bool, label: str, auth_settings: str = "", builds: bool = False
+        self,
+        access_log: bool,
+        label: str,
+        auth_settings: str = "",
+        builds: bool = False,
+        extra: str = "",
     ) -> Iterator[tuple[int, int]]:
         """Start copr_lite on the data set (log in server-LABEL.log); yield (port, pid).
         With `builds`, its chroots are served by the bench-fail builder."""
@@ -878,7 +888,9 @@ class Bench:
             plugins = self.work / "plugins"
             plugins.mkdir(exist_ok=True)
             (plugins / "bench_fail.py").write_text(BUILDER_PLUGIN)
-        write_config(config, self.data.db_path.parent, port, access_log, auth_settings, plugins)
+        write_config(
+            config, self.data.db_path.parent, port, access_log, auth_settings, plugins, extra
+        )
         log = self.work / f"server-{label}.log"
         cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "copr_lite", "serve"]
         with running([*cmd, "--config", str(config)], log, self.work) as proc:
@@ -1056,6 +1068,48 @@ class Bench:
                         f"{achieved:.1f}/s (asked {rate:g}/s), answers {done['statuses']}"
                     )
 
+    def phase_metrics(self) -> None:
+        """The read mix with the metrics plugin on (the default) and blocked, alternating
+        servers twice, so both modes meet the same machine conditions."""
+        modes = (("metrics", ""), ("no metr.", "[plugins]\nblocklist = metrics\n"))
+        for round_ in (1, 2):
+            for mode, extra in modes:
+                say(f"copr_lite, access log off, {mode} (round {round_})")
+                label = f"{mode.replace(' ', '').replace('.', '')}-{round_}"
+                with self.copr_server(False, label, extra=extra) as (port, pid):
+                    status, _ = request(port, "GET", "/metrics", {})
+                    if status != (200 if mode == "metrics" else 404):
+                        raise SystemExit(f"{mode}: /metrics answered {status}")
+                    targets = self.read_targets(port)
+                    self.verify(port, targets)
+                    for name, target in targets.items():
+                        self.measure(mode, name, target, CONNS, pid)
+
+    def metrics_checks(self) -> None:
+        """Metrics on may cost at most METRICS_POINTS points of each read's ratio to bare."""
+        bare = self.report.bare(CONNS)
+        for row in self.report.rows:
+            if row.mode != "metrics" or not bare:
+                continue
+            off = self.report.row("no metr.", row.endpoint, CONNS)
+            on_ratio, off_ratio = 100 * row.rps / bare, 100 * off.rps / bare
+            self.report.checks.append(
+                Check(
+                    f"metrics on vs off: {row.endpoint}",
+                    f"{on_ratio - off_ratio:+.1f} pts",
+                    f">= -{METRICS_POINTS} pts",
+                    on_ratio >= off_ratio - METRICS_POINTS,
+                )
+            )
+            # For information, steadier on a busy machine: the server's CPU per request,
+            # and the points it would cost if the read were CPU-bound.
+            extra_us = row.server_us - off.server_us
+            estimate = off_ratio * (1 - off.server_us / row.server_us) if row.server_us else 0
+            say(
+                f"  metrics cost on {row.endpoint}: {extra_us:+.1f} us/req CPU "
+                f"({row.server_us:.0f} vs {off.server_us:.0f}), about {-estimate:+.1f} pts"
+            )
+
     def probe_targets(self, port: int) -> dict[str, Target]:
         base = f"http://{HOST}:{port}"
         build = self.data.build_id
@@ -1203,7 +1257,8 @@ class Bench:
                 elif row.mode == "own2" and row.endpoint == MIXED_MONITOR:
                     row.min_ratio, row.max_p99 = 15, 20
                 continue  # the rest of the mixed rows are for information
-            if row.conns != CONNS or row.mode in ("bare", "quiet", "flood", "quiet0", "flood0"):
+            skipped = ("bare", "quiet", "flood", "quiet0", "flood0", "metrics", "no metr.")
+            if row.conns != CONNS or row.mode in skipped:
                 continue  # flood rows are judged against their quiet figures
             if row.endpoint == "new_build":
                 row.min_ratio, row.max_p99 = 20, 12
@@ -1217,7 +1272,7 @@ class Bench:
                 row.min_ratio = 55 if row.endpoint == "build_status" else 45
             else:
                 row.min_ratio = 35
-        if self.args.flood_only or self.args.mixed_only:
+        if self.args.flood_only or self.args.mixed_only or self.args.metrics_only:
             return
         small = self.report.row("log off", "monitor 100 builds", 1).p50
         large = self.report.row("log off", "monitor 100,000 builds", 1).p50
@@ -1233,7 +1288,9 @@ class Bench:
 
     def run(self) -> bool:
         self.phase_bare()
-        if self.args.flood_only:
+        if self.args.metrics_only:
+            self.phase_metrics()
+        elif self.args.flood_only:
             self.phase_flood("flood")
             # For information: guessers answered at once, so they come back at once.
             self.phase_flood("flood0", "failure_delay_ms = 0\n")
@@ -1243,10 +1300,12 @@ class Bench:
             self.phase_log_off()
             self.phase_log_on()
             self.phase_new_build()
+            self.phase_metrics()
             self.phase_flood("flood")
             self.phase_mixed()
         self.phase_bare()  # bare again: every bare figure is the mean of before and after
         self.set_targets()
+        self.metrics_checks()
         self.flood_checks()
         table, ok = self.report.render()
         say(
@@ -1289,6 +1348,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--mixed-only",
         action="store_true",
         help="only the bare handler and the mixed load (reads while builds are submitted)",
+    )
+    parser.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="only the bare handler and the read mix with the metrics plugin on and off",
     )
     args = parser.parse_args(argv)
     if args.quick:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
+import pluggy
 from aiohttp import web
 
 from .auth import PasswordHasher, TokenCache
 from .cache import AnswerCache
 from .config import Config
+from .control import control_context
 from .db import Database
 from .dispatcher import Dispatcher
 from .keys import (
@@ -33,6 +39,7 @@ from .monitor import MonitorRows
 from .plugins import call_each, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
+from .retention import prune
 from .signing import Signer
 from .throttle import Guard
 from .views import setup_routes
@@ -75,7 +82,9 @@ def create_app(
     app[PLUGINS] = loaded.pm
     app[BUILDERS] = loaded.builders
     signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
-    app[PUBLISHER] = Publisher(config.data_dir / "results", signer)
+    app[PUBLISHER] = Publisher(
+        config.data_dir / "results", signer, functools.partial(_published, loaded.pm)
+    )
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
@@ -87,9 +96,18 @@ def create_app(
     app.on_shutdown.append(stop_live_logs)
     app.cleanup_ctx.append(_password_hasher)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(control_context)
     app[START_DISPATCHER] = start_dispatcher
     app.cleanup_ctx.append(_dispatcher)
+    app.cleanup_ctx.append(_daily_prune)
     return app
+
+
+async def _published(pm: pluggy.PluginManager, chroot_dir: Path, seconds: float) -> None:
+    owner, project, chroot = chroot_dir.parts[-3:]
+    await fire(
+        pm, "repository_published", owner=owner, project=project, chroot=chroot, seconds=seconds
+    )
 
 
 async def _password_hasher(app: web.Application) -> AsyncIterator[None]:
@@ -122,3 +140,30 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     signer = app[PUBLISHER].signer
     if signer is not None:
         await signer.close()  # after the dispatcher: nothing signs any more
+
+
+# The first scheduled prune waits this long after start: a restarted server serves first.
+FIRST_PRUNE_DELAY = 600.0
+
+
+async def _daily_prune(app: web.Application) -> AsyncIterator[None]:
+    """Apply the retention rules every `prune_interval_hours` (0: never on its own)."""
+    hours = app[CONFIG].prune_interval_hours
+    task = None
+    if hours and app[START_DISPATCHER]:
+        task = asyncio.create_task(_prune_every(app, hours * 3600.0), name="copr-lite-prune")
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _prune_every(app: web.Application, interval: float) -> None:
+    await asyncio.sleep(FIRST_PRUNE_DELAY)
+    while True:
+        try:
+            await prune(app[DB], app[PUBLISHER])
+        except Exception:
+            log.exception("the scheduled prune failed; it runs again in %.0f s", interval)
+        await asyncio.sleep(interval)

@@ -92,6 +92,8 @@ def _triggers() -> list[str]:
             + "INSERT INTO changed_rows SELECT 'owner', owner_id, '' FROM projects"
             f" WHERE id = {r}.project_id;"
         ),
+        # A package's own retention settings (API v1 project detail).
+        "package_settings": lambda r: _note("project", f"{r}.project_id"),
         # API v3 lists a project's packages from this table.
         "packages": lambda r: (
             _note("package", f"{r}.project_id", f"{r}.name") + _note("project", f"{r}.project_id")

@@ -1,5 +1,5 @@
 """Command line: serve | worker | worker-token (create, list, revoke) | user (add, token, grant,
-list) | key (show, rotate) | config check | db (migrate, check)."""
+list) | key (show, rotate) | config check | db (migrate, check) | prune | backup | restore."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
 
-from . import auth, builder_image, migrations, store
+from . import auth, backup, builder_image, control, migrations, retention, services, store
 from .config import (
     Config,
     ConfigError,
@@ -32,11 +32,12 @@ from .config import (
     render_config,
     tls_context,
 )
-from .db import DatabaseError, connect_sync, run_in_transaction
+from .db import Database, DatabaseError, connect_sync, run_in_transaction
+from .errors import CoprLiteError
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
 from .plugins import PluginError, Plugins, load_plugins
-from .publisher import Publisher
+from .publisher import Publisher, PublishError
 from .signing import Signer, SigningError
 
 log = logging.getLogger("copr_lite")
@@ -149,7 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _create_first_admin(conn, config)
     try:
         asyncio.run(_serve(config, app))
-    except DatabaseError as exc:
+    except (DatabaseError, control.DataDirBusy) as exc:
         fail(str(exc))
     return 0
 
@@ -505,6 +506,120 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     return 0 if result == "ok" and not problems and version <= migrations.LATEST_VERSION else 1
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    config = _config(args)
+    query = {"dry_run": "1" if args.dry_run else "0"}
+    answer = asyncio.run(control.ask_server(config, "prune", **query))
+    if answer is not None:
+        lines = [str(line) for line in answer["lines"]]
+    else:
+        # No server: this process owns the data directory while it prunes.
+        lock = control.DataDirLock(config.lock_path)
+        try:
+            lock.acquire()
+        except control.DataDirBusy as exc:
+            fail(f"{exc}, and its control socket {config.control_socket} does not answer")
+        try:
+            lines = asyncio.run(_prune_here(config, args.dry_run)).lines(args.dry_run)
+        except DatabaseError as exc:
+            fail(str(exc))
+        finally:
+            lock.release()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        manifest = backup.backup(config, Path(args.dest), backup.Progress())
+    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+        fail(f"backup failed: {exc}")
+    vanished = manifest["vanished"]
+    print(
+        f"backed up {config.data_dir} to {args.dest}: schema {manifest['schema_version']}, "
+        f"{manifest['files']} files, {manifest['bytes']} bytes"
+    )
+    if isinstance(vanished, list) and vanished:
+        print(
+            f"{len(vanished)} build directories were deleted during the backup: "
+            + ", ".join(vanished)
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    data_dir = Path("data")
+    lock = control.DataDirLock(data_dir / ".lock")
+    if data_dir.exists() and any(p.name != ".lock" for p in data_dir.iterdir()):
+        fail(f"{data_dir.resolve()} is not empty: run restore in an empty directory")
+    try:
+        lock.acquire()
+    except control.DataDirBusy as exc:
+        fail(str(exc))
+    try:
+        manifest = backup.restore(Path(args.source), data_dir, backup.Progress())
+    except (backup.BackupError, sqlite3.Error, OSError, PublishError) as exc:
+        fail(f"restore failed: {exc}")
+    finally:
+        lock.release()
+    print(
+        f"restored the backup of {manifest['data_dir']} into {data_dir.resolve()}: "
+        "start the server here (python -m copr_lite serve)"
+    )
+    return 0
+
+
+def cmd_build_delete(args: argparse.Namespace) -> int:
+    config = _config(args)
+    ids = ",".join(str(i) for i in args.ids)
+    try:
+        answer = asyncio.run(control.ask_server(config, "delete-builds", ids=ids))
+    except control.ControlError as exc:
+        fail(str(exc))
+    if answer is not None:
+        deleted = [int(i) for i in answer["deleted"]]
+    else:
+        lock = control.DataDirLock(config.lock_path)
+        try:
+            lock.acquire()
+        except control.DataDirBusy as exc:
+            fail(f"{exc}, and its control socket {config.control_socket} does not answer")
+        try:
+            deleted = asyncio.run(_delete_here(config, list(args.ids)))
+        except (CoprLiteError, DatabaseError) as exc:
+            fail(exc.message if isinstance(exc, CoprLiteError) else str(exc))
+        finally:
+            lock.release()
+    print(f"deleted build(s) {', '.join(map(str, deleted))}")
+    return 0
+
+
+async def _delete_here(config: Config, ids: list[int]) -> list[int]:
+    db = await Database.open(config.db_path)
+    signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
+    try:
+        publisher = Publisher(config.data_dir / "results", signer)
+        return await services.remove_builds(db, publisher, control.OPERATOR, ids)
+    finally:
+        await db.close()
+        if signer is not None:
+            await signer.close()
+
+
+async def _prune_here(config: Config, dry_run: bool) -> retention.Plan:
+    db = await Database.open(config.db_path)
+    signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
+    try:
+        return await retention.prune(
+            db, Publisher(config.data_dir / "results", signer), dry_run=dry_run
+        )
+    finally:
+        await db.close()
+        if signer is not None:
+            await signer.close()
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -757,6 +872,52 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run SQLite's integrity and foreign key checks.",
     )
     dbcheck.set_defaults(func=cmd_db_check)
+
+    prune = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="remove old builds by the retention rules now",
+        description="Apply the retention rules now (README 'Retention'): print each build "
+        "chroot removed and the bytes freed. A running server does the work (asked over "
+        "<data_dir>/control.sock); with none running, this command does it itself.",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed; remove nothing"
+    )
+    prune.set_defaults(func=cmd_prune)
+
+    build = sub.add_parser("build", help="build maintenance", description="Delete finished builds.")
+    build_sub = build.add_subparsers(dest="build_command", required=True, metavar="ACTION")
+    bdelete = build_sub.add_parser(
+        "delete",
+        parents=[common],
+        help="delete finished builds with their results and logs",
+        description="Delete finished builds (all or none): rows, results, logs and SRPMs; "
+        "their repositories are republished. A running server does it (asked over "
+        "<data_dir>/control.sock); with none running, this command does it itself.",
+    )
+    bdelete.add_argument("ids", metavar="ID", type=int, nargs="+", help="build ids")
+    bdelete.set_defaults(func=cmd_build_delete)
+
+    back = sub.add_parser(
+        "backup",
+        parents=[common],
+        help="copy the data directory consistently, also while the server runs",
+        description="Copy the database (SQLite's online backup), the finished build results, "
+        "the signing keys and pending uploads to DEST (new or empty), consistent as of the "
+        "moment the database was copied; progress is shown on a terminal.",
+    )
+    back.add_argument("dest", metavar="DEST", help="directory to create (or an empty one)")
+    back.set_defaults(func=cmd_backup)
+    rest = sub.add_parser(
+        "restore",
+        help="bring a backup back as ./data",
+        description="Run in an empty directory: copy the backup at SRC to ./data, point the "
+        "stored SRPM paths there and rebuild (and sign) every repository. Then run "
+        "`serve` in that directory.",
+    )
+    rest.add_argument("source", metavar="SRC", help="a directory made by `backup`")
+    rest.set_defaults(func=cmd_restore)
     return parser
 
 

@@ -91,6 +91,14 @@ class Config:
     tls_key: str = _setting(
         "server", "", "PEM file of the private key of tls_cert. Empty: plain HTTP."
     )
+    min_free_disk_mb: int = _setting(
+        "server",
+        1024,
+        "MiB of free space the data directory's file system must keep; below it /healthz "
+        "answers 503.",
+        min=0,
+        max=10_000_000,
+    )
     # [auth]
     token_expiration_days: int = _setting(
         "auth", 180, "Days an API token stays valid after it is generated.", min=1, max=3650
@@ -188,6 +196,15 @@ class Config:
         "(e.g. 127.0.0.0/8). Empty: only public addresses.",
         networks=True,
     )
+    prune_interval_hours: int = _setting(
+        "builds",
+        24,
+        "Hours between the server's runs of the retention rules (pruning old builds, see "
+        "README 'Retention'); the first runs 10 minutes after start. 0: only on demand "
+        "(python -m copr_lite prune).",
+        min=0,
+        max=24 * 365,
+    )
     # [signing]
     sign: bool = _setting(
         "signing",
@@ -278,6 +295,17 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "copr-lite.sqlite3"
+
+    @property
+    def control_socket(self) -> Path:
+        """The server's control socket (operator commands such as `prune`, mode 0600)."""
+        return self.data_dir / "control.sock"
+
+    @property
+    def lock_path(self) -> Path:
+        """Locked by the process that owns the data directory (a server, or a command
+        that changes results while no server runs)."""
+        return self.data_dir / ".lock"
 
     @property
     def gnupg_home(self) -> Path:

@@ -148,6 +148,12 @@ class Database:
             else:
                 future.set_exception(value)
 
+    async def write_unseen(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(conn, *args)` in its own transaction on the writer thread, not counted in
+        `writes`: for writes no cached answer depends on (the health probe). The writer
+        thread runs one call at a time, so it never interleaves with a batch."""
+        return await _on_thread(self._writer, run_in_transaction, self._writer._conn, fn, args)
+
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args, **kwargs)` on the reader thread (several queries, one hop)."""
         return await _on_thread(self._reader, fn, self._reader._conn, *args, **kwargs)

@@ -153,6 +153,11 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def alive(self) -> bool:
+        """The build loop runs (started, and has not ended)."""
+        return self._loop_task is not None and not self._loop_task.done()
+
     def submitted(self, build_ids: Iterable[int]) -> None:
         """New builds were stored: announce them and start their imports."""
         self._submitted.extend(build_ids)
@@ -346,6 +351,7 @@ class Dispatcher:
     async def _import(self, build_id: int) -> None:
         """Fetch (or take the uploaded) SRPM, read its header; chroots -> pending or failed."""
         live: LiveLog | None = None
+        import_dir: Path | None = None
         try:
             build = await self.db.read(store.get_build, build_id)
             if build is None:
@@ -396,8 +402,17 @@ class Dispatcher:
         finally:
             if live is not None:
                 live.close()
+            if import_dir is not None:
+                await complete(self._record_import(build_id, import_dir))
             self._imports.pop(build_id, None)
             self.wake()
+
+    async def _record_import(self, build_id: int, import_dir: Path) -> None:
+        try:
+            size = await self.publisher.tree_size(import_dir)
+            await self.db.write(store.record_import_bytes, build_id, size)
+        except Exception:
+            log.exception("could not record the size of %s", import_dir)
 
     # ------------------------------------------------------------ one chroot
 
@@ -576,8 +591,18 @@ class Dispatcher:
             await self._withdraw(
                 build_dir, republish=published, keep_log=state is not State.PENDING
             )
+        if build_dir is not None and state is not State.PENDING:
+            await self._seal(build_id, chroot, build_dir)
         if state.terminal:
             await self._after_chroots(build_id, (chroot, result), build_done=done)
+
+    async def _seal(self, build_id: int, chroot: str, build_dir: Path) -> None:
+        """Compress the ended chroot's log and record the bytes its directory holds."""
+        try:
+            size = await self.publisher.seal_build_dir(build_dir)
+            await self.db.write(store.record_chroot_bytes, build_id, chroot, size)
+        except Exception:
+            log.exception("could not seal the results of %s", build_dir)
 
     async def _withdraw(self, build_dir: Path, *, republish: bool, keep_log: bool) -> None:
         """Remove a build's results (a canceled one keeps its log; a re-queued one starts

@@ -453,6 +453,24 @@ def check_int(value: str | None, key: str, default: int, low: int, high: int) ->
     return number
 
 
+# Retention settings of projects and packages: (lowest, highest) of each (README "Retention").
+RETENTION_LIMITS: dict[str, tuple[int, int]] = {
+    "prune_days": (0, 3650),
+    "keep_last": (0, 10000),
+    "failed_log_days": (0, 3650),
+}
+
+
+def check_retention(form: Form) -> dict[str, int]:
+    """The retention numbers present (and not empty) in the form, range-checked."""
+    values = {}
+    for key, (low, high) in RETENTION_LIMITS.items():
+        raw = form.get(key)
+        if raw is not None and raw.strip():
+            values[key] = check_int(raw, key, 0, low, high)
+    return values
+
+
 def check_page(query: dict[str, str] | web.Request, default_limit: int = 100) -> tuple[int, int]:
     """`offset` and `limit` query parameters (limit at most MAX_PAGE)."""
     params = query.query if isinstance(query, web.Request) else query

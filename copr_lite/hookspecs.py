@@ -112,6 +112,21 @@ def build_finished(build: Build) -> Any:
     """
 
 
+@hookspec
+def repository_published(owner: str, project: str, chroot: str, seconds: float) -> Any:
+    """A chroot's repository metadata was rewritten (createrepo_c, and its signature).
+
+    Fired after each run: a build published or withdrawn, a deletion, a prune, a new chroot.
+    One run may cover several requests that piled up while the previous one worked.
+
+    :param owner: the project's owner.
+    :param project: the project's name.
+    :param chroot: the chroot name, e.g. ``fedora-40-x86_64``.
+    :param seconds: how long the run took (createrepo_c and signing).
+    :return: None or an awaitable.
+    """
+
+
 # ---------------------------------------------------------------- web
 
 

@@ -179,6 +179,40 @@ MIGRATIONS: tuple[Migration, ...] = (
             SELECT project_id, pkg_name FROM builds WHERE pkg_name IS NOT NULL ORDER BY id;
         """,
     ),
+    Migration(
+        4,
+        "retention settings, pruned chroots, disk usage",
+        """
+        -- Retention (README "Retention"): auto_prune already exists; days before a
+        -- superseded succeeded build goes, how many finished builds per package stay
+        -- (0: unlimited), and days the results (logs) of failed builds stay.
+        ALTER TABLE projects ADD COLUMN prune_days INTEGER NOT NULL DEFAULT 14;
+        ALTER TABLE projects ADD COLUMN keep_last INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE projects ADD COLUMN failed_log_days INTEGER NOT NULL DEFAULT 30;
+        -- Bytes of the project's results tree, kept up to date with every change.
+        ALTER TABLE projects ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT 0;
+        -- A package's own retention; NULL takes the project's value.
+        CREATE TABLE package_settings (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            pkg_name TEXT NOT NULL,
+            auto_prune INTEGER,
+            prune_days INTEGER,
+            keep_last INTEGER,
+            failed_log_days INTEGER,
+            PRIMARY KEY (project_id, pkg_name)
+        ) WITHOUT ROWID;
+        -- Bytes of each chroot's result directory and of each build's import; a pruned
+        -- chroot's directory is gone (its row stays while another chroot of the build does).
+        ALTER TABLE build_chroots ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE build_chroots ADD COLUMN pruned_on INTEGER;
+        ALTER TABLE builds ADD COLUMN import_bytes INTEGER NOT NULL DEFAULT 0;
+        -- Written by /healthz to prove the database takes writes.
+        CREATE TABLE health_probe (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            written_on INTEGER NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -46,6 +46,12 @@ class Project:
     auto_prune: bool
     use_bootstrap_container: bool
     created_on: int
+    # Retention (see retention.py): days before a superseded succeeded build goes, the
+    # finished builds kept per package and chroot (0: unlimited), days failed results stay.
+    prune_days: int = 14
+    keep_last: int = 0
+    failed_log_days: int = 30
+    disk_bytes: int = 0  # bytes of its results tree, kept up to date as results change
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
@@ -66,6 +72,10 @@ class Project:
             bool(row["auto_prune"]),
             bool(row["use_bootstrap_container"]),
             row["created_on"],
+            row["prune_days"],
+            row["keep_last"],
+            row["failed_log_days"],
+            row["disk_bytes"],
         )
 
     @property
@@ -86,6 +96,7 @@ class BuildChroot:
         fail_reason: one line saying why it failed (or was skipped), or None.
         built_packages: ``"name version-release"`` of each binary package it published.
         attempts: earlier runs of it that a server stop interrupted.
+        pruned_on: Unix time retention removed its result directory, or None.
     """
 
     chroot: str
@@ -95,6 +106,7 @@ class BuildChroot:
     fail_reason: str | None
     built_packages: tuple[str, ...] = ()
     attempts: int = 0
+    pruned_on: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BuildChroot:
@@ -107,6 +119,7 @@ class BuildChroot:
             row["fail_reason"],
             tuple(built.split("\n")) if built else (),
             row["attempts"],
+            row["pruned_on"],
         )
 
 

@@ -221,6 +221,10 @@ PROJECT_FIELDS: dict[str, Schema] = {
     "persistent": boolean(),
     "unlisted_on_hp": boolean(),
     "auto_prune": boolean(),
+    "prune_days": integer("Days before a superseded succeeded build is pruned."),
+    "keep_last": integer("Finished builds kept per package and chroot (0: unlimited)."),
+    "failed_log_days": integer("Days the results and logs of failed builds are kept."),
+    "disk_usage": integer("Bytes of the project's build results and imports."),
 }
 
 COMPONENT_SCHEMAS: dict[str, Schema] = {
@@ -245,6 +249,15 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             ),
             "auto_createrepo": boolean(),
             "build_enable_net": boolean(),
+            "package_retention": {
+                "type": "object",
+                "description": "Package name -> its own retention settings (auto_prune, "
+                "prune_days, keep_last, failed_log_days; null: the project's value).",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer", "nullable": True},
+                },
+            },
         },
         "A project in detail (spec §4.2, A6).",
     ),
@@ -409,6 +422,7 @@ def create_fields(chroot_names: list[str]) -> dict[str, Schema]:
         "persistent": form_field(create, "persistent", "Else 403."),
         "auto_prune": form_field(create, "auto_prune", "Default true."),
         "use_bootstrap_container": form_field(create, "use_bootstrap_container"),
+        **{key: form_field(create, key) for key in forms.RETENTION_LIMITS},
         "homepage": form_field(create, "homepage"),
         "contact": form_field(create, "contact"),
         "username": string("Sent by historic clients; ignored (the URL names the owner)."),
@@ -476,6 +490,7 @@ MODIFY_FIELDS: dict[str, Schema] = {
     "build_enable_net": form_field(_EDIT, "build_enable_net"),
     "unlisted_on_hp": form_field(_EDIT, "unlisted_on_hp"),
     "auto_prune": form_field(_EDIT, "auto_prune"),
+    **{key: form_field(_EDIT, key) for key in forms.RETENTION_LIMITS},
     "persistent": form_field(_EDIT, "persistent", "Else 403."),
     "use_bootstrap_container": form_field(_EDIT, "use_bootstrap_container"),
     "homepage": form_field(_EDIT, "homepage"),
@@ -553,6 +568,28 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 ok({"chroots": string_map("Chroot name -> the builder that serves it.")}),
                 (),
                 operation_id="chroots",
+            )
+        },
+        "/api/disk_usage/": {
+            "get": operation(
+                "Disk used by build results, in all and per project",
+                ok(
+                    {
+                        "total": integer("Bytes of every project's results and imports."),
+                        "projects": array(
+                            obj(
+                                {
+                                    "owner": string(),
+                                    "project": string(),
+                                    "disk_usage": integer("Bytes."),
+                                }
+                            ),
+                            "Largest first.",
+                        ),
+                    }
+                ),
+                (),
+                operation_id="disk_usage",
             )
         },
         "/api/coprs/": {

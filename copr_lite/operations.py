@@ -138,9 +138,12 @@ class Operation:
         parsed: dict[str, object] = {}
         errors: dict[str, forms.ValidationError] = {}
         for item in self.fields:
-            if item.name in values and values[item.name] is not None:
+            value = values.get(item.name)
+            if item.kind is Kind.NUMBER and isinstance(value, str) and not value.strip():
+                value = None  # an empty number field changes nothing (or takes the default)
+            if value is not None:
                 try:
-                    parsed[item.name] = item.parse(values[item.name], allowed_networks)
+                    parsed[item.name] = item.parse(value, allowed_networks)
                 except forms.ValidationError as exc:
                     errors[item.name] = exc
             elif item.required:
@@ -177,6 +180,28 @@ _PROJECT_FIELDS = (
     Field("persistent", Kind.FLAG, "Protected against deletion (system admins only).", False),
     Field("auto_prune", Kind.FLAG, "Remove old builds automatically.", True),
     Field("use_bootstrap_container", Kind.FLAG, "Use a bootstrap container (mock).", False),
+    # Retention (README "Retention"); limits in forms.RETENTION_LIMITS.
+    Field(
+        "prune_days",
+        Kind.NUMBER,
+        "Days before a superseded succeeded build is pruned.",
+        14,
+        *forms.RETENTION_LIMITS["prune_days"],
+    ),
+    Field(
+        "keep_last",
+        Kind.NUMBER,
+        "Finished builds kept per package and chroot; 0: unlimited.",
+        0,
+        *forms.RETENTION_LIMITS["keep_last"],
+    ),
+    Field(
+        "failed_log_days",
+        Kind.NUMBER,
+        "Days failed builds' results and logs are kept.",
+        30,
+        *forms.RETENTION_LIMITS["failed_log_days"],
+    ),
 )
 _CHROOTS = Field("chroots", Kind.NAMES, "Chroot names, whitespace-separated or a list.")
 

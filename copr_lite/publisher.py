@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
@@ -56,6 +58,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,254}$")
 MAX_BUILD_ID = 2**63 - 1
 
 LIVE_LOG = "builder-live.log"
+LIVE_LOG_GZ = "builder-live.log.gz"  # the log once its chroot ended (as Copr keeps it)
 RESULTS_JSON = "results.json"
 SUCCESS = "success"
 FAIL = "fail"
@@ -130,9 +133,16 @@ def build_dir_name(build_id: int, pkg_name: str) -> str:
 class Publisher:
     """Paths in, and writes to, the results tree rooted at `results_root`."""
 
-    def __init__(self, results_root: Path, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        results_root: Path,
+        signer: Signer | None = None,
+        on_published: Callable[[Path, float], Awaitable[None]] | None = None,
+    ) -> None:
         self.root = Path(results_root)
         self.signer = signer
+        # Told (chroot dir, seconds) after each createrepo_c run (the server fires a hook).
+        self.on_published = on_published
 
     # ------------------------------------------------------------------ paths
 
@@ -222,6 +232,17 @@ class Publisher:
             build_dir,
         )
 
+    async def seal_build_dir(self, build_dir: Path) -> int:
+        """A chroot ended: compress its builder-live.log to builder-live.log.gz (the plain
+        file goes only once the compressed one is in place, so a reader always finds one of
+        them) and return the bytes the directory now holds."""
+        build_dir = self._inside(build_dir)
+        return await asyncio.to_thread(_seal, build_dir)
+
+    async def tree_size(self, path: Path) -> int:
+        """Bytes of the files under `path` inside the tree (0 when it does not exist)."""
+        return await asyncio.to_thread(tree_size, self._inside(path))
+
     async def discard(self, build_dir: Path, *, keep_log: bool = False) -> None:
         """Remove a build directory (the partial results of a canceled or re-queued build);
         with `keep_log`, its builder-live.log stays, so a canceled build's log can be read."""
@@ -291,6 +312,7 @@ class Publisher:
             starting_at = state.requested
             full, added, removed = state.full, state.added, state.removed
             state.full, state.added, state.removed = False, set(), set()
+            started = time.monotonic()
             try:
                 update = await asyncio.to_thread(
                     _plan_update, chroot_dir, None if full else state.published, added, removed
@@ -307,6 +329,8 @@ class Publisher:
                 state.published = update.listing
                 await self._sign_repomd(chroot_dir)
             state.covered = starting_at
+        if self.on_published is not None:
+            await self.on_published(chroot_dir, time.monotonic() - started)
 
     async def _sign_repomd(self, chroot_dir: Path) -> None:
         """Sign the repomd.xml createrepo_c just wrote. Without a key yet, a stale signature
@@ -468,6 +492,51 @@ def _write_results(build_dir: Path, results: dict[str, Any], status: str, reason
         _write_atomic(build_dir / FAIL, reason + "\n")
 
 
+def tree_size(path: Path) -> int:
+    """Bytes of the regular files under `path` (symlinks not followed; 0 when missing)."""
+    total = 0
+    try:
+        entries = list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                total += tree_size(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:  # removed while we looked
+            continue
+    return total
+
+
+def compress_log(build_dir: Path) -> None:
+    """builder-live.log -> builder-live.log.gz, atomically; the plain file is removed last."""
+    plain = build_dir / LIVE_LOG
+    if plain.is_symlink() or not plain.is_file():
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{LIVE_LOG_GZ}.", dir=build_dir)
+    try:
+        with (
+            open(plain, "rb") as src,
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(filename=LIVE_LOG, mode="wb", fileobj=raw, mtime=0) as dst,
+        ):
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, build_dir / LIVE_LOG_GZ)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
+    _unlink(plain)
+
+
+def _seal(build_dir: Path) -> int:
+    if build_dir.is_dir():
+        compress_log(build_dir)
+    return tree_size(build_dir)
+
+
 def _discard_dir(build_dir: Path, keep_log: bool) -> None:
     if not keep_log:
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -475,7 +544,7 @@ def _discard_dir(build_dir: Path, keep_log: bool) -> None:
     if not build_dir.is_dir():
         return
     for entry in build_dir.iterdir():
-        if entry.name == LIVE_LOG and entry.is_file() and not entry.is_symlink():
+        if entry.name in (LIVE_LOG, LIVE_LOG_GZ) and entry.is_file() and not entry.is_symlink():
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -22,9 +22,11 @@ from aiohttp import web
 
 from . import auth, forms, operations, store
 from .config import Config
+from .db import Database
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
 from .models import Build, Project, User
+from .publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -500,8 +502,15 @@ async def delete_builds(app: web.Application, user: User, build_ids: list[int]) 
     republish the repositories they were published in. All or nothing: NotFound for an
     unknown build, Forbidden unless `user` submitted it or may modify its project, Conflict
     while one is unfinished (cancel it first). Returns the ids deleted."""
-    builds = await app[DB].write(_delete_finished, user, build_ids)
-    publisher = app[PUBLISHER]
+    return await remove_builds(app[DB], app[PUBLISHER], user, build_ids)
+
+
+async def remove_builds(
+    db: Database, publisher: Publisher, user: User, build_ids: list[int]
+) -> list[int]:
+    """delete_builds on a database and results tree (also outside a server: the command
+    line's `build delete` with no server running)."""
+    builds = await db.write(_delete_finished, user, build_ids)
     by_chroot: dict[Path, list[Path]] = {}
     for build in builds:
         for chroot in build.chroots:
@@ -578,6 +587,15 @@ async def reset_package(
     SRPMs and have no default source, so nothing changes once the checks pass."""
     project, _, _ = await app[DB].read(_package_builds, user, owner, name, package)
     return project
+
+
+async def set_package_retention(
+    app: web.Application, project: Project, pkg_name: str, values: dict[str, int | None]
+) -> None:
+    """Store a package's own retention settings (None: the project's value). Callers have
+    checked the user may modify the project and validated the values."""
+    await app[DB].write(store.set_package_settings, project.id, pkg_name, values)
+    log.info("package retention project=%s package=%s %s", project.full_name, pkg_name, values)
 
 
 # ---------------------------------------------------------------- search

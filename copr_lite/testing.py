@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import gzip
 import hashlib
 import struct
 from collections.abc import Awaitable, Callable
@@ -263,6 +265,18 @@ class BuilderPlugin:
     def register_builders(self, registry: BuilderRegistry, config: Config) -> None:
         for builder in self.builders:
             registry.add(builder)  # type: ignore[arg-type]
+
+
+def read_log(build_dir: Path) -> str:
+    """A chroot's build log, whether it is still builder-live.log or already compressed
+    to builder-live.log.gz (as it is once the chroot ended)."""
+    for _ in range(2):  # the plain file may go between the two looks; then the .gz is there
+        compressed = build_dir / "builder-live.log.gz"
+        if compressed.is_file():
+            return gzip.decompress(compressed.read_bytes()).decode("utf-8", "replace")
+        with contextlib.suppress(FileNotFoundError):
+            return (build_dir / "builder-live.log").read_text(errors="replace")
+    raise FileNotFoundError(build_dir / "builder-live.log")
 
 
 async def wait_until(

@@ -293,6 +293,12 @@ class RemoteBuilder:
         self.settings = settings or RemoteSettings()
         self.queue = JobQueue()
 
+    def connected_workers(self) -> int:
+        """Workers waiting in a claim or holding a job now (the metrics plugin asks)."""
+        waiting = {worker for worker, claims in self.queue.polling.items() if claims > 0}
+        building = {lease.worker.id for lease in self.queue.leases.values()}
+        return len(waiting | building)
+
     async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
         digest, size = await asyncio.to_thread(_sha256_file, job.srpm)
         rjob = RemoteJob(job, ctx, digest, size)

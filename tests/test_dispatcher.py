@@ -11,7 +11,15 @@ from copr_lite import hookimpl, store
 from copr_lite.builders import Outcome
 from copr_lite.keys import CONFIG, DB, DISPATCHER
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, FakeBuilder, Script, add_user, basic_auth, wait_until
+from copr_lite.testing import (
+    BuilderPlugin,
+    FakeBuilder,
+    Script,
+    add_user,
+    basic_auth,
+    read_log,
+    wait_until,
+)
 
 CHROOTS = {"fedora-40-x86_64": "fake", "epel-9-x86_64": "fake"}
 
@@ -107,6 +115,10 @@ async def add_pending(
     return ids[0] if count == 1 else ids
 
 
+async def _exists(path) -> bool:
+    return path.exists()
+
+
 def states(app, build_id):
     async def read():
         build = await app[DB].read(store.get_build, build_id)
@@ -140,7 +152,7 @@ async def test_success_publishes_results_and_fires_every_hook(aiohttp_client, ma
         assert (build_dir / "success").exists()
         data = json.loads((build_dir / "results.json").read_text())
         assert data["packages"][0]["release"] == f"1{dist}"
-        assert "fake build step" in (build_dir / "builder-live.log").read_text()
+        assert "fake build step" in read_log(build_dir)
         assert (results / chroot / "repodata" / "repomd.xml").exists()
     await wait_until(lambda: _has(events, ("build_finished", build_id)))
     kinds = [e[0] for e in events.seen]
@@ -234,8 +246,10 @@ async def test_cancel_stops_the_running_builder_and_discards_results(aiohttp_cli
     chroot_dir = app[CONFIG].data_dir / "results/alice/proj/epel-9-x86_64"
     # The partial results are gone; the log stays, saying what happened.
     build_dir = chroot_dir / f"{build_id:08d}-slow"
-    assert [p.name for p in build_dir.iterdir()] == ["builder-live.log"]
-    assert "Build canceled" in (build_dir / "builder-live.log").read_text()
+    # Compressed once the chroot has ended, as every finished log.
+    await wait_until(lambda: _exists(build_dir / "builder-live.log.gz"))
+    assert [p.name for p in build_dir.iterdir()] == ["builder-live.log.gz"]
+    assert "Build canceled" in read_log(build_dir)
     assert app[DISPATCHER].running == []
 
 

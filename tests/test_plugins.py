@@ -55,6 +55,11 @@ class Recorder:
     def build_finished(self, build):
         self.calls.append(("build_finished", build.id))
 
+    @hookimpl
+    def repository_published(self, owner, project, chroot, seconds):
+        assert 0 < seconds < 60
+        self.calls.append(("repository_published", owner, project, chroot))
+
 
 @pytest.fixture
 async def recorded(aiohttp_client, make_app, fixture_srpm):
@@ -116,6 +121,14 @@ async def test_hook_chroot_finished(recorded):
     kinds = [c[0] for c in recorder.calls]
     assert kinds.index("build_submitted") < kinds.index("chroot_started")
     assert kinds.index("chroot_finished") < kinds.index("build_finished")
+
+
+async def test_hook_repository_published(recorded):
+    recorder, _ = recorded
+    published = [c for c in recorder.calls if c[0] == "repository_published"]
+    # Each chroot's repository: empty at creation, then with the build in it (one run may
+    # serve both when the second request arrives before the first run starts).
+    assert set(published) == {("repository_published", "alice", "p", c) for c in CHROOTS}
 
 
 async def test_hook_build_finished(recorded):
@@ -216,7 +229,8 @@ async def test_failing_event_hooks_do_not_stop_the_others(make_config, caplog):
             raise RuntimeError("async hook broke")
 
     # pluggy calls the last registered first: both failures come before the working one.
-    pm = make_plugin_manager(make_config(), (), False)
+    # (The metrics plugin reads real builds: this stand-in build is not one.)
+    pm = make_plugin_manager(make_config(blocklist=("metrics",)), (), False)
     pm.register(Working(), name="working")
     pm.register(PlainFailure(), name="plain-failure")
     pm.register(AsyncFailure(), name="async-failure")
@@ -246,6 +260,7 @@ def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
         "register_builders",
         "register_routes",
         "register_settings",
+        "repository_published",
         "startup",
     ]
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))

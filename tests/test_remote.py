@@ -35,7 +35,7 @@ from live import free_port
 from copr_lite import auth, store
 from copr_lite.conformance import ALL_CHECKS, make_srpm
 from copr_lite.keys import BUILDERS, DB
-from copr_lite.testing import check_builder, job_factory
+from copr_lite.testing import check_builder, job_factory, read_log
 from copr_lite.worker import RemoteWorker
 
 FAST = {"heartbeat_timeout": "2", "heartbeat_interval": "0.25", "claim_wait": "5"}
@@ -437,7 +437,7 @@ def test_two_workers_build_ten_builds_in_parallel(workers: Live):
     expected = [f"{name}-1.0-1.fc40.{arch}.rpm" for name in names for arch in ("noarch", "src")]
     assert listed == sorted(expected)
     build_dir = live.build_dir("ten", chroot, ids[0], names[0])
-    log = (build_dir / "builder-live.log").read_text()
+    log = read_log(build_dir)
     assert "took the job: attempt 1 of 3" in log
     assert "building with the rpmbuild builder" in log
     assert f"building {names[0]}" in log  # the build's own output came through
@@ -482,8 +482,7 @@ def test_a_killed_worker_loses_its_job_to_the_other(workers: Live):
     victim.popen.wait()
     detail = live.wait_state(build_id, {"succeeded", "failed"}, within=60)
     assert detail["status"] == "succeeded", (detail, live.logs())
-    log = live.build_dir("kill", chroot, build_id, "copr-lite-e2e-long") / "builder-live.log"
-    text = log.read_text()
+    text = read_log(live.build_dir("kill", chroot, build_id, "copr-lite-e2e-long"))
     assert f"worker {victim.name} stopped heartbeating" in text
     assert f"Worker {other.name} (" in text and "attempt 2 of 3" in text
     assert re.search(rf"job finished job=\S+ build={build_id} ", other.log())
@@ -671,9 +670,7 @@ def test_sigterm_finishes_a_short_build_and_hands_back_a_long_one(workers: Live)
     assert not marker_pids(f"{marker}_long")
     live.start_worker("term-c", chroot)
     assert live.wait_state(long, {"succeeded", "failed"}, 40)["status"] == "succeeded"
-    text = (
-        live.build_dir("term", chroot, long, "copr-lite-e2e-long") / "builder-live.log"
-    ).read_text()
+    text = read_log(live.build_dir("term", chroot, long, "copr-lite-e2e-long"))
     assert "Worker term-b handed the job back" in text
     assert "Worker term-c (" in text and "attempt 1 of 3" in text
     assert "failed:" not in text

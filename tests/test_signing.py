@@ -40,7 +40,7 @@ from copr_lite import auth, store
 from copr_lite.builders import PackageInfo
 from copr_lite.keys import CONFIG, DB, PUBLISHER, TOKEN_CACHE
 from copr_lite.signing import Signer, SigningError
-from copr_lite.testing import FakeBuilder, basic_auth, write_fake_rpm
+from copr_lite.testing import FakeBuilder, basic_auth, read_log, write_fake_rpm
 
 _TOOLS = ("gpg", "gpgconf", "rpmsign", "rpmkeys", "rpmbuild", "createrepo_c", "dnf", "bwrap")
 pytestmark = pytest.mark.skipif(
@@ -494,7 +494,7 @@ async def test_a_package_that_cannot_be_signed_is_not_published(aiohttp_client, 
     assert reason.startswith("could not sign the packages: rpmsign failed"), reason
     build_dir = app[PUBLISHER].build_dir("alice", "proj", "fedora-40-x86_64", build_id, "hello")
     assert not (build_dir / "success").exists() and (build_dir / "fail").is_file()
-    assert reason in (build_dir / "builder-live.log").read_text()
+    assert reason in read_log(build_dir)
     # The key was made for it on the way (the project was stored without one).
     assert app[PUBLISHER].signer.current("alice", "proj") is not None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..middlewares import expect_upload, form_routes
-from . import api_v1, pages
+from . import api_v1, health, pages
 from .api_v3 import add_api_v3_routes
 from .results import add_results_routes
 from .web import add_web_routes
@@ -22,6 +22,7 @@ def setup_routes(app: web.Application) -> None:
     get("/api/new/", pages.api_new_token_get)
     post("/api/new/", pages.api_new_token)
     get("/api/auth_check/", pages.auth_check)
+    get("/healthz", health.healthz)
     post("/api/auth_check/", pages.auth_check)
     add_api_v1_routes(app.router)
     add_api_v3_routes(app.router)
@@ -34,6 +35,7 @@ def add_api_v1_routes(router: web.UrlDispatcher) -> None:
     get, post = form_routes(router)
     get("/api/openapi.json", api_v1.openapi)
     get("/api/chroots/", api_v1.chroots)
+    get("/api/disk_usage/", api_v1.disk_usage)
     get("/api/coprs/", api_v1.list_projects)
     get("/api/coprs/search/", api_v1.search)
     get("/api/coprs/search/{query}/", api_v1.search)

@@ -48,6 +48,7 @@ CREATE_FIELDS = frozenset(
         "persistent",
         "auto_prune",
         "use_bootstrap_container",
+        *forms.RETENTION_LIMITS,
         "homepage",
         "contact",
         "id",
@@ -83,6 +84,7 @@ MODIFY_FIELDS = frozenset(
         "persistent",
         "auto_prune",
         "use_bootstrap_container",
+        *forms.RETENTION_LIMITS,
         "homepage",
         "contact",
         "username",
@@ -182,6 +184,11 @@ def project_json(
         "persistent": project.persistent,
         "unlisted_on_hp": project.unlisted_on_hp,
         "auto_prune": project.auto_prune,
+        # Added fields (old clients ignore them): retention and disk usage.
+        "prune_days": project.prune_days,
+        "keep_last": project.keep_last,
+        "failed_log_days": project.failed_log_days,
+        "disk_usage": project.disk_bytes,
     }
 
 
@@ -227,6 +234,8 @@ async def project_detail(request: web.Request) -> web.Response:
         project, _, chroots = await project_of(request)
         detail = project_json(request.app[CONFIG], project, chroots)
         detail["last_modified"] = await request.app[DB].read(store.last_modified, project.id)
+        # Added field: packages with retention settings of their own (null: the project's).
+        detail["package_retention"] = await request.app[DB].read(store.package_settings, project.id)
         return {"detail": detail, "repos": [detail]}, [project_tag(project.id)]
 
     key = ("detail", request.match_info["username"], request.match_info["project"])
@@ -357,6 +366,16 @@ def _enabled_chroot(request: web.Request, chroots: tuple[str, ...]) -> str:
     if chroot not in chroots:
         raise NotFound(f"Chroot name {chroot[:100]} does not exist in this project.")
     return chroot
+
+
+async def disk_usage(request: web.Request) -> web.Response:
+    """GET /api/disk_usage/: bytes of results in all and per project (kept up to date as
+    results change; nothing is measured on request)."""
+    total, projects = await request.app[DB].read(store.disk_usage)
+    return ok(
+        total=total,
+        projects=[{"owner": o, "project": p, "disk_usage": size} for o, p, size in projects],
+    )
 
 
 async def chroots(request: web.Request) -> web.Response:

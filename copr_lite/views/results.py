@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import html
 import json
 import logging
@@ -29,7 +30,7 @@ from ..config import Config
 from ..keys import CONFIG, DB
 from ..middlewares import form_routes
 from ..models import Build
-from ..publisher import LIVE_LOG, NAME_RE, SRPM_BUILDS, build_dir_name
+from ..publisher import LIVE_LOG, LIVE_LOG_GZ, NAME_RE, SRPM_BUILDS, build_dir_name
 from ..states import State
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ async def redirect_to_results_root(request: web.Request) -> web.StreamResponse:
 
 async def serve_results(request: web.Request) -> web.StreamResponse:
     rel = request.match_info["path"]
+    if rel.rsplit("/", 1)[-1] in (LIVE_LOG, LIVE_LOG_GZ):
+        return await serve_log(request, rel.rsplit("/", 1)[0] if "/" in rel else "")
     found = await asyncio.to_thread(locate, results_root(request.app[CONFIG]), rel)
     if found is None:
         raise web.HTTPNotFound()
@@ -123,6 +126,40 @@ async def serve_results(request: web.Request) -> web.StreamResponse:
     if content_type:
         response.headers["Content-Type"] = content_type
     return response
+
+
+async def serve_log(request: web.Request, rel_dir: str) -> web.StreamResponse:
+    """A build log at either name, builder-live.log or builder-live.log.gz, whichever of the
+    two files exists (a log is compressed once its chroot ends). The compressed file goes
+    out as text with `Content-Encoding: gzip` to clients that accept it (browsers, copr-cli,
+    curl --compressed), and decompressed to the others."""
+    root = results_root(request.app[CONFIG])
+    compressed = await asyncio.to_thread(locate, root, f"{rel_dir}/{LIVE_LOG_GZ}")
+    if compressed is None or compressed[1]:
+        plain = await asyncio.to_thread(locate, root, f"{rel_dir}/{LIVE_LOG}")
+        if plain is None or plain[1]:
+            raise web.HTTPNotFound()
+        response = web.FileResponse(plain[0])
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
+        return response
+    path = compressed[0]
+    if "gzip" in request.headers.get("Accept-Encoding", "").lower():
+        response = web.FileResponse(path)
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
+        response.headers["Content-Encoding"] = "gzip"
+        return response
+    stream = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    await stream.prepare(request)
+    if request.method == "HEAD":
+        return stream
+    reader = await asyncio.to_thread(gzip.open, path, "rb")
+    try:
+        while chunk := await asyncio.to_thread(reader.read, SSE_CHUNK):
+            await stream.write(chunk)
+    finally:
+        reader.close()
+    await stream.write_eof()
+    return stream
 
 
 def content_type_for(name: str) -> str | None:
@@ -338,6 +375,42 @@ async def live_log_redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"{base}/{quote(rel)}")
 
 
+class _LogReader:
+    """Reads a chroot's log from an offset: builder-live.log while it is written, then the
+    builder-live.log.gz it becomes (read on, in order, from one open decompressor)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._gz: gzip.GzipFile | None = None
+
+    def read(self, rel: str, offset: int, limit: int) -> tuple[int, bytes] | None:
+        """(current size, up to `limit` bytes from `offset`), or None when neither exists.
+        For the compressed log the size is where the read ended (it is not known ahead)."""
+        got = _read_from(self.root, rel, offset, limit)
+        if got is not None:
+            return got
+        if self._gz is None:
+            found = locate(self.root, rel + ".gz")
+            if found is None or found[1]:
+                return None
+            try:
+                self._gz = gzip.open(found[0], "rb")  # noqa: SIM115  (kept open: close())
+            except OSError:
+                return None
+        try:
+            if self._gz.tell() != offset:
+                self._gz.seek(offset)
+            data = self._gz.read(limit)
+        except (OSError, EOFError):
+            return None
+        return offset + len(data), data
+
+    def close(self) -> None:
+        if self._gz is not None:
+            self._gz.close()
+            self._gz = None
+
+
 def _read_from(root: Path, rel: str, offset: int, limit: int) -> tuple[int, bytes] | None:
     """(current size, up to `limit` bytes from `offset`) of the regular file `rel` inside
     `root`, or None when there is none (a symlink out of the tree counts as none)."""
@@ -390,6 +463,7 @@ async def live_log_stream(request: web.Request) -> web.StreamResponse:
     last_sent = loop.time()
     state = _chroot_state(build, chroot)
     stopping = _stopping(request.app)
+    reader = _LogReader(root)
     try:
         while True:
             transport = request.transport
@@ -399,7 +473,7 @@ async def live_log_stream(request: web.Request) -> web.StreamResponse:
             finished = state is not None and state.terminal
             # Read everything available (several chunks when catching up).
             while rel is not None:
-                got = await asyncio.to_thread(_read_from, root, rel, offset, SSE_CHUNK)
+                got = await asyncio.to_thread(reader.read, rel, offset, SSE_CHUNK)
                 if got is None:
                     break
                 size, data = got
@@ -443,3 +517,5 @@ async def live_log_stream(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         # The client went away: nothing to report.
         return response
+    finally:
+        await asyncio.to_thread(reader.close)

@@ -24,6 +24,7 @@ from ..middlewares import expect_upload, form_routes
 from ..models import Build, BuildChroot, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
+from ..retention import Policy, human_bytes
 from ..states import BUILD_STATE_PRECEDENCE, State, derive_build_state
 from . import api_v1
 from .pages import current_user, render_page
@@ -66,9 +67,12 @@ def add_web_routes(router: web.UrlDispatcher) -> None:
     router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
     get(prefix + "/delete/", delete_project)
     post(prefix + "/delete/", delete_project)
+    get(prefix + "/package/{package}/retention/", package_retention)
+    post(prefix + "/package/{package}/retention/", package_retention)
     get("/builds/{build_id}/", build_page)
     get("/builds/{build_id}/state", build_state)
     post("/builds/{build_id}/cancel/", cancel_build)
+    post("/builds/{build_id}/delete/", delete_build)
 
 
 # ---------------------------------------------------------------- presentation helpers
@@ -119,6 +123,7 @@ HELPERS = {
     "state_name": state_name,
     "package_label": package_label,
     "derive": lambda last: derive_build_state(*last),
+    "human_bytes": human_bytes,
 }
 
 
@@ -184,7 +189,8 @@ def project_url(project: Project) -> str:
 
 async def home(request: web.Request) -> web.Response:
     summary = await request.app[DB].read(store.home_summary, HOME_RECENT, HOME_RUNNING)
-    return await page(request, "home.html", {"summary": summary})
+    total, _ = await request.app[DB].read(store.disk_usage)
+    return await page(request, "home.html", {"summary": summary, "disk_total": total})
 
 
 async def all_projects(request: web.Request) -> web.Response:
@@ -281,6 +287,9 @@ async def _project_context(request: web.Request) -> dict[str, Any]:
 async def project_page(request: web.Request) -> web.Response:
     context = await _project_context(request)
     context["grid"] = monitor_grid(context["overview"])
+    context["package_settings"] = await request.app[DB].read(
+        store.package_settings, context["project"].id
+    )
     return await page(request, "project.html", context)
 
 
@@ -291,7 +300,8 @@ async def project_builds(request: web.Request) -> web.Response:
 def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any]:
     """What the build page and its live state show of one chroot."""
     name = chroot.status.value
-    started = chroot.started_on is not None
+    # A pruned chroot's directory is gone: no results or log to link.
+    started = chroot.started_on is not None and chroot.pruned_on is None
     package = build.pkg_name or api_v1.package_name_from_url(build.source_url)
     base = api_v1.results_base(config, build)
     return {
@@ -306,6 +316,7 @@ def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any
         "results": f"{base}{chroot.chroot}/{build.id:08d}-{package}/" if started else "",
         "log": f"/builds/{build.id}/{chroot.chroot}/log" if started else "",
         "live_log": f"/builds/{build.id}/{chroot.chroot}/live-log",
+        "pruned": chroot.pruned_on is not None,
     }
 
 
@@ -350,6 +361,11 @@ async def build_page(request: web.Request) -> web.Response:
             "view": view,
             "project": project,
             "can_cancel": not view["finished"] and may(user, project, roles, auth.Action.BUILD),
+            "can_delete": view["finished"]
+            and user is not None
+            and (
+                build.submitter_name == user.name or may(user, project, roles, auth.Action.MODIFY)
+            ),
             "import_log": import_log,
             "states": [s.value for s in BUILD_STATE_PRECEDENCE],
         },
@@ -396,11 +412,14 @@ def _project_values(
     values: dict[str, str] = {}
     if project is None:
         values.update({flag: "y" for flag, (_, default) in FLAGS.items() if default})
+        defaults = Policy()
+        values.update({key: str(getattr(defaults, key)) for key in forms.RETENTION_LIMITS})
     else:
         for key in ("description", "instructions", "homepage", "contact"):
             values[key] = getattr(project, key)
         values["repos"] = "\n".join(project.repos.split())
         values.update({flag: "y" for flag in FLAGS if getattr(project, flag)})
+        values.update({key: str(getattr(project, key)) for key in forms.RETENTION_LIMITS})
     values.update({chroot: "y" for chroot in chroots})
     return values
 
@@ -412,6 +431,8 @@ def _project_form(form: Form, offered: list[str]) -> dict[str, object]:
         for key in ("name", "description", "instructions", "repos", "homepage", "contact")
     }
     values.update({flag: form.checkbox(flag) for flag in FLAGS})
+    # Retention numbers: an empty one changes nothing (the default, for a new project).
+    values.update({key: form.get(key) or "" for key in forms.RETENTION_LIMITS})
     values["chroots"] = [name for name in offered if form.checkbox(name)]
     return values
 
@@ -661,3 +682,63 @@ async def cancel_build(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(Conflict):  # it ended meanwhile: the build page shows how
         await services.cancel_build(request.app, user, build_id)
     raise see_other(f"/builds/{build_id}/")
+
+
+def _retention_fields(form: Form, errors: dict[str, str]) -> dict[str, int]:
+    """The retention numbers filled in (an empty field is left out), each checked."""
+    values = {}
+    for key, (low, high) in forms.RETENTION_LIMITS.items():
+        raw = form.get(key)
+        if raw is not None and raw.strip():
+            number = check(errors, key, forms.check_int, raw, key, 0, low, high)
+            if number is not None:
+                values[key] = number
+    return values
+
+
+async def delete_build(request: web.Request) -> web.StreamResponse:
+    """POST /builds/<id>/delete/: delete a finished build (its results, logs and SRPM)."""
+    user = await signed_in(request)
+    build_id = api_v1.build_id_of(request)
+    await read_form(request)
+    build = await request.app[DB].read(store.get_build, build_id)
+    if build is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    await services.delete_builds(request.app, user, [build_id])
+    raise see_other(f"/coprs/{build.owner_name}/{build.project_name}/builds/")
+
+
+# ---------------------------------------------------------------- package retention
+
+
+async def package_retention(request: web.Request) -> web.StreamResponse:
+    """A package's own retention settings; an empty field takes the project's value."""
+    _, project, _ = await _project_for(request, auth.Action.MODIFY)
+    package = request.match_info["package"]
+    db = request.app[DB]
+    if package not in await db.read(store.project_packages, project.id):
+        raise NotFound(f"Package {package[:100]} does not exist in this project.")
+    own = (await db.read(store.package_settings, project.id)).get(package, {})
+    context: dict[str, Any] = {"project": project, "package": package, "errors": {}}
+    if request.method == "GET":
+        values = {key: "" if value is None else str(value) for key, value in own.items()}
+        if own.get("auto_prune") is not None:
+            values["auto_prune"] = "y" if own["auto_prune"] else "n"
+        return await page(request, "package_retention.html", {**context, "values": values})
+    form = await read_form(request)
+    errors: dict[str, str] = {}
+    numbers = _retention_fields(form, errors)
+    choice = form.get("auto_prune") or ""
+    if choice not in ("", "y", "n"):
+        errors["auto_prune"] = "Choose the project's setting, on or off."
+    if errors:
+        return await page(
+            request,
+            "package_retention.html",
+            {**context, "values": form.fields, "errors": errors},
+            status=400,
+        )
+    settings: dict[str, int | None] = {key: numbers.get(key) for key in forms.RETENTION_LIMITS}
+    settings["auto_prune"] = None if choice == "" else int(choice == "y")
+    await services.set_package_retention(request.app, project, package, settings)
+    raise see_other(project_url(project))
