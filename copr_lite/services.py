@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import shutil
 import sqlite3
 import unicodedata
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import auth, forms, store
-from .errors import Conflict, Forbidden, NotFound
+from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .forms import Form
 from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
 from .models import Build, Project, User
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Seconds running builders get to stop when their project is deleted (spec A22).
 DELETE_WAIT = 12.0
+ROLES = ("builder", "admin")
 
 
 def selected_chroots(form: Form, offered: set[str] | tuple[str, ...]) -> list[str]:
@@ -210,6 +213,104 @@ async def cancel_build(app: web.Application, user: User, build_id: int) -> list[
     await app[DISPATCHER].cancel_build(build_id)
     log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
     return canceled
+
+
+async def rebuild(
+    app: web.Application, user: User, build_id: int, chroots: list[str] | None
+) -> int:
+    """Submit the source of build `build_id` again, for `chroots` (None: the build's own
+    chroots that the project still has). The imported SRPM is copied, so the rebuild takes
+    exactly what the first build took; a build whose import failed is fetched again from its
+    URL. NotFound, Forbidden, or BadRequest for a chroot the project does not have or
+    nothing to rebuild from. Returns the new build's id."""
+    db, config = app[DB], app[CONFIG]
+    found = await db.read(store.build_with_roles, build_id, user.id)
+    if found is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    build, project, roles = found
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    listed = await db.read(store.get_project_with_roles, project.owner_name, project.name, None)
+    enabled = listed[2] if listed is not None else ()
+    if chroots is None:
+        chroots = [c.chroot for c in build.chroots if c.chroot in enabled]
+    unknown = [c for c in chroots if c not in enabled]
+    if unknown:
+        raise BadRequest(f"Chroot {unknown[0]} is not enabled in {project.full_name}.")
+    if not chroots:
+        raise BadRequest("Select at least one chroot to rebuild.")
+    source = await asyncio.to_thread(_copy_source, build, config.data_dir / "uploads")
+    try:
+        ids = await submit_builds(
+            app,
+            user,
+            project,
+            [source],
+            sorted(set(chroots)),
+            memory=build.memory_reqs,
+            build_timeout=build.timeout,
+            enable_net=build.enable_net,
+            background=build.background,
+        )
+    except BaseException:
+        if source.srpm_path is not None:
+            shutil.rmtree(Path(source.srpm_path).parent, ignore_errors=True)
+        raise
+    log.info("build resubmitted id=%d from=%d by=%s", ids[0], build_id, user.name)
+    return ids[0]
+
+
+def _copy_source(build: Build, upload_dir: Path) -> store.NewBuild:
+    """The source of a rebuild: a copy of the imported SRPM, as if uploaded again, or the
+    original URL when nothing was imported."""
+    if build.srpm_path is not None and Path(build.srpm_path).is_file():
+        imported = Path(build.srpm_path)
+        target = upload_dir / secrets.token_hex(8) / imported.name
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(imported, target)
+        return store.NewBuild(imported.name, str(target))
+    if (
+        build.source_url.startswith(("http://", "https://"))
+        and "/srpm-builds/" not in build.source_url
+    ):
+        return store.NewBuild(build.source_url)
+    raise BadRequest(f"Build {build.id} has no source left to rebuild from.")
+
+
+async def set_role(
+    app: web.Application, user: User, project: Project, name: str, role: str, held: bool
+) -> bool:
+    """Grant (`held`) or revoke `role` ('builder' or 'admin') of user `name` on `project`,
+    for `user`, who must be allowed to modify the project. Returns whether anything
+    changed. NotFound for an unknown user, BadRequest for an unknown role or the owner."""
+    if role not in ROLES:
+        raise BadRequest(f"Unknown role {role[:40]!r}: use builder or admin.")
+    db = app[DB]
+    target = await db.read(store.get_user, name)
+    if target is None:
+        raise NotFound(f"User {name[:100]} does not exist.")
+    if target.id == project.owner_id:
+        raise BadRequest(f"{name} owns {project.full_name}: an owner needs no role.")
+    if held:
+        changed = await db.write(_grant, project.id, target.id, role)
+    else:
+        changed = await db.write(store.revoke, project.id, target.id, role)
+    if changed:
+        log.info(
+            "role %s project=%s user=%s role=%s by=%s",
+            "granted" if held else "revoked",
+            project.full_name,
+            name,
+            role,
+            user.name,
+        )
+    return changed
+
+
+def _grant(conn: sqlite3.Connection, project_id: int, user_id: int, role: str) -> bool:
+    if role in store.project_roles(conn, project_id, user_id):
+        return False
+    store.grant(conn, project_id, user_id, role)
+    return True
 
 
 async def delete_builds(app: web.Application, user: User, build_ids: list[int]) -> list[int]:

@@ -8,9 +8,9 @@ same path as the API.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +26,9 @@ from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
 from ..states import BUILD_STATE_PRECEDENCE, State, derive_build_state
 from . import api_v1
-from .pages import current_user, render_page
+from .events import add_event_routes
+from .pages import current_user, flash_redirect, render_page
+from .text import contact_link, homepage_link, markdown
 
 PAGE_SIZE = 25
 PROJECTS_PAGE_SIZE = 50
@@ -66,9 +68,16 @@ def add_web_routes(router: web.UrlDispatcher) -> None:
     router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
     get(prefix + "/delete/", delete_project)
     post(prefix + "/delete/", delete_project)
+    get(prefix + "/packages/", project_packages)
+    get(prefix + "/permissions/", project_permissions)
+    post(prefix + "/permissions/", project_permissions)
     get("/builds/{build_id}/", build_page)
     get("/builds/{build_id}/state", build_state)
+    get("/builds/{build_id}/cancel/", cancel_build)
     post("/builds/{build_id}/cancel/", cancel_build)
+    post("/builds/{build_id}/rebuild/", rebuild_build)
+    get("/favicon.ico", favicon)
+    add_event_routes(router, build_view)
 
 
 # ---------------------------------------------------------------- presentation helpers
@@ -119,6 +128,9 @@ HELPERS = {
     "state_name": state_name,
     "package_label": package_label,
     "derive": lambda last: derive_build_state(*last),
+    "markdown": markdown,
+    "homepage_link": homepage_link,
+    "contact_link": contact_link,
 }
 
 
@@ -126,6 +138,14 @@ async def page(
     request: web.Request, template: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
     return await render_page(request, template, {**HELPERS, **context}, status=status)
+
+
+def live_ids(builds: list[Build], grid: list[dict[str, Any]] | None = None) -> str:
+    """The ids a list page follows live (layout.html): its builds that have not ended."""
+    ids = {b.id for b in builds if build_state_of(b) not in TERMINAL_NAMES}
+    for pkg in grid or []:
+        ids.update(cell[0] for cell in pkg["cells"].values() if cell[1] not in TERMINAL_NAMES)
+    return ",".join(map(str, sorted(ids)[-200:]))
 
 
 def page_number(request: web.Request) -> int:
@@ -136,9 +156,21 @@ def page_number(request: web.Request) -> int:
     return min(max(number, 1), MAX_PAGE)
 
 
-def pager(number: int, size: int, total: int) -> dict[str, Any]:
+def pager(
+    number: int, size: int, total: int, query: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The pager of a list: `past_end` when `number` is beyond the last page; `query` is
+    what the page links keep (a list's filters)."""
     pages = max(1, -(-total // size))
-    return {"page": number, "pages": pages, "total": total, "size": size}
+    kept = "".join(f"&{k}={quote(v)}" for k, v in (query or {}).items() if v)
+    return {
+        "page": number,
+        "pages": pages,
+        "total": total,
+        "size": size,
+        "past_end": number > pages and total > 0,
+        "query": kept,
+    }
 
 
 async def signed_in(request: web.Request) -> User:
@@ -184,7 +216,13 @@ def project_url(project: Project) -> str:
 
 async def home(request: web.Request) -> web.Response:
     summary = await request.app[DB].read(store.home_summary, HOME_RECENT, HOME_RUNNING)
-    return await page(request, "home.html", {"summary": summary})
+    running = {b.id for b in summary.running}
+    recent = [b for b in summary.recent if b.id not in running]  # each build listed once
+    return await page(
+        request,
+        "home.html",
+        {"summary": summary, "recent": recent, "live_ids": live_ids(summary.running + recent)},
+    )
 
 
 async def all_projects(request: web.Request) -> web.Response:
@@ -281,11 +319,182 @@ async def _project_context(request: web.Request) -> dict[str, Any]:
 async def project_page(request: web.Request) -> web.Response:
     context = await _project_context(request)
     context["grid"] = monitor_grid(context["overview"])
+    context["tab"] = "overview"
+    context["live_ids"] = live_ids(context["builds"], context["grid"])
     return await page(request, "project.html", context)
 
 
+SORT_LABELS = {
+    "id": "Build",
+    "package": "Package",
+    "submitter": "Submitted by",
+    "submitted": "Submitted",
+    "ended": "Ended",
+}
+
+
+def build_filter(query: Any, chroots: tuple[str, ...]) -> tuple[store.BuildFilter, dict[str, str]]:
+    """The builds list's filters and order from the query string, and what of it is kept in
+    the list's links (unknown values are ignored, never an error)."""
+    kept: dict[str, str] = {}
+    state = query.get("state") or None
+    if state is not None and state not in {s.value for s in State}:
+        state = None
+    chroot = query.get("chroot") or None
+    if chroot is not None and chroot not in chroots:
+        chroot = None
+    package = (query.get("package") or "").strip()[:200] or None
+    submitter = (query.get("submitter") or "").strip()[:200] or None
+    sort = query.get("sort") or "-id"
+    descending = sort.startswith("-")
+    if sort.lstrip("-") not in store.BUILD_SORTS:
+        sort, descending = "-id", True
+    for key, value in (
+        ("state", state),
+        ("package", package),
+        ("chroot", chroot),
+        ("submitter", submitter),
+    ):
+        if value:
+            kept[key] = value
+    if sort != "-id":
+        kept["sort"] = sort
+    wanted = store.BuildFilter(
+        state=State(state) if state else None,
+        package=package,
+        chroot=chroot,
+        submitter=submitter,
+        sort=sort.lstrip("-"),
+        descending=descending,
+    )
+    return wanted, kept
+
+
+def _filtered_builds(
+    conn: sqlite3.Connection, project_id: int, wanted: store.BuildFilter, offset: int
+) -> tuple[list[Build], int, list[str], list[str]]:
+    builds, total = store.filtered_builds_page(conn, project_id, wanted, offset, PAGE_SIZE)
+    packages, submitters = store.build_facets(conn, project_id)
+    return builds, total, packages, submitters
+
+
 async def project_builds(request: web.Request) -> web.Response:
-    return await page(request, "project_builds.html", await _project_context(request))
+    """The builds list: filtered by state, package, chroot and submitter, sorted by a
+    column, paged; every link keeps the filters."""
+    user, project, roles, chroots = await _project_read(request)
+    wanted, kept = build_filter(request.query, chroots)
+    number = page_number(request)
+    builds, total, packages, submitters = await request.app[DB].read(
+        _filtered_builds, project.id, wanted, (number - 1) * PAGE_SIZE
+    )
+    return await page(
+        request,
+        "project_builds.html",
+        {
+            **_permissions_context(user, project, roles),
+            "builds": builds,
+            "live_ids": live_ids(builds),
+            "pager": pager(number, PAGE_SIZE, total, kept),
+            "filters": kept,
+            "sort": kept.get("sort", "-id"),
+            "sort_labels": SORT_LABELS,
+            "states": [s.value for s in State],
+            "chroots": chroots,
+            "packages": packages,
+            "submitters": submitters,
+            "tab": "builds",
+        },
+    )
+
+
+async def _project_read(
+    request: web.Request,
+) -> tuple[User | None, Project, frozenset[str], tuple[str, ...]]:
+    """The visitor (None: anonymous), the addressed project (404), their roles on it and
+    its chroots."""
+    user = await current_user(request)
+    project, roles, chroots = await api_v1.project_of(request, user)
+    return user, project, roles, chroots
+
+
+def _permissions_context(
+    user: User | None, project: Project, roles: frozenset[str]
+) -> dict[str, Any]:
+    return {
+        "project": project,
+        "can_build": may(user, project, roles, auth.Action.BUILD),
+        "can_modify": may(user, project, roles, auth.Action.MODIFY),
+        "can_delete": may(user, project, roles, auth.Action.DELETE),
+    }
+
+
+async def project_packages(request: web.Request) -> web.Response:
+    """The packages tab: each package with its latest build per chroot."""
+    overview, user, _ = await _overview(request)
+    counts = await request.app[DB].read(store.package_counts, overview.project.id)
+    grid = monitor_grid(overview)
+    return await page(
+        request,
+        "project_packages.html",
+        {
+            **_permissions_context(user, overview.project, overview.roles),
+            "overview": overview,
+            "grid": grid,
+            "live_ids": live_ids([], grid),
+            "counts": counts,
+            "tab": "packages",
+        },
+    )
+
+
+async def project_permissions(request: web.Request) -> web.StreamResponse:
+    """The permissions tab: who holds which role; the owner (and project admins) grant and
+    revoke builder and admin."""
+    user, project, roles, _ = await _project_read(request)
+    context = _permissions_context(user, project, roles)
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        user = await signed_in(request)
+        auth.check_permission(user, project, roles, auth.Action.MODIFY)
+        form = await read_form(request)
+        values = form.fields
+        name = check(errors, "username", forms.check_name, form.get("username"))
+        if name is not None:
+            wanted = {role: form.checkbox(role) for role in services.ROLES}
+            try:
+                changed = [
+                    await services.set_role(request.app, user, project, name, role, held)
+                    for role, held in wanted.items()
+                ]
+            except (NotFound, BadRequest) as exc:
+                errors["username"] = exc.message
+            else:
+                held_now = [role for role, held in wanted.items() if held]
+                text = (
+                    f"{name} now holds {' and '.join(held_now)} on {project.full_name}."
+                    if held_now
+                    else f"{name} holds no role on {project.full_name} now."
+                )
+                if not any(changed):
+                    text = f"Nothing changed: {text}"
+                raise flash_redirect(request.path, text)
+        status = 400
+    held = await request.app[DB].read(store.project_permissions, project.id)
+    return await page(
+        request,
+        "project_permissions.html",
+        {
+            **context,
+            "held": held,
+            "roles": services.ROLES,
+            "errors": errors,
+            "values": values,
+            "tab": "permissions",
+        },
+        status=status,
+    )
 
 
 def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any]:
@@ -306,6 +515,7 @@ def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any
         "results": f"{base}{chroot.chroot}/{build.id:08d}-{package}/" if started else "",
         "log": f"/builds/{build.id}/{chroot.chroot}/log" if started else "",
         "live_log": f"/builds/{build.id}/{chroot.chroot}/live-log",
+        "has_log": started,
     }
 
 
@@ -321,7 +531,17 @@ def build_view(config: Any, build: Build) -> dict[str, Any]:
         "duration": duration(build.started_on, build.ended_on),
         "version": build.version_release or "",
         "chroots": [chroot_view(config, build, c) for c in build.chroots],
+        "importing": any(c.status is State.IMPORTING for c in build.chroots),
+        "import_failure": import_failure(build),
     }
+
+
+def import_failure(build: Build) -> str:
+    """Why the import failed, or "" (then its chroots never had a build log)."""
+    if build.pkg_name is not None:
+        return ""
+    reasons = [c.fail_reason for c in build.chroots if c.status is State.FAILED and c.fail_reason]
+    return reasons[0] if reasons else ""
 
 
 async def _build(request: web.Request) -> tuple[Build, Project, frozenset[str], User | None]:
@@ -342,6 +562,10 @@ async def build_page(request: web.Request) -> web.Response:
         f"{config.public_results_url}/{build.owner_name}/{build.project_name}/"
         f"{SRPM_BUILDS}/{build.id:08d}/{LIVE_LOG}"
     )
+    can_build = may(user, project, roles, auth.Action.BUILD)
+    enabled = await request.app[DB].read(
+        store.get_project_with_roles, project.owner_name, project.name, None
+    )
     return await page(
         request,
         "build.html",
@@ -349,7 +573,10 @@ async def build_page(request: web.Request) -> web.Response:
             "build": build,
             "view": view,
             "project": project,
-            "can_cancel": not view["finished"] and may(user, project, roles, auth.Action.BUILD),
+            "can_cancel": not view["finished"] and can_build,
+            "can_rebuild": can_build,
+            "enabled": enabled[2] if enabled else (),
+            "failed_chroots": [c.chroot for c in build.chroots if c.status is State.FAILED],
             "import_log": import_log,
             "states": [s.value for s in BUILD_STATE_PRECEDENCE],
         },
@@ -371,6 +598,7 @@ async def search(request: web.Request) -> web.Response:
     query = request.query.get("q")
     errors: dict[str, str] = {}
     rows: list[sqlite3.Row] | None = None
+    packages: list[sqlite3.Row] = []
     if query is not None:
         terms = check(errors, "q", services.search_terms, query, "q")
         if terms is not None:
@@ -378,10 +606,12 @@ async def search(request: web.Request) -> web.Response:
             rows = await request.app[DB].read(
                 store.search_projects, words, owner_part, name_part, SEARCH_LIMIT
             )
+            if owner_part is None:
+                packages = await request.app[DB].read(store.search_packages, words, SEARCH_LIMIT)
     return await page(
         request,
         "search.html",
-        {"query": query or "", "rows": rows, "errors": errors},
+        {"query": query or "", "rows": rows, "packages": packages, "errors": errors},
         status=400 if errors else 200,
     )
 
@@ -444,7 +674,7 @@ async def new_project(request: web.Request) -> web.StreamResponse:
         except Conflict:
             errors["name"] = f"You already have a project named '{name}'."
         else:
-            raise see_other(f"/coprs/{user.name}/{name}/")
+            raise flash_redirect(f"/coprs/{user.name}/{name}/", f"Project {name} created.")
     return await page(
         request,
         "project_form.html",
@@ -494,7 +724,7 @@ async def edit_project(request: web.Request) -> web.StreamResponse:
     added = [c for c in chroots if c not in enabled]
     if added:
         request.app[DISPATCHER].prepare_repos(project.owner_name, project.name, added)
-    raise see_other(project_url(project))
+    raise flash_redirect(project_url(project), "Project settings saved.")
 
 
 async def edit_chroot(request: web.Request) -> web.StreamResponse:
@@ -522,7 +752,7 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
             status=400,
         )
     await db.write(store.set_chroot_packages, project.id, chroot, packages)
-    raise see_other(project_url(project))
+    raise flash_redirect(project_url(project), f"Buildroot packages of {chroot} saved.")
 
 
 async def delete_project(request: web.Request) -> web.StreamResponse:
@@ -539,7 +769,7 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
     if errors:
         return await page(request, "project_delete.html", {**context, "errors": errors}, status=400)
     await services.delete_project(request.app, project)
-    raise see_other(f"/coprs/{project.owner_name}/")
+    raise flash_redirect(f"/coprs/{project.owner_name}/", f"Project {project.full_name} deleted.")
 
 
 # ---------------------------------------------------------------- builds
@@ -639,14 +869,59 @@ async def _submit_build(
         background=form.checkbox("background"),
     )
     if len(ids) == 1:
-        raise see_other(f"/builds/{ids[0]}/")
-    raise see_other(f"/coprs/{project.owner_name}/{project.name}/builds/")
+        raise flash_redirect(f"/builds/{ids[0]}/", f"Build {ids[0]} submitted.")
+    raise flash_redirect(
+        f"/coprs/{project.owner_name}/{project.name}/builds/",
+        f"{len(ids)} builds submitted: {', '.join(map(str, ids))}.",
+    )
 
 
 async def cancel_build(request: web.Request) -> web.StreamResponse:
+    """GET: ask for confirmation; POST: cancel the build."""
     user = await signed_in(request)
+    if request.method == "GET":
+        build, project, roles, _ = await _build(request)
+        auth.check_permission(user, project, roles, auth.Action.BUILD)
+        view = build_view(request.app[CONFIG], build)
+        return await page(request, "build_cancel.html", {"build": build, "view": view})
     build_id = api_v1.build_id_of(request)
     await read_form(request)
-    with contextlib.suppress(Conflict):  # it ended meanwhile: the build page shows how
+    try:
         await services.cancel_build(request.app, user, build_id)
-    raise see_other(f"/builds/{build_id}/")
+    except Conflict:  # it ended meanwhile: the build page shows how
+        raise flash_redirect(
+            f"/builds/{build_id}/", f"Build {build_id} had already ended."
+        ) from None
+    raise flash_redirect(f"/builds/{build_id}/", f"Build {build_id} canceled.")
+
+
+async def rebuild_build(request: web.Request) -> web.StreamResponse:
+    """Submit a build's source again: to the chroots ticked (`<chroot>=y`), to its failed
+    chroots (`failed=y`), or else to all its chroots."""
+    user = await signed_in(request)
+    build, project, roles, _ = await _build(request)
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    form = await read_form(request)
+    chroots: list[str] | None
+    if form.checkbox("failed"):
+        chroots = [c.chroot for c in build.chroots if c.status is State.FAILED]
+        if not chroots:
+            raise flash_redirect(f"/builds/{build.id}/", "No chroot of this build failed.")
+    else:
+        chroots = [c for c in form.fields if form.checkbox(c) and c != "failed"] or None
+    try:
+        new_id = await services.rebuild(request.app, user, build.id, chroots)
+    except BadRequest as exc:
+        raise flash_redirect(f"/builds/{build.id}/", exc.message) from None
+    raise flash_redirect(
+        f"/builds/{new_id}/", f"Build {new_id} submitted: a rebuild of {build.id}."
+    )
+
+
+FAVICON = (Path(__file__).resolve().parent.parent / "static" / "favicon.ico").read_bytes()
+
+
+async def favicon(request: web.Request) -> web.Response:
+    response = web.Response(body=FAVICON, content_type="image/x-icon")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
