@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,17 +141,20 @@ def _decode(line: bytes) -> str:
     return line.decode("utf-8", "replace").replace("\r", "")
 
 
-async def _read_log(
-    root: Path, build: Build, cursor: LogCursor, now: float
-) -> tuple[list[str], bool]:
+def _read_log(root: Path, build: Build, cursor: LogCursor, now: float) -> tuple[list[str], bool]:
     """The complete new lines of a log (stopping before an end-announcing line whose end
-    is not stored yet), and whether the log is read to its end."""
+    is not stored yet), and whether the log is read to its end. Runs on a thread."""
     rel = _log_path(build, cursor.key)
     if rel is None:
         return [], True
+    try:  # a cheap look first: most ticks find nothing new
+        if os.stat(root / rel).st_size == cursor.offset:
+            return [], True
+    except OSError:
+        return [], True
     lines: list[str] = []
     while True:
-        got = await asyncio.to_thread(_read_from, root, rel, cursor.offset, CHUNK)
+        got = _read_from(root, rel, cursor.offset, CHUNK)
         if got is None:
             return lines, True
         size, data = got
@@ -175,12 +179,37 @@ async def _read_log(
             lines.append(_decode(data))
 
 
-async def _read_tail(root: Path, build: Build, cursor: LogCursor) -> str | None:
+def _read_logs(
+    root: Path, build: Build, cursors: list[LogCursor], now: float, finished: bool
+) -> tuple[list[bytes], bool]:
+    """The `log` events of every log's new lines, and whether all are read to their end
+    (then, once the build is `finished`, with each last line that has no newline). One
+    thread hop per tick for all of a build's logs."""
+    events: list[bytes] = []
+    all_read = True
+    for cursor in cursors:
+        first = cursor.lines + 1
+        lines, at_end = _read_log(root, build, cursor, now)
+        all_read &= at_end
+        if lines:
+            data = {"log": cursor.key, "first": first, "lines": lines}
+            events.append(sse("log", data, _event_id(cursors)))
+    if finished and all_read:
+        for cursor in cursors:
+            first = cursor.lines + 1
+            tail = _read_tail(root, build, cursor)
+            if tail is not None:
+                data = {"log": cursor.key, "first": first, "lines": [tail]}
+                events.append(sse("log", data, _event_id(cursors)))
+    return events, all_read
+
+
+def _read_tail(root: Path, build: Build, cursor: LogCursor) -> str | None:
     """A last line without its newline, once the log's chroot has ended."""
     rel = _log_path(build, cursor.key)
     if rel is None:
         return None
-    got = await asyncio.to_thread(_read_from, root, rel, cursor.offset, CHUNK)
+    got = _read_from(root, rel, cursor.offset, CHUNK)
     if got is None or not got[1]:
         return None
     cursor.offset += len(got[1])
@@ -218,34 +247,30 @@ async def stream_build(request: web.Request, build_view: BuildView) -> web.Strea
     loop = asyncio.get_running_loop()
     sent_view = ""
     last_sent = loop.time()
+    states = None  # the build's (canceled, chroot states) when `build` was read
     try:
         while not _gone(request):
             now = loop.time()
-            fresh = await db.read(store.get_build, build_id)
-            if fresh is None:  # deleted, with its project or alone
+            # One query per tick; the whole build is read again only when a state moved.
+            fresh_states = (await db.read(store.build_states, [build_id])).get(build_id)
+            if fresh_states is None:  # deleted, with its project or alone
                 await response.write(sse("end", "deleted"))
                 return response
-            build = fresh
+            if fresh_states != states:
+                fresh = await db.read(store.get_build, build_id)
+                if fresh is None:
+                    continue
+                build, states = fresh, fresh_states
             view = build_view(config, build)
             chunks: list[bytes] = []
             if _comparable(view) != sent_view:
                 sent_view = _comparable(view)
                 chunks.append(sse("state", view, _event_id(cursors)))
-            all_read = True
-            for cursor in cursors:
-                first = cursor.lines + 1
-                lines, at_end = await _read_log(root, build, cursor, now)
-                all_read &= at_end
-                if lines:
-                    data = {"log": cursor.key, "first": first, "lines": lines}
-                    chunks.append(sse("log", data, _event_id(cursors)))
+            logs, all_read = await asyncio.to_thread(
+                _read_logs, root, build, cursors, now, view["finished"]
+            )
+            chunks += logs
             if view["finished"] and all_read:
-                for cursor in cursors:
-                    first = cursor.lines + 1
-                    tail = await _read_tail(root, build, cursor)
-                    if tail is not None:
-                        data = {"log": cursor.key, "first": first, "lines": [tail]}
-                        chunks.append(sse("log", data, _event_id(cursors)))
                 chunks.append(sse("end", view["state"], _event_id(cursors)))
                 await response.write(b"".join(chunks))
                 await response.write_eof()
