@@ -263,7 +263,9 @@ async def test_rebuild_resubmits_the_imported_srpm(app_client, fixture_srpm):
     html = await (await app_client.get(resp.headers["Location"])).text()
     assert f"Build {new} submitted: a rebuild of {build}." in html
 
-    resp = await post(app_client, f"/builds/{build}/rebuild/", {F41: "y", F40: "y"}, csrf)
+    resp = await post(
+        app_client, f"/builds/{build}/rebuild/", {"choose": "y", F41: "y", F40: "y"}, csrf
+    )
     again = await app[DB].read(
         store.get_build, int(resp.headers["Location"].strip("/").rsplit("/", 1)[1])
     )
@@ -272,10 +274,18 @@ async def test_rebuild_resubmits_the_imported_srpm(app_client, fixture_srpm):
     assert resp.status == 303
 
     # A chroot the project lacks, or no failed chroot: said on the build page.
-    resp = await post(app_client, f"/builds/{build}/rebuild/", {EL9: "y"}, csrf)
+    resp = await post(app_client, f"/builds/{build}/rebuild/", {"choose": "y", EL9: "y"}, csrf)
     assert resp.headers["Location"] == f"/builds/{build}/"
     html = await (await app_client.get(f"/builds/{build}/")).text()
     assert f"Chroot {EL9} is not enabled in alice/hello." in html
+    resp = await post(app_client, f"/builds/{build}/rebuild/", {"choose": "y"}, csrf)
+    html = await (await app_client.get(resp.headers["Location"])).text()
+    assert "Select at least one chroot to rebuild." in html
+    resp = await post(
+        app_client, f"/builds/{build}/rebuild/", {"choose": "y", "chroots": "x"}, csrf
+    )
+    html = await (await app_client.get(resp.headers["Location"])).text()
+    assert "Chroot x is not available here." in html
     ok = await store_build(app_client, package=True, moves={F40: State.SUCCEEDED})
     resp = await post(app_client, f"/builds/{ok}/rebuild/", {"failed": "y"}, csrf)
     html = await (await app_client.get(resp.headers["Location"])).text()

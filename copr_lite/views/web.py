@@ -896,23 +896,30 @@ async def cancel_build(request: web.Request) -> web.StreamResponse:
 
 
 async def rebuild_build(request: web.Request) -> web.StreamResponse:
-    """Submit a build's source again: to the chroots ticked (`<chroot>=y`), to its failed
-    chroots (`failed=y`), or else to all its chroots."""
+    """Submit a build's source again: to its failed chroots (`failed=y`), to the chroots
+    ticked on the rebuild form (`<chroot>=y`, with `choose=y`), or else to all its chroots."""
     user = await signed_in(request)
     build, project, roles, _ = await _build(request)
     auth.check_permission(user, project, roles, auth.Action.BUILD)
     form = await read_form(request)
-    chroots: list[str] | None
+    here = f"/builds/{build.id}/"
+    chroots: list[str] | None = None
     if form.checkbox("failed"):
         chroots = [c.chroot for c in build.chroots if c.status is State.FAILED]
         if not chroots:
-            raise flash_redirect(f"/builds/{build.id}/", "No chroot of this build failed.")
-    else:
-        chroots = [c for c in form.fields if form.checkbox(c) and c != "failed"] or None
+            raise flash_redirect(here, "No chroot of this build failed.")
+    elif form.checkbox("choose"):
+        offered = set(request.app[CONFIG].chroots) | {c.chroot for c in build.chroots}
+        try:
+            chroots = services.selected_chroots(form, offered)
+        except forms.ValidationError as exc:
+            raise flash_redirect(here, exc.text) from None
+        if not chroots:
+            raise flash_redirect(here, "Select at least one chroot to rebuild.")
     try:
         new_id = await services.rebuild(request.app, user, build.id, chroots)
     except BadRequest as exc:
-        raise flash_redirect(f"/builds/{build.id}/", exc.message) from None
+        raise flash_redirect(here, exc.message) from None
     raise flash_redirect(
         f"/builds/{new_id}/", f"Build {new_id} submitted: a rebuild of {build.id}."
     )
