@@ -159,6 +159,21 @@ async def test_build_events_resume_from_last_event_id(app_client):
     assert next(d for e, d in seen if e == "log")["first"] == 3
 
 
+async def test_build_events_send_only_the_end_of_a_long_log(app_client, monkeypatch):
+    from copr_lite.views import events
+
+    monkeypatch.setattr(events, "LOG_WINDOW", 1000)
+    await setup_alice(app_client)
+    build = await store_build(app_client, package=True, chroots=[F40], moves={F40: State.FAILED})
+    log_path(app_client, build, F40).write_text("".join(f"line {n:04d}\n" for n in range(1, 501)))
+    resp = await app_client.get(f"/builds/{build}/events")
+    seen = await events_until(resp, "end")
+    [data] = [d for e, d in seen if e == "log" and d["log"] == F40]
+    # 5,000 bytes, the last 1,000 of them (100 lines of 10 bytes) are sent, numbered right.
+    assert data["skipped"] == 400 and data["first"] == 401
+    assert data["lines"][0] == "line 0401" and data["lines"][-1] == "line 0500"
+
+
 async def test_build_events_of_unknown_or_deleted_builds(app_client):
     await setup_alice(app_client)
     for path in ("/builds/999/events", "/builds/x/events"):

@@ -40,6 +40,10 @@ LIST_POLL = 1.0  # seconds between looks at the states of a list page's builds
 KEEPALIVE = 15.0  # seconds of silence before a comment line
 CHUNK = 256 * 1024  # most log bytes read at once from one log
 HOLD_LIMIT = 10.0  # most seconds an end-announcing line waits for its state
+# A page gets at most the last LOG_WINDOW bytes of a log it opens: a browser cannot show a
+# mock log of hundreds of megabytes line by line. The lines before are counted, so numbers
+# stay right, and left to the raw log.
+LOG_WINDOW = 4 * 1024 * 1024
 MAX_LIST_IDS = 200  # builds one list stream follows
 IMPORT_LOG = ""  # the log key of the import (chroot logs are keyed by chroot name)
 _IDS = re.compile(r"^[0-9]{1,19}(,[0-9]{1,19}){0,199}$")
@@ -98,6 +102,7 @@ class LogCursor:
     offset: int = 0
     lines: int = 0
     held_since: float | None = None
+    skipped: int = 0  # lines left out at the start of a long log, not sent yet as a note
 
 
 def _log_path(build: Build, key: str) -> str | None:
@@ -148,10 +153,13 @@ def _read_log(root: Path, build: Build, cursor: LogCursor, now: float) -> tuple[
     if rel is None:
         return [], True
     try:  # a cheap look first: most ticks find nothing new
-        if os.stat(root / rel).st_size == cursor.offset:
-            return [], True
+        size = os.stat(root / rel).st_size
     except OSError:
         return [], True
+    if size == cursor.offset:
+        return [], True
+    if cursor.offset == 0 and size > LOG_WINDOW:
+        _skip_to_window(root, rel, cursor, size)
     lines: list[str] = []
     while True:
         got = _read_from(root, rel, cursor.offset, CHUNK)
@@ -179,6 +187,23 @@ def _read_log(root: Path, build: Build, cursor: LogCursor, now: float) -> tuple[
             lines.append(_decode(data))
 
 
+def _skip_to_window(root: Path, rel: str, cursor: LogCursor, size: int) -> None:
+    """Move a new cursor past the lines before the log's last LOG_WINDOW bytes."""
+    until = size - LOG_WINDOW
+    offset = lines = 0
+    while offset < until:
+        got = _read_from(root, rel, offset, min(CHUNK * 4, until - offset))
+        if got is None or not got[1]:
+            break
+        chunk = got[1]
+        last = chunk.rfind(b"\n")
+        if last < 0:  # what is left before the window is one line: it is sent whole
+            break
+        lines += chunk.count(b"\n")
+        offset += last + 1
+    cursor.offset, cursor.lines, cursor.skipped = offset, lines, lines
+
+
 def _read_logs(
     root: Path, build: Build, cursors: list[LogCursor], now: float, finished: bool
 ) -> tuple[list[bytes], bool]:
@@ -192,7 +217,10 @@ def _read_logs(
         lines, at_end = _read_log(root, build, cursor, now)
         all_read &= at_end
         if lines:
-            data = {"log": cursor.key, "first": first, "lines": lines}
+            data: dict[str, Any] = {"log": cursor.key, "first": first, "lines": lines}
+            if cursor.skipped:
+                data["first"] = cursor.skipped + 1
+                data["skipped"], cursor.skipped = cursor.skipped, 0
             events.append(sse("log", data, _event_id(cursors)))
     if finished and all_read:
         for cursor in cursors:
