@@ -161,13 +161,19 @@ def expiration_date(expires_on: int) -> str:
 
 
 def copr_config_block(user_name: str, new: NewToken, base_url: str) -> str:
-    """The ~/.config/copr text that the copr client and copr-cli read."""
+    """The ~/.config/copr text that the copr client and copr-cli read.
+
+    copr-cli 2.x refuses an http:// copr_url unless the block says `encrypted = False`;
+    older clients ignore that key.
+    """
+    plain = "encrypted = False\n" if base_url.startswith("http://") else ""
     return (
         "[copr-cli]\n"
         f"login = {new.login}\n"
         f"username = {user_name}\n"
         f"token = {new.token}\n"
         f"copr_url = {base_url}\n"
+        f"{plain}"
         f"# expiration date: {new.expiration_date}\n"
     )
 

@@ -23,7 +23,14 @@ from typing import Any, NoReturn, TypeVar
 from aiohttp import web
 
 from . import auth, migrations, store
-from .config import Config, ConfigError, default_builder, load_config, render_config
+from .config import (
+    Config,
+    ConfigError,
+    default_builder,
+    load_config,
+    render_config,
+    tls_context,
+)
 from .db import DatabaseError, connect_sync, run_in_transaction
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
@@ -168,7 +175,9 @@ async def _serve(config: Config, app: web.Application) -> None:
         handle_signals=False,
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, backlog=1024)
+    site = web.TCPSite(
+        runner, config.host, config.port, backlog=1024, ssl_context=tls_context(config)
+    )
     try:
         await site.start()
     except OSError as exc:
@@ -179,7 +188,11 @@ async def _serve(config: Config, app: web.Application) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("serving url=%s data_dir=%s", config.public_base_url, config.data_dir)
-    print(f"copr_lite serving on http://{config.host}:{config.port}/ (Ctrl+C stops)", flush=True)
+    scheme = "https" if config.tls_cert else "http"
+    print(
+        f"copr_lite serving on {scheme}://{config.host}:{config.port}/ (Ctrl+C stops)",
+        flush=True,
+    )
     await stop.wait()
     log.info("shutting down")
     await runner.cleanup()

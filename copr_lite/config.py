@@ -17,6 +17,7 @@ import dataclasses
 import ipaddress
 import re
 import shutil
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,15 @@ class Config:
         "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For header "
         "names the client. Empty: the connecting address is the client.",
         networks=True,
+    )
+    tls_cert: str = _setting(
+        "server",
+        "",
+        "PEM file of the certificate chain to serve HTTPS with (with tls_key). Empty: plain "
+        "HTTP (put a TLS-terminating reverse proxy in front).",
+    )
+    tls_key: str = _setting(
+        "server", "", "PEM file of the private key of tls_cert. Empty: plain HTTP."
     )
     # [auth]
     token_expiration_days: int = _setting(
@@ -236,7 +246,8 @@ class Config:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def public_results_url(self) -> str:
@@ -384,7 +395,31 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         if f is None:
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = _convert(f, str(value)) if isinstance(value, str) else value
-    return Config(**values)
+    config = Config(**values)
+    tls_context(config)  # a missing or unusable certificate is a startup error
+    return config
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The server's TLS context from `tls_cert` and `tls_key`, or None for plain HTTP;
+    raises ConfigError when only one is set or they cannot be loaded."""
+    if not config.tls_cert and not config.tls_key:
+        return None
+    if not config.tls_cert or not config.tls_key:
+        raise ConfigError("[server] tls_cert and tls_key: set both (HTTPS) or neither (HTTP)")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except ssl.SSLError as exc:  # an OSError too: first
+        raise ConfigError(
+            f"[server] tls_cert/tls_key: not a usable PEM certificate and key ({exc.reason})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"[server] tls_cert/tls_key: cannot read {exc.filename or config.tls_cert}: "
+            f"{exc.strerror or exc}"
+        ) from None
+    return context
 
 
 # ---------------------------------------------------------------- plugin settings

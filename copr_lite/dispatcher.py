@@ -619,7 +619,8 @@ class Dispatcher:
             await fire(self.pm, "build_finished", build=build)
 
     async def _job(self, build: Build, chroot: str) -> BuildJob:
-        packages = await self.db.read(store.chroot_buildroot_pkgs, build.project_id, chroot)
+        settings = await self.db.read(store.get_chroot_settings, build.project_id, chroot)
+        packages, chroot_repos = settings or ("", "")
         own_repo = (
             f"{self.config.public_results_url}/{build.owner_name}/{build.project_name}/{chroot}/"
         )
@@ -637,7 +638,7 @@ class Dispatcher:
                 "src",
             ),
             buildroot_pkgs=tuple(_split_packages(packages)),
-            repos=(own_repo, *build.repos.split()),
+            repos=(own_repo, *build.repos.split(), *chroot_repos.split()),
             enable_net=build.enable_net,
             memory_reqs=build.memory_reqs,
             timeout=build.timeout or self.config.default_timeout,

@@ -274,6 +274,8 @@ class ValidationError(BadRequest):
         super().__init__(f"Validation error\n- {field_name}: {text}\n")
         self.field = field_name
         self.text = text
+        # Every field's error when several were checked at once (operations.Operation.parse).
+        self.errors = {field_name: text}
 
 
 def validation_error(field_name: str, message: str) -> ValidationError:
@@ -444,3 +446,45 @@ def check_page(query: dict[str, str] | web.Request, default_limit: int = 100) ->
     offset = check_int(params.get("offset"), "offset", 0, 0, 2**62)
     limit = check_int(params.get("limit"), "limit", default_limit, 1, MAX_PAGE)
     return offset, limit
+
+
+async def read_json_object(
+    request: web.Request,
+    *,
+    file_field: str | None = None,
+    upload_dir: Path | None = None,
+    file_limit: int = 0,
+) -> tuple[dict[str, object], Form]:
+    """An API v3 body: a JSON object, or multipart with the object in its `json` part (and,
+    with `file_field`, a file streamed into `upload_dir`). An empty body is an empty object.
+    Returns the object and the Form (which holds any upload)."""
+    if request.content_type == "multipart/form-data":
+        form = await read_form(
+            request, file_field=file_field, upload_dir=upload_dir, file_limit=file_limit
+        )
+        try:
+            return _json_object(form.get("json") or ""), form
+        except BaseException:
+            discard_upload(form)
+            raise
+    check_body_headers(request)
+    text_codec(request.charset, "the request")
+    body = await _read_limited(request, BODY_LIMIT)
+    if body.strip() and request.content_type not in (
+        "application/json",
+        "application/octet-stream",
+    ):
+        raise BadRequest(f"Unsupported Content-Type {request.content_type!r}: send a JSON object.")
+    return _json_object(body.decode("utf-8", "replace") if body else ""), Form()
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        data = orjson.loads(text) if text.strip() else {}
+    except orjson.JSONDecodeError:
+        raise BadRequest("The JSON body could not be parsed.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadRequest("The JSON body must be an object.")
+    return data

@@ -25,9 +25,12 @@ _SLASHES = re.compile(r"//+")
 
 
 def is_api_path(path: str) -> bool:
-    """True for the JSON surfaces: the API (`/api/`) and the worker API (`/worker/`)."""
+    """True for the JSON surfaces: the APIs (`/api/`, `/api_3/`) and the worker API
+    (`/worker/`)."""
     path = _SLASHES.sub("/", path)
-    return path in ("/api", "/worker") or path.startswith(("/api/", "/worker/"))
+    return path in ("/api", "/api_3", "/worker") or path.startswith(
+        ("/api/", "/api_3/", "/worker/")
+    )
 
 
 def error_response(request: web.Request, status: int, message: str, errcode: str) -> web.Response:

@@ -158,6 +158,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        3,
+        "permission requests, chroot repositories, package records",
+        """
+        -- A role is 'request'ed by a user and 'approved' by the project's owner or admins;
+        -- only approved roles allow anything. Existing grants are approved.
+        ALTER TABLE permissions ADD COLUMN state TEXT NOT NULL DEFAULT 'approved'
+            CHECK (state IN ('request', 'approved'));
+        -- Extra repositories a chroot's builds use besides the project's.
+        ALTER TABLE project_chroots ADD COLUMN repos TEXT NOT NULL DEFAULT '';
+        -- One row per package name a project has built (API v3 packages).
+        CREATE TABLE packages (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            UNIQUE (project_id, name)
+        );
+        INSERT OR IGNORE INTO packages (project_id, name)
+            SELECT project_id, pkg_name FROM builds WHERE pkg_name IS NOT NULL ORDER BY id;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -4,6 +4,7 @@ Plain Python data built by small helpers. The HTML pages `/api/` and `/api/new/`
 it. Paths carry the trailing slash of the route table (the server also answers without it and with
 doubled slashes, spec A3). `chroot_names` are the configured chroots: each one is also a form field
 of create and new_build (`<chroot>=y`, spec §1.4), so the description depends on the config.
+The fields that the operations declare (`operations.py`) take their text and limits from there.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from . import forms, operations
 from .states import State
 
 Schema = dict[str, Any]
@@ -351,6 +353,26 @@ BUILDROOT_OK = ok({"buildroot_pkgs": nullable_string("Packages always in the bui
 HIDDEN_ID = string("Historic hidden form field; ignored.")
 
 
+def form_field(operation_: operations.Operation, name: str, note: str = "") -> Schema:
+    """A declared field of an operation as a form field (every value is text)."""
+    field = operation_.field(name)
+    text = f"{field.help} {note}".strip()
+    kind = field.kind
+    if kind is operations.Kind.FLAG:
+        return checkbox(text)
+    if kind is operations.Kind.NUMBER:
+        return empty_or_integer(field.low, field.high, text)
+    if kind is operations.Kind.NAME:
+        return string(text, pattern=NEW_NAME_PATTERN, maxLength=100)
+    if kind is operations.Kind.TEXT:
+        return string(text, maxLength=field.limit)
+    if kind is operations.Kind.PACKAGES:
+        return string(text, maxLength=forms.BUILDROOT_PKGS_LIMIT)
+    if kind in (operations.Kind.REPOS, operations.Kind.SRPM_URLS, operations.Kind.NAMES):
+        return string(f"{text} Whitespace separated.")
+    return string(text)
+
+
 def chroot_fields(chroot_names: list[str], where: str) -> dict[str, Schema]:
     """`<chroot>=y` checkboxes and the `chroots` convenience field (space-separated names)."""
     # Chroot names are `[a-z0-9_.-]` (config.CHROOT_RE): only the dot needs escaping, and
@@ -367,25 +389,28 @@ def chroot_fields(chroot_names: list[str], where: str) -> dict[str, Schema]:
 
 
 def create_fields(chroot_names: list[str]) -> dict[str, Schema]:
+    create = operations.CREATE_PROJECT
     return {
-        "name": string(
-            "Project name: 1-100 of `A-Za-z0-9_.-`, not only digits, not starting with `.`.",
-            pattern=NEW_NAME_PATTERN,
-            maxLength=100,
+        "name": form_field(
+            create,
+            "name",
+            "1-100 of `A-Za-z0-9_.-`, not only digits, not starting with `.`.",
         ),
-        "description": string(maxLength=65536),
-        "instructions": string(maxLength=65536),
-        "repos": string("Extra repository URLs, whitespace separated (at most 50)."),
-        "initial_pkgs": string("SRPM URLs to build at once, whitespace separated."),
+        "description": form_field(create, "description"),
+        "instructions": form_field(create, "instructions"),
+        "repos": form_field(create, "repos"),
+        "initial_pkgs": form_field(create, "initial_pkgs"),
         "disable_createrepo": checkbox("Turn automatic createrepo off."),
-        "auto_createrepo": checkbox("Default true; `disable_createrepo` wins when both are sent."),
-        "build_enable_net": checkbox("Default true."),
-        "unlisted_on_hp": checkbox(),
-        "persistent": checkbox("System admins only (else 403)."),
-        "auto_prune": checkbox("Default true."),
-        "use_bootstrap_container": checkbox(),
-        "homepage": string(),
-        "contact": string(),
+        "auto_createrepo": form_field(
+            create, "auto_createrepo", "Default true; `disable_createrepo` wins when both are sent."
+        ),
+        "build_enable_net": form_field(create, "build_enable_net", "Default true."),
+        "unlisted_on_hp": form_field(create, "unlisted_on_hp"),
+        "persistent": form_field(create, "persistent", "Else 403."),
+        "auto_prune": form_field(create, "auto_prune", "Default true."),
+        "use_bootstrap_container": form_field(create, "use_bootstrap_container"),
+        "homepage": form_field(create, "homepage"),
+        "contact": form_field(create, "contact"),
         "username": string("Sent by historic clients; ignored (the URL names the owner)."),
         "id": HIDDEN_ID,
         "group_id": string("Historic hidden form field; ignored."),
@@ -395,12 +420,13 @@ def create_fields(chroot_names: list[str]) -> dict[str, Schema]:
 
 def build_fields(chroot_names: list[str]) -> dict[str, Schema]:
     """The new_build fields other than `pkgs` (new_build_upload takes the same)."""
+    submit = operations.SUBMIT_BUILD
     return {
-        "memory_reqs": empty_or_integer(2048, 4096, "Memory for the build in MiB (default 2048)."),
-        "timeout": empty_or_integer(0, 86400, "Timeout in seconds; 0 or empty: server default."),
-        "enable_net": checkbox("Default: the project's `build_enable_net`."),
+        "memory_reqs": form_field(submit, "memory_reqs", "Default 2048."),
+        "timeout": form_field(submit, "timeout", "Empty: the server's default."),
+        "enable_net": form_field(submit, "enable_net"),
         "build_enable_net": checkbox("Same as `enable_net`, which wins when both are sent."),
-        "background": checkbox(),
+        "background": form_field(submit, "background"),
         "package_name": string(),
         "source_type": string("Sent by some historic clients, e.g. `srpm_link`."),
         "username": string("Sent by historic clients; ignored."),
@@ -438,19 +464,22 @@ def upload_body(chroot_names: list[str]) -> Schema:
     return {"required": True, "content": {"multipart/form-data": media}}
 
 
+_EDIT = operations.EDIT_PROJECT
 MODIFY_FIELDS: dict[str, Schema] = {
-    "description": string(maxLength=65536),
-    "instructions": string(maxLength=65536),
-    "repos": string("Extra repository URLs, whitespace separated; repeated keys are joined."),
+    "description": form_field(_EDIT, "description"),
+    "instructions": form_field(_EDIT, "instructions"),
+    "repos": form_field(_EDIT, "repos", "Repeated keys are joined."),
     "disable_createrepo": checkbox("Turn automatic createrepo off."),
-    "auto_createrepo": checkbox("`disable_createrepo` wins when both are sent."),
-    "build_enable_net": checkbox(),
-    "unlisted_on_hp": checkbox(),
-    "auto_prune": checkbox(),
-    "persistent": checkbox("System admins only (else 403)."),
-    "use_bootstrap_container": checkbox(),
-    "homepage": string(),
-    "contact": string(),
+    "auto_createrepo": form_field(
+        _EDIT, "auto_createrepo", "`disable_createrepo` wins when both are sent."
+    ),
+    "build_enable_net": form_field(_EDIT, "build_enable_net"),
+    "unlisted_on_hp": form_field(_EDIT, "unlisted_on_hp"),
+    "auto_prune": form_field(_EDIT, "auto_prune"),
+    "persistent": form_field(_EDIT, "persistent", "Else 403."),
+    "use_bootstrap_container": form_field(_EDIT, "use_bootstrap_container"),
+    "homepage": form_field(_EDIT, "homepage"),
+    "contact": form_field(_EDIT, "contact"),
     "username": string("Sent by historic clients; ignored."),
     "id": HIDDEN_ID,
     "chroots": string("Accepted for historic clients; ignored."),
@@ -699,11 +728,7 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[*OWNER_PROJECT, chroot],
                 body=form_body(
                     {
-                        "buildroot_pkgs": string(
-                            "Package names and version constraints (`name`, `name >= 1.2`), "
-                            "space separated; at most 4 KiB.",
-                            maxLength=4096,
-                        ),
+                        "buildroot_pkgs": form_field(operations.EDIT_CHROOT, "buildroot_pkgs"),
                         "id": HIDDEN_ID,
                     }
                 ),

@@ -1,6 +1,11 @@
-"""What the API and the web UI both do: create a project, submit builds, cancel or delete
-builds, delete a project, search. Callers have checked who may do it and validated the fields;
-these functions store the change and tell the dispatcher and the publisher.
+"""The service functions of the operations declared in `operations.py`: what API v1, API v3
+and the web UI all call to change anything.
+
+Each looks the project (or build) up, checks the caller's permission, parses the request's
+values with the operation's declaration and writes, in one database transaction (one thread
+hop), then tells the dispatcher and the publisher. `precheck`, where offered, is the calling
+API's own check of the request (v1 refuses keys it does not know), run in that transaction
+after the permission check, so errors come in the order of spec A17: 404, 403, then 400.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ import secrets
 import shutil
 import sqlite3
 import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-from . import auth, forms, store
+from . import auth, forms, operations, store
+from .config import Config
 from .errors import BadRequest, Conflict, Forbidden, NotFound
-from .forms import Form
 from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
 from .models import Build, Project, User
 
@@ -25,17 +32,55 @@ log = logging.getLogger(__name__)
 
 # Seconds running builders get to stop when their project is deleted (spec A22).
 DELETE_WAIT = 12.0
-ROLES = ("builder", "admin")
+
+# The calling API's own check of a request against the project and its enabled chroots.
+Precheck = Callable[[Project, tuple[str, ...]], None]
 
 
-def selected_chroots(form: Form, offered: set[str] | tuple[str, ...]) -> list[str]:
-    """Chroots chosen by `<chroot>=y` fields and the `chroots` convenience field."""
-    chosen = [name for name in offered if form.checkbox(name)]
-    for name in (form.get("chroots") or "").split():
-        if name not in offered:
-            raise forms.validation_error("chroots", f"Chroot {name} is not available here.")
-        chosen.append(name)
-    return sorted(set(chosen))
+@dataclass(frozen=True)
+class Found:
+    """A project as the caller sees it: their roles on it and its enabled chroots."""
+
+    project: Project
+    roles: frozenset[str]
+    chroots: tuple[str, ...]
+
+
+def find_project(conn: sqlite3.Connection, owner: str, name: str, user: User | None) -> Found:
+    """The addressed project, or NotFound (also for names that cannot exist)."""
+    found = None
+    if forms.NAME_RE.match(owner) and forms.NAME_RE.match(name):
+        found = store.get_project_with_roles(conn, owner, name, user.id if user else None)
+    if found is None:
+        raise NotFound(f"Project {owner[:100]}/{name[:100]} does not exist.")
+    return Found(*found)
+
+
+def _allowed(
+    conn: sqlite3.Connection,
+    user: User,
+    owner: str,
+    name: str,
+    operation: operations.Operation,
+    precheck: Precheck | None,
+) -> Found:
+    found = find_project(conn, owner, name, user)
+    if operation.action is not None:
+        auth.check_permission(user, found.project, found.roles, operation.action)
+    if precheck is not None:
+        precheck(found.project, found.chroots)
+    return found
+
+
+def _chroot_names(names: object, offered: tuple[str, ...] | set[str]) -> list[str]:
+    assert isinstance(names, list)
+    for chroot in names:
+        if chroot not in offered:
+            raise forms.validation_error("chroots", f"Chroot {chroot} is not available here.")
+    return sorted(set(names))
+
+
+_PROJECT_COLUMNS = store.MODIFIABLE_PROJECT_FIELDS
 
 
 # ---------------------------------------------------------------- projects
@@ -44,61 +89,130 @@ def selected_chroots(form: Form, offered: set[str] | tuple[str, ...]) -> list[st
 async def create_project(
     app: web.Application,
     user: User,
-    owner: User,
-    fields: dict[str, object],
-    chroots: list[str],
-    initial: list[str],
-) -> tuple[int, list[int]]:
-    """Store a project of `owner` (and a build of each `initial` SRPM URL, submitted by
-    `user`); returns (project id, build ids). Conflict when the owner has one so named."""
-    config, db = app[CONFIG], app[DB]
-    name = str(fields["name"])
-    try:
-        project_id, build_ids = await db.write(
-            _create_with_builds, owner.id, user.id, fields, chroots, initial, config.default_timeout
-        )
-    except sqlite3.IntegrityError:
-        raise Conflict(f"You already have a project named '{name}'.") from None
+    values: Mapping[str, object],
+    *,
+    owner_name: str | None = None,
+) -> tuple[Project, tuple[str, ...], list[int]]:
+    """Create a project (operations.CREATE_PROJECT) of the caller, or of `owner_name` when
+    the caller is a system admin, with builds of its `initial_pkgs`; returns the project,
+    its chroots and the build ids. Conflict when the owner has a project so named."""
+    config = app[CONFIG]
+    project, chroots, build_ids = await app[DB].write(
+        _create_project, user, owner_name, values, config
+    )
     dispatcher = app[DISPATCHER]
-    dispatcher.prepare_repos(owner.name, name, chroots)
+    dispatcher.prepare_repos(project.owner_name, project.name, chroots)
     if build_ids:
         dispatcher.submitted(build_ids)
-    log.info("project created owner=%s name=%s id=%d", owner.name, name, project_id)
-    return project_id, build_ids
+    log.info("project created owner=%s name=%s id=%d", project.owner_name, project.name, project.id)
+    return project, chroots, build_ids
 
 
-def _create_with_builds(
+def _create_project(
     conn: sqlite3.Connection,
-    owner_id: int,
-    submitter_id: int,
-    fields: dict[str, object],
-    chroots: list[str],
-    initial: list[str],
-    timeout: int,
-) -> tuple[int, list[int]]:
-    project_id = store.create_project(conn, owner_id, fields, chroots)
+    user: User,
+    owner_name: str | None,
+    values: Mapping[str, object],
+    config: Config,
+) -> tuple[Project, tuple[str, ...], list[int]]:
+    owner = user
+    if owner_name is not None and owner_name != user.name:
+        if not user.is_admin:
+            raise Forbidden(f"Only admins may create projects of other users ({owner_name[:100]}).")
+        named = store.get_user(conn, owner_name) if forms.NAME_RE.match(owner_name) else None
+        if named is None:
+            raise NotFound(f"User {owner_name[:100]} does not exist.")
+        owner = named
+    operation = operations.CREATE_PROJECT
+    parsed = operation.parse(values, user, config.srpm_allowed_networks, defaults=True)
+    chroots = _chroot_names(parsed.get("chroots", []), set(config.chroots))
+    if not chroots:
+        raise forms.validation_error("chroots", "At least one chroot must be selected")
+    fields: dict[str, object] = {"name": parsed["name"]}
+    fields.update({k: v for k, v in parsed.items() if k in _PROJECT_COLUMNS})
+    try:
+        project_id = store.create_project(conn, owner.id, fields, chroots)
+    except sqlite3.IntegrityError:
+        raise Conflict(f"You already have a project named '{parsed['name']}'.") from None
+    project = store.get_project(conn, owner.name, str(parsed["name"]))
+    assert project is not None and project.id == project_id
+    initial = parsed.get("initial_pkgs") or []
+    assert isinstance(initial, list)
     build_ids: list[int] = []
     if initial:
         build_ids = store.insert_builds(
             conn,
             project_id,
-            submitter_id,
+            user.id,
             [store.NewBuild(url) for url in initial],
             chroots,
             memory_reqs=forms.DEFAULT_MEMORY,
-            timeout=timeout,
-            enable_net=bool(fields["build_enable_net"]),
+            timeout=config.default_timeout,
+            enable_net=project.build_enable_net,
             repos="",
             background=False,
         )
-    return project_id, build_ids
+    return project, tuple(chroots), build_ids
 
 
-async def delete_project(app: web.Application, project: Project) -> None:
+async def edit_project(
+    app: web.Application,
+    user: User,
+    owner: str,
+    name: str,
+    values: Mapping[str, object],
+    precheck: Precheck | None = None,
+) -> tuple[Project, tuple[str, ...]]:
+    """Change the given settings (operations.EDIT_PROJECT); `chroots`, when given, become
+    the project's chroots. Returns the project and its chroots as stored."""
+    config = app[CONFIG]
+    project, chroots, added = await app[DB].write(
+        _edit_project, user, owner, name, values, precheck, config
+    )
+    if added:
+        app[DISPATCHER].prepare_repos(project.owner_name, project.name, added)
+    return project, chroots
+
+
+def _edit_project(
+    conn: sqlite3.Connection,
+    user: User,
+    owner: str,
+    name: str,
+    values: Mapping[str, object],
+    precheck: Precheck | None,
+    config: Config,
+) -> tuple[Project, tuple[str, ...], list[str]]:
+    operation = operations.EDIT_PROJECT
+    found = _allowed(conn, user, owner, name, operation, precheck)
+    parsed = operation.parse(values, user, config.srpm_allowed_networks)
+    chroots, added = list(found.chroots), []
+    if "chroots" in parsed:
+        chroots = _chroot_names(parsed["chroots"], set(config.chroots))
+        if not chroots:
+            raise forms.validation_error("chroots", "At least one chroot must be selected")
+        added = [c for c in chroots if c not in found.chroots]
+        store.set_project_chroots(conn, found.project.id, chroots)
+    store.update_project(
+        conn, found.project.id, {k: v for k, v in parsed.items() if k in _PROJECT_COLUMNS}
+    )
+    project = store.get_project(conn, found.project.owner_name, found.project.name)
+    assert project is not None
+    return project, tuple(chroots), added
+
+
+async def delete_project(
+    app: web.Application,
+    user: User,
+    owner: str,
+    name: str,
+    precheck: Precheck | None = None,
+) -> Project:
     """Cancel the project's unfinished builds, then remove it, its builds and its
-    published results (spec A11). NotFound when a concurrent delete removed it first."""
+    published results (spec A11). Forbidden for a persistent project; NotFound when a
+    concurrent delete removed it first."""
     db = app[DB]
-    canceled = await db.write(_cancel_unfinished, project.id)
+    project, canceled = await db.write(_cancel_unfinished, user, owner, name, precheck)
     if canceled:
         # Running builders get DELETE_WAIT seconds to stop; the rest finish stopping
         # in the background after the project is gone (spec A22).
@@ -115,13 +229,165 @@ async def delete_project(app: web.Application, project: Project) -> None:
     if signer is not None:
         await signer.forget(project.owner_name, project.name)
     log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
+    return project
 
 
-def _cancel_unfinished(conn: sqlite3.Connection, project_id: int) -> list[int]:
-    build_ids = store.unfinished_builds(conn, project_id)
+def _cancel_unfinished(
+    conn: sqlite3.Connection, user: User, owner: str, name: str, precheck: Precheck | None
+) -> tuple[Project, list[int]]:
+    found = _allowed(conn, user, owner, name, operations.DELETE_PROJECT, precheck)
+    if found.project.persistent:
+        raise Forbidden("This project is protected against deletion.")
+    build_ids = store.unfinished_builds(conn, found.project.id)
     for build_id in build_ids:
         store.cancel_build(conn, build_id)
-    return build_ids
+    return found.project, build_ids
+
+
+async def regenerate_repos(app: web.Application, user: User, owner: str, name: str) -> Project:
+    """Write the repository metadata of each of the project's chroots again."""
+    found = await app[DB].read(_allowed, user, owner, name, operations.REGENERATE_REPOS, None)
+    publisher = app[PUBLISHER]
+    project = found.project
+    for chroot in found.chroots:
+        await publisher.createrepo(publisher.chroot_dir(project.owner_name, project.name, chroot))
+    log.info("repositories regenerated owner=%s name=%s", project.owner_name, project.name)
+    return project
+
+
+# ---------------------------------------------------------------- chroots
+
+
+async def edit_chroot(
+    app: web.Application,
+    user: User,
+    owner: str,
+    name: str,
+    chroot: str,
+    values: Mapping[str, object],
+    precheck: Precheck | None = None,
+) -> tuple[Project, str, str]:
+    """Change a chroot's buildroot packages and extra repositories (operations.EDIT_CHROOT);
+    returns the project and the chroot's (packages, repositories) as stored."""
+    return await app[DB].write(_edit_chroot, user, owner, name, chroot, values, precheck)
+
+
+def find_chroot(found: Found, chroot: str) -> str:
+    if chroot not in found.chroots:
+        raise NotFound(f"Chroot name {chroot[:100]} does not exist in this project.")
+    return chroot
+
+
+def _edit_chroot(
+    conn: sqlite3.Connection,
+    user: User,
+    owner: str,
+    name: str,
+    chroot: str,
+    values: Mapping[str, object],
+    precheck: Precheck | None,
+) -> tuple[Project, str, str]:
+    found = find_project(conn, owner, name, user)
+    find_chroot(found, chroot)
+    operation = operations.EDIT_CHROOT
+    assert operation.action is not None
+    auth.check_permission(user, found.project, found.roles, operation.action)
+    if precheck is not None:
+        precheck(found.project, found.chroots)
+    parsed = operation.parse(values, user)
+    project_id = found.project.id
+    if "buildroot_pkgs" in parsed:
+        store.set_chroot_packages(conn, project_id, chroot, str(parsed["buildroot_pkgs"]))
+    if "repos" in parsed:
+        store.set_chroot_repos(conn, project_id, chroot, str(parsed["repos"]))
+    settings = store.get_chroot_settings(conn, project_id, chroot)
+    assert settings is not None
+    return found.project, *settings
+
+
+# ---------------------------------------------------------------- permissions
+
+
+async def set_permissions(
+    app: web.Application,
+    user: User,
+    owner: str,
+    name: str,
+    changes: Mapping[str, object],
+) -> dict[str, dict[str, str]]:
+    """Set roles (operations.SET_PERMISSIONS): `{user name: {role: state}}` with roles
+    builder/admin and states nothing/request/approved. Returns every user's roles."""
+    return await app[DB].write(_set_permissions, user, owner, name, changes)
+
+
+def _set_permissions(
+    conn: sqlite3.Connection, user: User, owner: str, name: str, changes: Mapping[str, object]
+) -> dict[str, dict[str, str]]:
+    found = _allowed(conn, user, owner, name, operations.SET_PERMISSIONS, None)
+    wanted: list[tuple[int, str, str]] = []
+    for user_name, roles in changes.items():
+        if not isinstance(roles, dict) or not roles:
+            raise BadRequest(
+                f"Permissions of {user_name[:100]}: give an object of roles "
+                "(builder, admin) and states (nothing, request, approved)."
+            )
+        target = store.get_user(conn, user_name) if forms.NAME_RE.match(user_name) else None
+        if target is None:
+            raise BadRequest(f"User '{user_name[:100]}' does not exist.")
+        for role, state in roles.items():
+            if role not in operations.ROLES:
+                raise BadRequest(f"Unknown role '{str(role)[:40]}': use builder or admin.")
+            if state not in operations.PERMISSION_STATES:
+                raise BadRequest(
+                    f"Unknown permission state '{str(state)[:40]}': use nothing, request "
+                    "or approved."
+                )
+            wanted.append((target.id, role, state))
+    for user_id, role, state in wanted:
+        store.set_permission(conn, found.project.id, user_id, role, state)
+    return store.permission_states(conn, found.project.id)
+
+
+async def request_permissions(
+    app: web.Application, user: User, owner: str, name: str, values: Mapping[str, object]
+) -> dict[str, str]:
+    """Ask for (true) or withdraw (false) the builder and admin roles on someone else's
+    project (operations.REQUEST_PERMISSIONS). An approved role asked for again stays
+    approved. Returns the caller's roles on the project afterwards."""
+    return await app[DB].write(_request_permissions, user, owner, name, values)
+
+
+def _request_permissions(
+    conn: sqlite3.Connection, user: User, owner: str, name: str, values: Mapping[str, object]
+) -> dict[str, str]:
+    operation = operations.REQUEST_PERMISSIONS
+    found = _allowed(conn, user, owner, name, operation, None)
+    if found.project.owner_id == user.id:
+        raise BadRequest("You own this project: you have every permission on it already.")
+    parsed = operation.parse(values, user)
+    if not parsed:
+        raise BadRequest("Ask for a role: builder or admin.")
+    current = store.permission_states(conn, found.project.id).get(user.name, {})
+    for role, wanted in parsed.items():
+        if not wanted:
+            store.set_permission(conn, found.project.id, user.id, role, "nothing")
+        elif current.get(role) != "approved":
+            store.set_permission(conn, found.project.id, user.id, role, "request")
+    return store.permission_states(conn, found.project.id).get(user.name, {})
+
+
+async def get_permissions(
+    app: web.Application, user: User, owner: str, name: str
+) -> dict[str, dict[str, str]]:
+    """Every user's roles on the project; only its owner and admins may see them."""
+    return await app[DB].read(_get_permissions, user, owner, name)
+
+
+def _get_permissions(
+    conn: sqlite3.Connection, user: User, owner: str, name: str
+) -> dict[str, dict[str, str]]:
+    found = _allowed(conn, user, owner, name, operations.SET_PERMISSIONS, None)
+    return store.permission_states(conn, found.project.id)
 
 
 # ---------------------------------------------------------------- builds
@@ -130,86 +396,82 @@ def _cancel_unfinished(conn: sqlite3.Connection, project_id: int) -> list[int]:
 async def submit_builds(
     app: web.Application,
     user: User,
-    project: Project,
-    sources: list[store.NewBuild],
-    chroots: list[str],
-    *,
-    memory: int,
-    build_timeout: int,
-    enable_net: bool,
-    background: bool,
-) -> list[int]:
-    """Store one build per source, its chroots in `importing`, and start their imports.
-    `build_timeout` (seconds) 0 means the configured default."""
+    owner: str,
+    name: str,
+    values: Mapping[str, object],
+    upload: store.NewBuild | None = None,
+    precheck: Precheck | None = None,
+) -> tuple[Project, list[int]]:
+    """Store one build per SRPM URL of `pkgs` (or of the `upload`), its chroots in
+    `importing`, and start their imports (operations.SUBMIT_BUILD)."""
     config = app[CONFIG]
-    ids = await app[DB].write(
-        insert_builds,
-        project,
-        user.id,
-        sources,
-        chroots,
-        memory,
-        build_timeout or config.default_timeout,
-        enable_net,
-        background,
-        config.public_results_url,
+    project, ids = await app[DB].write(
+        submit_builds_in, user, owner, name, values, upload, precheck, config
     )
     app[DISPATCHER].submitted(ids)
-    return ids
+    return project, ids
 
 
-def insert_builds(
+def submit_builds_in(
     conn: sqlite3.Connection,
-    project: Project,
-    submitter_id: int,
-    sources: list[store.NewBuild],
-    chroots: list[str],
-    memory: int,
-    timeout: int,
-    enable_net: bool,
-    background: bool,
-    results_url: str,
-) -> list[int]:
+    user: User,
+    owner: str,
+    name: str,
+    values: Mapping[str, object],
+    upload: store.NewBuild | None,
+    precheck: Precheck | None,
+    config: Config,
+) -> tuple[Project, list[int]]:
+    """submit_builds' transaction."""
+    operation = operations.SUBMIT_BUILD
+    found = _allowed(conn, user, owner, name, operation, precheck)
+    project = found.project
+    if upload is None:
+        values = {**values, "pkgs": values.get("pkgs") or None}
+        parsed = operation.parse(values, user, config.srpm_allowed_networks)
+        urls = parsed.get("pkgs")
+        if not urls:
+            raise forms.validation_error("pkgs", "This field is required.")
+        assert isinstance(urls, list)
+        sources = [store.NewBuild(url) for url in urls]
+    else:
+        parsed = operation.parse({k: v for k, v in values.items() if k != "pkgs"}, user)
+        sources = [upload]
+    chroots = _chroot_names(parsed.get("chroots", []), found.chroots) or list(found.chroots)
+    excluded = parsed.get("exclude_chroots") or []
+    assert isinstance(excluded, list)
+    chroots = [c for c in chroots if c not in excluded]
+    if not chroots:
+        raise Conflict(f"Project {project.full_name} has no chroots to build in.")
+    timeout = parsed.get("timeout") or config.default_timeout
+    enable_net = parsed.get("enable_net", project.build_enable_net)
     ids = store.insert_builds(
         conn,
         project.id,
-        submitter_id,
+        user.id,
         sources,
         chroots,
-        memory_reqs=memory,
-        timeout=timeout,
-        enable_net=enable_net,
+        memory_reqs=int(str(parsed.get("memory_reqs", forms.DEFAULT_MEMORY))),
+        timeout=int(str(timeout)),
+        enable_net=bool(enable_net),
         repos=project.repos,
-        background=background,
+        background=bool(parsed.get("background", False)),
     )
     for build_id, source in zip(ids, sources, strict=True):
         if source.srpm_path is not None:
             # An uploaded SRPM is published with the build's import results.
             url = (
-                f"{results_url}/{project.owner_name}/{project.name}/srpm-builds/"
+                f"{config.public_results_url}/{project.owner_name}/{project.name}/srpm-builds/"
                 f"{build_id:08d}/{Path(source.srpm_path).name}"
             )
             store.set_source_url(conn, build_id, url)
-    return ids
+    return project, ids
 
 
 async def cancel_build(app: web.Application, user: User, build_id: int) -> list[str]:
     """Cancel a build for `user` (spec A10): NotFound, Forbidden, or Conflict when nothing
     is left to cancel. Returns the canceled chroots."""
-    db = app[DB]
-    build = await db.read(store.get_build, build_id)
-    if build is None:
-        raise NotFound(f"Build {build_id} does not exist.")
-    found = await db.read(
-        store.get_project_with_roles, build.owner_name, build.project_name, user.id
-    )
-    if found is None:  # deleted meanwhile
-        raise NotFound(f"Build {build_id} does not exist.")
-    project, roles, _ = found
-    auth.check_permission(user, project, roles, auth.Action.BUILD)
-    canceled = await db.write(store.cancel_build, build_id)
-    if not canceled:
-        raise Conflict(f"Cannot cancel build {build_id}")
+    canceled = await app[DB].write(_cancel_build, user, build_id)
     await app[DISPATCHER].cancel_build(build_id)
     log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
     return canceled
@@ -218,11 +480,12 @@ async def cancel_build(app: web.Application, user: User, build_id: int) -> list[
 async def rebuild(
     app: web.Application, user: User, build_id: int, chroots: list[str] | None
 ) -> int:
-    """Submit the source of build `build_id` again, for `chroots` (None: the build's own
-    chroots that the project still has). The imported SRPM is copied, so the rebuild takes
-    exactly what the first build took; a build whose import failed is fetched again from its
-    URL. NotFound, Forbidden, or BadRequest for a chroot the project does not have or
-    nothing to rebuild from. Returns the new build's id."""
+    """Submit the source of build `build_id` again (operations.SUBMIT_BUILD), for `chroots`
+    (None: the build's own chroots that the project still has), with the build's memory,
+    timeout, network and background settings. The imported SRPM is copied, so the rebuild
+    takes exactly what the first build took; a build whose import failed is fetched again
+    from its URL. NotFound, Forbidden, or BadRequest for a chroot the project does not have
+    or nothing to rebuild from. Returns the new build's id."""
     db, config = app[DB], app[CONFIG]
     found = await db.read(store.build_with_roles, build_id, user.id)
     if found is None:
@@ -239,18 +502,18 @@ async def rebuild(
     if not chroots:
         raise BadRequest("Select at least one chroot to rebuild.")
     source = await asyncio.to_thread(_copy_source, build, config.data_dir / "uploads")
+    values: dict[str, object] = {
+        "chroots": sorted(set(chroots)),
+        "memory_reqs": build.memory_reqs,
+        "timeout": build.timeout,
+        "enable_net": build.enable_net,
+        "background": build.background,
+    }
+    upload = source if source.srpm_path is not None else None
+    if upload is None:
+        values["pkgs"] = source.source_url
     try:
-        ids = await submit_builds(
-            app,
-            user,
-            project,
-            [source],
-            sorted(set(chroots)),
-            memory=build.memory_reqs,
-            build_timeout=build.timeout,
-            enable_net=build.enable_net,
-            background=build.background,
-        )
+        _, ids = await submit_builds(app, user, project.owner_name, project.name, values, upload)
     except BaseException:
         if source.srpm_path is not None:
             shutil.rmtree(Path(source.srpm_path).parent, ignore_errors=True)
@@ -276,41 +539,17 @@ def _copy_source(build: Build, upload_dir: Path) -> store.NewBuild:
     raise BadRequest(f"Build {build.id} has no source left to rebuild from.")
 
 
-async def set_role(
-    app: web.Application, user: User, project: Project, name: str, role: str, held: bool
-) -> bool:
-    """Grant (`held`) or revoke `role` ('builder' or 'admin') of user `name` on `project`,
-    for `user`, who must be allowed to modify the project. Returns whether anything
-    changed. NotFound for an unknown user, BadRequest for an unknown role or the owner."""
-    if role not in ROLES:
-        raise BadRequest(f"Unknown role {role[:40]!r}: use builder or admin.")
-    db = app[DB]
-    target = await db.read(store.get_user, name)
-    if target is None:
-        raise NotFound(f"User {name[:100]} does not exist.")
-    if target.id == project.owner_id:
-        raise BadRequest(f"{name} owns {project.full_name}: an owner needs no role.")
-    if held:
-        changed = await db.write(_grant, project.id, target.id, role)
-    else:
-        changed = await db.write(store.revoke, project.id, target.id, role)
-    if changed:
-        log.info(
-            "role %s project=%s user=%s role=%s by=%s",
-            "granted" if held else "revoked",
-            project.full_name,
-            name,
-            role,
-            user.name,
-        )
-    return changed
-
-
-def _grant(conn: sqlite3.Connection, project_id: int, user_id: int, role: str) -> bool:
-    if role in store.project_roles(conn, project_id, user_id):
-        return False
-    store.grant(conn, project_id, user_id, role)
-    return True
+def _cancel_build(conn: sqlite3.Connection, user: User, build_id: int) -> list[str]:
+    found = store.build_with_roles(conn, build_id, user.id)
+    if found is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    _, project, roles = found
+    assert operations.CANCEL_BUILD.action is not None
+    auth.check_permission(user, project, roles, operations.CANCEL_BUILD.action)
+    canceled = store.cancel_build(conn, build_id)
+    if not canceled:
+        raise Conflict(f"Cannot cancel build {build_id}")
+    return canceled
 
 
 async def delete_builds(app: web.Application, user: User, build_ids: list[int]) -> list[int]:
@@ -349,8 +588,10 @@ def _delete_finished(conn: sqlite3.Connection, user: User, build_ids: list[int])
             raise NotFound(f"Build {build_id} does not exist.")
         build, project, roles = found
         if build.submitter_name != user.name:
+            action = operations.DELETE_BUILDS.action
+            assert action is not None
             try:
-                auth.check_permission(user, project, roles, auth.Action.MODIFY)
+                auth.check_permission(user, project, roles, action)
             except Forbidden:
                 raise Forbidden(f"You are not allowed to delete build {build_id}.") from None
         if not all(chroot.status.terminal for chroot in build.chroots):
@@ -358,6 +599,42 @@ def _delete_finished(conn: sqlite3.Connection, user: User, build_ids: list[int])
         builds.append(build)
     deleted = set(store.delete_builds(conn, builds))
     return [build for build in builds if build.id in deleted]
+
+
+# ---------------------------------------------------------------- packages
+
+
+async def delete_package(
+    app: web.Application, user: User, owner: str, name: str, package: str
+) -> tuple[Project, store.Package]:
+    """Delete a package's builds (see delete_builds) and its record
+    (operations.DELETE_PACKAGE). Returns the project and the package as it was."""
+    db = app[DB]
+    project, found, build_ids = await db.read(_package_builds, user, owner, name, package)
+    if build_ids:
+        await delete_builds(app, user, build_ids)
+    await db.write(store.delete_package, project.id, package)
+    log.info("package deleted owner=%s project=%s name=%s", owner, name, package)
+    return project, found
+
+
+def _package_builds(
+    conn: sqlite3.Connection, user: User, owner: str, name: str, package: str
+) -> tuple[Project, store.Package, list[int]]:
+    project = _allowed(conn, user, owner, name, operations.DELETE_PACKAGE, None).project
+    found = store.packages_page(conn, project.id, package, 0, 1, True)
+    if not found:
+        raise NotFound(f"Package {package[:100]} does not exist in {project.full_name}.")
+    return project, found[0], store.project_build_ids(conn, project.id, package)
+
+
+async def reset_package(
+    app: web.Application, user: User, owner: str, name: str, package: str
+) -> Project:
+    """Reset a package's default source (operations.RESET_PACKAGE). Packages here come from
+    SRPMs and have no default source, so nothing changes once the checks pass."""
+    project, _, _ = await app[DB].read(_package_builds, user, owner, name, package)
+    return project
 
 
 # ---------------------------------------------------------------- search

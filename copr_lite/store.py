@@ -152,38 +152,43 @@ def get_project(conn: sqlite3.Connection, owner: str, name: str) -> Project | No
 def project_roles(conn: sqlite3.Connection, project_id: int, user_id: int) -> frozenset[str]:
     """The roles ('builder', 'admin') granted to the user on the project."""
     rows = conn.execute(
-        "SELECT role FROM permissions WHERE project_id = ? AND user_id = ?",
+        "SELECT role FROM permissions WHERE project_id = ? AND user_id = ? AND state = 'approved'",
         (project_id, user_id),
     ).fetchall()
     return frozenset(row[0] for row in rows)
 
 
 def grant(conn: sqlite3.Connection, project_id: int, user_id: int, role: str) -> None:
+    set_permission(conn, project_id, user_id, role, "approved")
+
+
+def set_permission(
+    conn: sqlite3.Connection, project_id: int, user_id: int, role: str, state: str
+) -> None:
+    """Set a user's role on a project to 'request' or 'approved', or remove it ('nothing')."""
+    if state == "nothing":
+        conn.execute(
+            "DELETE FROM permissions WHERE project_id = ? AND user_id = ? AND role = ?",
+            (project_id, user_id, role),
+        )
+        return
     conn.execute(
-        "INSERT OR IGNORE INTO permissions (project_id, user_id, role) VALUES (?, ?, ?)",
-        (project_id, user_id, role),
+        "INSERT INTO permissions (project_id, user_id, role, state) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET state = excluded.state",
+        (project_id, user_id, role, state),
     )
 
 
-def revoke(conn: sqlite3.Connection, project_id: int, user_id: int, role: str) -> bool:
-    """Take a role away; False when the user did not hold it."""
-    cur = conn.execute(
-        "DELETE FROM permissions WHERE project_id = ? AND user_id = ? AND role = ?",
-        (project_id, user_id, role),
-    )
-    return cur.rowcount > 0
-
-
-def project_permissions(conn: sqlite3.Connection, project_id: int) -> list[tuple[str, list[str]]]:
-    """(user name, sorted roles) of everyone granted a role on the project, by name."""
-    held: dict[str, list[str]] = {}
-    for name, role in conn.execute(
-        "SELECT u.name, pm.role FROM permissions pm JOIN users u ON u.id = pm.user_id"
-        " WHERE pm.project_id = ? ORDER BY u.name, pm.role",
+def permission_states(conn: sqlite3.Connection, project_id: int) -> dict[str, dict[str, str]]:
+    """{user name: {role: 'request' or 'approved'}} of everyone with a role on the project."""
+    found: dict[str, dict[str, str]] = {}
+    for name, role, state in conn.execute(
+        "SELECT u.name, pe.role, pe.state FROM permissions pe JOIN users u ON u.id = pe.user_id"
+        " WHERE pe.project_id = ? ORDER BY u.name, pe.role",
         (project_id,),
     ):
-        held.setdefault(name, []).append(role)
-    return list(held.items())
+        found.setdefault(name, {})[role] = state
+    return found
 
 
 def get_project_with_roles(
@@ -193,7 +198,7 @@ def get_project_with_roles(
     row = conn.execute(
         f"SELECT {PROJECT_COLUMNS},"
         " (SELECT group_concat(role) FROM permissions"
-        "   WHERE project_id = p.id AND user_id = ?) AS roles,"
+        "   WHERE project_id = p.id AND user_id = ? AND state = 'approved') AS roles,"
         " (SELECT group_concat(chroot, ' ') FROM"
         "   (SELECT chroot FROM project_chroots WHERE project_id = p.id ORDER BY chroot))"
         "   AS chroots"
@@ -286,6 +291,37 @@ def set_chroot_packages(
     )
 
 
+def get_chroot_settings(
+    conn: sqlite3.Connection, project_id: int, chroot: str
+) -> tuple[str, str] | None:
+    """(buildroot packages, extra repositories) of an enabled chroot, or None."""
+    row = conn.execute(
+        "SELECT buildroot_pkgs, repos FROM project_chroots WHERE project_id = ? AND chroot = ?",
+        (project_id, chroot),
+    ).fetchone()
+    return (row[0] or "", row[1] or "") if row else None
+
+
+def set_chroot_repos(conn: sqlite3.Connection, project_id: int, chroot: str, repos: str) -> None:
+    conn.execute(
+        "UPDATE project_chroots SET repos = ? WHERE project_id = ? AND chroot = ?",
+        (repos, project_id, chroot),
+    )
+
+
+def projects_by_ids(conn: sqlite3.Connection, ids: list[int]) -> list[tuple[Project, list[str]]]:
+    """The given projects in the given order, each with its enabled chroots."""
+    rows = conn.execute(
+        f"SELECT {PROJECT_COLUMNS},"
+        " (SELECT group_concat(chroot, ' ') FROM project_chroots WHERE project_id = p.id)"
+        "   AS chroots"
+        " FROM json_each(?) w JOIN projects p ON p.id = w.value"
+        " JOIN users u ON u.id = p.owner_id ORDER BY w.key",
+        (json.dumps(ids),),
+    ).fetchall()
+    return [(Project.from_row(row), sorted((row["chroots"] or "").split())) for row in rows]
+
+
 def list_projects(conn: sqlite3.Connection, owner: str) -> list[tuple[Project, list[str]]]:
     """The owner's projects, newest first, each with its enabled chroots."""
     rows = conn.execute(
@@ -350,7 +386,7 @@ def search_projects(
         )
         score_params += [word, pattern, pattern]
     rows = conn.execute(
-        "SELECT u.name AS username, p.name AS coprname, p.description,"
+        "SELECT p.id, u.name AS username, p.name AS coprname, p.description,"
         f" {' + '.join(score) or '0'} AS score"
         " FROM projects p JOIN users u ON u.id = p.owner_id"
         f" WHERE {' AND '.join(where) or '1'}"
@@ -582,7 +618,7 @@ def build_facets(conn: sqlite3.Connection, project_id: int) -> tuple[list[str], 
     return packages, submitters
 
 
-def build_states(
+def build_chroot_states(
     conn: sqlite3.Connection, ids: list[int]
 ) -> dict[int, tuple[bool, list[tuple[str, int]]]]:
     """(canceled, [(chroot, state code)]) of each of the builds that exists."""
@@ -654,7 +690,17 @@ def monitor(
     """The newest non-canceled build of every package in every chroot (from latest_builds,
     so the cost follows packages x chroots), and the builds it refers to, or `page`
     (offset, limit) of the whole history."""
-    latest = conn.execute(
+    latest = latest_builds(conn, project_id)
+    if page is not None:
+        return latest, project_builds_page(conn, project_id, *page)
+    ids = sorted({row["build_id"] for row in latest}, reverse=True)
+    return latest, _builds_by_ids(conn, ids)
+
+
+def latest_builds(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
+    """The newest non-canceled build of every package in every chroot of the project:
+    pkg_name, chroot, build_id, status, pkg_version, pkg_release."""
+    return conn.execute(
         "SELECT l.pkg_name, l.chroot, l.build_id, bc.status, b.pkg_version, b.pkg_release"
         " FROM latest_builds l"
         " JOIN build_chroots bc ON bc.build_id = l.build_id AND bc.chroot = l.chroot"
@@ -662,10 +708,6 @@ def monitor(
         " WHERE l.project_id = ? ORDER BY l.pkg_name, l.chroot",
         (project_id,),
     ).fetchall()
-    if page is not None:
-        return latest, project_builds_page(conn, project_id, *page)
-    ids = sorted({row["build_id"] for row in latest}, reverse=True)
-    return latest, _builds_by_ids(conn, ids)
 
 
 def _refresh_latest(conn: sqlite3.Connection, build_id: int, chroots: list[str]) -> None:
@@ -716,6 +758,11 @@ def set_build_package(
         "UPDATE builds SET pkg_name = ?, pkg_epoch = ?, pkg_version = ?, pkg_release = ?"
         " WHERE id = ?",
         (name, epoch, version, release, build_id),
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO packages (project_id, name)"
+        " SELECT project_id, ? FROM builds WHERE id = ?",
+        (name, build_id),
     )
     chroots = [
         r[0]
@@ -888,14 +935,6 @@ def already_built(conn: sqlite3.Connection, build_id: int, chroot: str) -> int |
         (chroot, State.SUCCEEDED.code, build_id),
     ).fetchone()
     return row[0] if row else None
-
-
-def chroot_buildroot_pkgs(conn: sqlite3.Connection, project_id: int, chroot: str) -> str:
-    row = conn.execute(
-        "SELECT buildroot_pkgs FROM project_chroots WHERE project_id = ? AND chroot = ?",
-        (project_id, chroot),
-    ).fetchone()
-    return (row[0] or "") if row else ""
 
 
 class ChrootFinish(NamedTuple):
@@ -1199,3 +1238,114 @@ def worker_seen(
             "UPDATE workers SET last_seen = ?, serves = ?, builder = ?, host = ? WHERE id = ?",
             (when, *report, worker_id),
         )
+
+
+# ---------------------------------------------------------------- API v3 lists
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package name a project has built, with its newest and newest succeeded build."""
+
+    id: int
+    name: str
+    latest: Build | None
+    latest_succeeded: Build | None
+
+
+def packages_page(
+    conn: sqlite3.Connection,
+    project_id: int,
+    name: str | None,
+    offset: int,
+    limit: int,
+    with_builds: bool,
+) -> list[Package]:
+    """The project's packages by name (or the one called `name`), with their newest builds
+    when `with_builds`."""
+    where, params = ("AND name = ?", (name,)) if name is not None else ("", ())
+    rows = conn.execute(
+        f"SELECT id, name FROM packages WHERE project_id = ? {where}"
+        " ORDER BY name LIMIT ? OFFSET ?",
+        (project_id, *params, limit, offset),
+    ).fetchall()
+    packages = []
+    for row in rows:
+        latest = succeeded = None
+        if with_builds:
+            latest, succeeded = _package_builds(conn, project_id, row["name"])
+        packages.append(Package(row["id"], row["name"], latest, succeeded))
+    return packages
+
+
+def _package_builds(
+    conn: sqlite3.Connection, project_id: int, name: str
+) -> tuple[Build | None, Build | None]:
+    newest = conn.execute(
+        "SELECT max(id) FROM builds WHERE project_id = ? AND pkg_name = ?", (project_id, name)
+    ).fetchone()[0]
+    marks = ", ".join("?" for _ in UNFINISHED_CODES)
+    # Succeeded: every chroot ended succeeded or skipped, none failed or canceled.
+    good = conn.execute(
+        "SELECT max(b.id) FROM builds b WHERE b.project_id = ? AND b.pkg_name = ?"
+        " AND b.canceled = 0 AND EXISTS (SELECT 1 FROM build_chroots WHERE build_id = b.id)"
+        " AND NOT EXISTS (SELECT 1 FROM build_chroots WHERE build_id = b.id"
+        f"  AND (status IN ({marks}) OR status NOT IN (?, ?)))",
+        (project_id, name, *UNFINISHED_CODES, State.SUCCEEDED.code, State.SKIPPED.code),
+    ).fetchone()[0]
+    found = {b.id: b for b in _builds_by_ids(conn, sorted({i for i in (newest, good) if i}))}
+    return found.get(newest), found.get(good)
+
+
+def project_build_ids(conn: sqlite3.Connection, project_id: int, package: str | None) -> list[int]:
+    """Ids of the project's builds (of `package`, when given), newest first."""
+    if package is None:
+        rows = conn.execute(
+            "SELECT id FROM builds WHERE project_id = ? ORDER BY id DESC", (project_id,)
+        )
+    else:
+        rows = conn.execute(
+            "SELECT id FROM builds WHERE project_id = ? AND pkg_name = ? ORDER BY id DESC",
+            (project_id, package),
+        )
+    return [row[0] for row in rows]
+
+
+def builds_newest_first(conn: sqlite3.Connection, ids: list[int]) -> list[Build]:
+    return _builds_by_ids(conn, ids)
+
+
+def build_states(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[bool, list[int]]]:
+    """(canceled, chroot codes) of each given build, for filtering by derived state."""
+    found: dict[int, tuple[bool, list[int]]] = {}
+    for build_id, canceled, codes in conn.execute(
+        "SELECT b.id, b.canceled, group_concat(bc.status) FROM json_each(?) w"
+        " JOIN builds b ON b.id = w.value LEFT JOIN build_chroots bc ON bc.build_id = b.id"
+        " GROUP BY b.id",
+        (json.dumps(ids),),
+    ):
+        found[build_id] = (bool(canceled), [int(c) for c in codes.split(",")] if codes else [])
+    return found
+
+
+def built_package_rows(
+    conn: sqlite3.Connection, build_id: int
+) -> list[tuple[str, str, int | None, str, str, str]]:
+    """(chroot, name, epoch, version, release, arch) of each package a build published."""
+    return [
+        tuple(row)
+        for row in conn.execute(
+            "SELECT chroot, name, epoch, version, release, arch FROM built_packages"
+            " WHERE build_id = ? ORDER BY chroot, name, arch",
+            (build_id,),
+        )
+    ]
+
+
+def delete_package(conn: sqlite3.Connection, project_id: int, name: str) -> bool:
+    return (
+        conn.execute(
+            "DELETE FROM packages WHERE project_id = ? AND name = ?", (project_id, name)
+        ).rowcount
+        > 0
+    )

@@ -287,3 +287,15 @@ def test_readme_plugin_settings_example_runs():
         )
     finally:
         del sys.modules[module.__name__]
+
+
+def test_tls_settings_are_checked_at_startup(tmp_path):
+    with pytest.raises(ConfigError, match="set both"):
+        load_config(None, tls_cert=str(tmp_path / "cert.pem"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(None, tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "k.pem"))
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "k.pem").write_text("not a key\n")
+    with pytest.raises(ConfigError, match="not a usable PEM"):
+        load_config(None, tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "k.pem"))
+    assert load_config(None).public_base_url.startswith("http://")

@@ -23,6 +23,7 @@ from openapi_spec_validator import validate
 
 from copr_lite.keys import CONFIG
 from copr_lite.openapi import openapi_document
+from copr_lite.openapi_v3 import openapi_v3_document
 from copr_lite.testing import TEST_CHROOTS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -31,12 +32,13 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 HTML_PAGES = {"/api/", "/api/new/"}
 
 
-def router_operations(app: Any) -> set[tuple[str, str]]:
-    """(path, method) of every /api/ route, without aiohttp's automatic HEAD and the pages."""
+def router_operations(app: Any, prefix: str = "/api/") -> set[tuple[str, str]]:
+    """(path, method) of every route under `prefix`, without aiohttp's automatic HEAD and
+    the pages."""
     found = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
-        if not path.startswith("/api/") or path in HTML_PAGES or route.method == "HEAD":
+        if not path.startswith(prefix) or path in HTML_PAGES or route.method == "HEAD":
             continue
         found.add((path, route.method.lower()))
     return found
@@ -64,6 +66,35 @@ def test_document_lists_exactly_the_api_routes(make_app):
         f"routes missing from the document: {in_router - in_document}"
     )
     assert not in_document - in_router, f"documented but not routed: {in_document - in_router}"
+
+
+def test_v3_document_lists_exactly_the_api_3_routes(make_app):
+    app = make_app()
+    config = app[CONFIG]
+    document = openapi_v3_document(config.public_base_url, list(config.chroots))
+    in_router, in_document = router_operations(app, "/api_3/"), document_operations(document)
+    assert len(in_router) > 40, "the /api_3/ route walk is broken"
+    assert not in_router - in_document, f"missing from the document: {in_router - in_document}"
+    assert not in_document - in_router, f"documented but not routed: {in_document - in_router}"
+
+
+@pytest.mark.parametrize("chroots", [[], list(TEST_CHROOTS)])
+def test_v3_document_is_valid_openapi_3(chroots):
+    document = openapi_v3_document("http://127.0.0.1:8080", chroots)
+    validate(document)
+    body = document["paths"]["/api_3/project/add/{ownername}/"]["post"]["requestBody"]
+    properties = body["content"]["application/json"]["schema"]["properties"]
+    # The operation's declared fields, in v3's spelling.
+    assert {"name", "chroots", "additional_repos", "enable_net", "persistent"} <= set(properties)
+    assert "repos" not in properties and "initial_pkgs" not in properties
+
+
+async def test_v3_openapi_json_is_served(client):
+    resp = await client.get("/api_3/openapi.json")
+    assert resp.status == 200
+    config = client.server.app[CONFIG]
+    expected = openapi_v3_document(config.public_base_url, sorted(config.chroots))
+    assert await resp.json() == json.loads(json.dumps(expected))
 
 
 async def test_openapi_json_is_served(client):
@@ -362,6 +393,92 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         capture_output=True,
         text=True,
         timeout=240,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"schemathesis found problems:\n{result.stdout[-20000:]}\n{result.stderr[-4000:]}\n"
+        f"server log:\n{log.read_text()[-8000:]}"
+    )
+
+
+V3_MAX_EXAMPLES = 15  # per operation and phase: API v3 has three times v1's operations
+
+
+def schemathesis_v3_toml() -> str:
+    """As schemathesis_toml, for API v3's parameter names (query and JSON body too)."""
+    return f"""
+[dictionaries.owners]
+values = ["{USER}"]
+
+[dictionaries.projects]
+values = ["{PROJECT}"]
+
+[dictionaries.other]
+values = ["other"]
+
+[dictionaries.builds]
+values = ["1", "2", "3"]
+
+[parameters]
+"path.ownername" = {{ dictionary = "owners", probability = 0.8 }}
+"query.ownername" = {{ dictionary = "owners", probability = 0.8 }}
+"body.ownername" = {{ dictionary = "owners", probability = 0.8 }}
+"path.projectname" = {{ dictionary = "projects", probability = 0.8 }}
+"query.projectname" = {{ dictionary = "projects", probability = 0.8 }}
+"body.projectname" = {{ dictionary = "projects", probability = 0.8 }}
+"path.dirname" = {{ dictionary = "projects", probability = 0.8 }}
+"path.build_id" = {{ dictionary = "builds", probability = 0.6 }}
+"query.build_id" = {{ dictionary = "builds", probability = 0.6 }}
+
+[[operations]]
+include-path = "/api_3/project/add/{{ownername}}/"
+parameters = {{ "body.name" = {{ dictionary = "other", probability = 0.5 }} }}
+
+[[operations]]
+include-path = "/api_3/project/delete/{{ownername}}/{{projectname}}/"
+parameters = {{ "path.projectname" = {{ dictionary = "other", probability = 0.8 }} }}
+"""
+
+
+def test_live_server_keeps_to_the_v3_description(live_server, tmp_path):
+    base, credential, log = live_server
+    (tmp_path / "schemathesis.toml").write_text(schemathesis_v3_toml())
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(tmp_path / "schemathesis.toml"),
+        "--no-color",
+        "run",
+        f"{base}/api_3/openapi.json",
+        "--auth",
+        credential,
+        "--checks",
+        CHECKS,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        str(V3_MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--generation-database",
+        "none",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
+        "--max-failures",
+        "20",
+    ]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
         cwd=tmp_path,
         env=env,
         check=False,

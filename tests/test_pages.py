@@ -75,7 +75,7 @@ async def test_sign_in_shows_config_block_and_sign_out_ends_it(client, make_user
 
     html = await (await client.get("/api/")).text()
     assert "username = alice" in html
-    assert "copr_url = http://127.0.0.1:8080" in html
+    assert "copr_url = http://127.0.0.1:8080\nencrypted = False\n" in html  # copr-cli 2.x
     assert re.search(r"login = [a-z]{20}", html)
     assert re.search(r"# expiration date: \d{4}-\d{2}-\d{2}", html)
     # The stored token is only a hash: it is not shown again.
@@ -97,6 +97,16 @@ async def test_base_url_from_config_is_used(aiohttp_client, make_app):
     await sign_in(client)
     html = await (await client.get("/api/")).text()
     assert "copr_url = http://copr.example.org:8000\n" in html
+
+
+def test_config_block_says_encrypted_false_only_for_http():
+    from copr_lite.auth import NewToken, copr_config_block
+
+    new = NewToken.generate(1)
+    plain = copr_config_block("alice", new, "http://copr.example.org")
+    assert "copr_url = http://copr.example.org\nencrypted = False\n# expiration" in plain
+    secure = copr_config_block("alice", new, "https://copr.example.org")
+    assert "copr_url = https://copr.example.org\n# expiration" in secure
 
 
 async def test_wrong_password_is_refused(client, make_user):

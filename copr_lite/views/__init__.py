@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ..middlewares import expect_upload, form_routes
 from . import api_v1, pages
+from .api_v3 import add_api_v3_routes
 from .results import add_results_routes
 from .web import add_web_routes
 
@@ -23,6 +24,7 @@ def setup_routes(app: web.Application) -> None:
     get("/api/auth_check/", pages.auth_check)
     post("/api/auth_check/", pages.auth_check)
     add_api_v1_routes(app.router)
+    add_api_v3_routes(app.router)
     add_results_routes(app.router)
     add_web_routes(app.router)
 

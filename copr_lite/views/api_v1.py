@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .. import auth, forms, services, signin, store
+from .. import auth, forms, operations, services, signin, store
 from ..config import Config
-from ..errors import BadRequest, Conflict, CoprLiteError, Forbidden, NotFound
+from ..errors import BadRequest, CoprLiteError, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB, DISPATCHER
+from ..keys import ANSWERS, CONFIG, DB
 from ..models import Build, Project, User
 from ..openapi import openapi_document
 from ..responses import json_response
@@ -90,13 +89,6 @@ MODIFY_FIELDS = frozenset(
 CHROOT_MODIFY_FIELDS = frozenset({"buildroot_pkgs", "username", "id"})
 DELETE_FIELDS = frozenset({"verify", "username", "id"})
 # Checkbox fields of a project: (stored column, default when absent on create).
-PROJECT_FLAGS = {
-    "build_enable_net": True,
-    "unlisted_on_hp": False,
-    "persistent": False,
-    "auto_prune": True,
-    "use_bootstrap_container": False,
-}
 
 
 # ---------------------------------------------------------------- helpers
@@ -182,9 +174,6 @@ def project_json(
     }
 
 
-selected_chroots = services.selected_chroots
-
-
 def package_name_from_url(url: str) -> str:
     """The package name in an SRPM file name (N-V-R.src.rpm), for result paths."""
     base = url.rstrip("/").rsplit("/", 1)[-1]
@@ -224,45 +213,62 @@ async def project_detail(request: web.Request) -> web.Response:
     return await cached_ok(request, key, compute)
 
 
+def v1_values(
+    form: Form, offered: tuple[str, ...] | set[str], *, keep: frozenset[str]
+) -> dict[str, object]:
+    """A v1 form as an operation's values: the `keep` fields, `<chroot>=y` fields joined
+    into `chroots`, and `disable_createrepo` as `auto_createrepo`."""
+    values: dict[str, object] = {k: v for k, v in form.fields.items() if k in keep}
+    chosen = [name for name in sorted(offered) if form.checkbox(name)]
+    if chosen or "chroots" in values:
+        values["chroots"] = " ".join([*chosen, str(values.get("chroots") or "")]).strip()
+    if "disable_createrepo" in form:
+        values["auto_createrepo"] = not form.checkbox("disable_createrepo")
+    return values
+
+
+async def read_form_checked(
+    request: web.Request, user: User, action: auth.Action, **upload: Any
+) -> Form:
+    """The request's form; when it cannot be read, a missing project (404) or permission
+    (403) is still reported first (spec A17)."""
+    try:
+        return await forms.read_form(request, **upload)
+    except CoprLiteError:
+        project, roles, _ = await project_of(request, user)
+        auth.check_permission(user, project, roles, action)
+        raise
+
+
+def refuse_unknown(form: Form, known: frozenset[str]) -> services.Precheck:
+    """A precheck refusing form keys that are neither `known` nor an enabled chroot."""
+
+    def check(project: Project, chroots: tuple[str, ...]) -> None:
+        form.refuse_unknown(known | set(chroots))
+
+    return check
+
+
 async def create_project(request: web.Request) -> web.Response:
     """POST /api/coprs/<username>/new/: the project belongs to the caller, or to the URL's
     user when the caller is a system admin (spec A14)."""
     user = await caller(request)
     config, db = request.app[CONFIG], request.app[DB]
-    owner = user
+    owner_name = None
     url_user = request.match_info["username"]
     if user.is_admin and url_user != user.name and forms.NAME_RE.match(url_user):
         # An admin creates for the URL's user; a name no user has is ignored (spec A14).
         named: User | None = await db.read(store.get_user, url_user)
-        owner = named or user
+        owner_name = named.name if named else None
     form = await forms.read_form(request)
     offered = set(config.chroots)
     form.refuse_unknown(CREATE_FIELDS | offered)
-    name = forms.check_name(form.get("name"))
-    chroots = selected_chroots(form, offered)
-    if not chroots:
-        raise forms.validation_error("chroots", "At least one chroot must be selected")
-    fields: dict[str, object] = {
-        "name": name,
-        "description": forms.check_text(form, "description") or "",
-        "instructions": forms.check_text(form, "instructions") or "",
-        "repos": forms.check_repos(form.get("repos")),
-        "homepage": (form.get("homepage") or "").strip()[:1000],
-        "contact": (form.get("contact") or "").strip()[:1000],
-        "auto_createrepo": not form.checkbox("disable_createrepo")
-        if "disable_createrepo" in form
-        else form.checkbox("auto_createrepo", True),
-    }
-    for flag, default in PROJECT_FLAGS.items():
-        fields[flag] = form.checkbox(flag, default)
-    if fields["persistent"] and not user.is_admin:
-        raise Forbidden("Only admins may create persistent projects.")
-    initial = forms.check_srpm_urls(
-        form.get("initial_pkgs"), "initial_pkgs", config.srpm_allowed_networks
+    values = v1_values(form, offered, keep=operations.CREATE_PROJECT.names)
+    _, _, build_ids = await services.create_project(
+        request.app, user, values, owner_name=owner_name
     )
-    await services.create_project(request.app, user, owner, fields, chroots, initial)
     message = "New project was successfully created."
-    if initial:
+    if build_ids:
         message += "\nInitial packages were successfully submitted for building."
     return ok(message=message)
 
@@ -270,58 +276,52 @@ async def create_project(request: web.Request) -> web.Response:
 async def modify_project(request: web.Request) -> web.Response:
     """POST .../modify/: change only the fields present (spec §4.10)."""
     user = await caller(request)
-    project, roles, _ = await project_of(request, user)
-    auth.check_permission(user, project, roles, auth.Action.MODIFY)
-    form = await forms.read_form(request)
-    form.refuse_unknown(MODIFY_FIELDS)
-    changes: dict[str, object] = {}
-    for key in ("description", "instructions"):
-        value = forms.check_text(form, key)
-        if value is not None:
-            changes[key] = value
-    if "repos" in form:
-        changes["repos"] = forms.check_repos(form.get("repos"))
-    for key in ("homepage", "contact"):
-        if key in form:
-            changes[key] = (form.get(key) or "").strip()[:1000]
-    if "disable_createrepo" in form:
-        changes["auto_createrepo"] = not form.checkbox("disable_createrepo")
-    elif "auto_createrepo" in form:
-        changes["auto_createrepo"] = form.checkbox("auto_createrepo")
-    for flag in PROJECT_FLAGS:
-        if flag in form:
-            changes[flag] = form.checkbox(flag)
-    if changes.get("persistent") and not user.is_admin:
-        raise Forbidden("Only admins may make projects persistent.")
-    row = await request.app[DB].write(store.update_project, project.id, changes)
-    return ok(description=row["description"], instructions=row["instructions"], repos=row["repos"])
+    form = await read_form_checked(request, user, auth.Action.MODIFY)
+    # v1 accepts `chroots` here but never changed them: it still does not.
+    values = v1_values(form, (), keep=operations.EDIT_PROJECT.names - {"chroots"})
+    values.pop("chroots", None)
+    project, _ = await services.edit_project(
+        request.app,
+        user,
+        _name(request, "username"),
+        _name(request, "project"),
+        values,
+        refuse_unknown(form, MODIFY_FIELDS),
+    )
+    return ok(
+        description=project.description, instructions=project.instructions, repos=project.repos
+    )
 
 
 async def delete_project(request: web.Request) -> web.Response:
     """POST .../delete/ with verify=yes: cancel unfinished builds, remove the project, its
     builds and its published results (spec A11)."""
     user = await caller(request)
-    project, roles, _ = await project_of(request, user)
-    auth.check_permission(user, project, roles, auth.Action.DELETE)
-    form = await forms.read_form(request)
-    form.refuse_unknown(DELETE_FIELDS)
-    if form.get("verify") != "yes":
-        raise forms.validation_error("verify", "Must be exactly 'yes' to delete the project.")
-    if project.persistent:
-        raise Forbidden("This project is protected against deletion.")
-    await services.delete_project(request.app, project)
+    form = await read_form_checked(request, user, auth.Action.DELETE)
+
+    def check(project: Project, chroots: tuple[str, ...]) -> None:
+        form.refuse_unknown(DELETE_FIELDS)
+        if form.get("verify") != "yes":
+            raise forms.validation_error("verify", "Must be exactly 'yes' to delete the project.")
+
+    project = await services.delete_project(
+        request.app, user, _name(request, "username"), _name(request, "project"), check
+    )
     return ok(message=f"Project {project.name} has been deleted.")
 
 
 async def modify_chroot(request: web.Request) -> web.Response:
     user = await caller(request)
-    project, roles, chroots = await project_of(request, user)
-    chroot = _enabled_chroot(request, chroots)
-    auth.check_permission(user, project, roles, auth.Action.MODIFY)
-    form = await forms.read_form(request)
-    form.refuse_unknown(CHROOT_MODIFY_FIELDS)
-    packages = forms.check_buildroot_pkgs(form.get("buildroot_pkgs"))
-    await request.app[DB].write(store.set_chroot_packages, project.id, chroot, packages)
+    form = await read_form_checked(request, user, auth.Action.MODIFY)
+    _, packages, _ = await services.edit_chroot(
+        request.app,
+        user,
+        _name(request, "username"),
+        _name(request, "project"),
+        request.match_info["chroot"],
+        {"buildroot_pkgs": form.get("buildroot_pkgs") or ""},
+        refuse_unknown(form, CHROOT_MODIFY_FIELDS),
+    )
     return ok(buildroot_pkgs=packages)
 
 
@@ -369,6 +369,20 @@ async def _search(request: web.Request, query: str) -> web.Response:
 # ---------------------------------------------------------------- builds
 
 
+BUILD_VALUE_FIELDS = operations.SUBMIT_BUILD.names - {"exclude_chroots"}
+
+
+def build_values(form: Form) -> dict[str, object]:
+    """A v1 new_build form as SUBMIT_BUILD's values (`build_enable_net` is v1's older
+    spelling of `enable_net`)."""
+    values: dict[str, object] = {k: v for k, v in form.fields.items() if k in BUILD_VALUE_FIELDS}
+    chosen = [k for k in form.fields if k not in BUILD_FIELDS and form.checkbox(k)]
+    values["chroots"] = " ".join([*chosen, form.get("chroots") or ""]).strip()
+    if "enable_net" not in form and "build_enable_net" in form:
+        values["enable_net"] = form.get("build_enable_net")
+    return values
+
+
 async def new_build(request: web.Request) -> web.Response:
     """POST .../new_build/: one build per SRPM URL, its chroots in `importing`.
 
@@ -376,52 +390,23 @@ async def new_build(request: web.Request) -> web.Response:
     transaction on the database thread (one hop), in the order of spec A17.
     """
     user = await caller(request)
-    try:
-        form = await forms.read_form(request)
-    except CoprLiteError:
-        # An unreadable body still answers 404/403 first when those apply.
-        project, roles, _ = await project_of(request, user)
-        auth.check_permission(user, project, roles, auth.Action.BUILD)
-        raise
-    owner, name = _name(request, "username"), _name(request, "project")
-    config = request.app[CONFIG]
-    ids = await request.app[DB].write(_new_build, owner, name, user, form, config)
-    request.app[DISPATCHER].submitted(ids)
-    return ok(ids=ids, id=ids[0], message=f"Build was added to {name}.")
-
-
-def _new_build(
-    conn: sqlite3.Connection, owner: str, name: str, user: User, form: Form, config: Config
-) -> list[int]:
-    found = None
-    if forms.NAME_RE.match(owner) and forms.NAME_RE.match(name):
-        found = store.get_project_with_roles(conn, owner, name, user.id)
-    if found is None:
-        raise NotFound(f"Project {owner[:100]}/{name[:100]} does not exist.")
-    project, roles, enabled = found
-    auth.check_permission(user, project, roles, auth.Action.BUILD)
-    urls = forms.check_srpm_urls(form.get("pkgs"), "pkgs", config.srpm_allowed_networks)
-    if not urls:
-        raise forms.validation_error("pkgs", "This field is required.")
-    params = _build_params(form, project, enabled)
-    return services.insert_builds(
-        conn,
-        project,
-        user.id,
-        [store.NewBuild(url) for url in urls],
-        params.chroots,
-        params.memory,
-        params.timeout or config.default_timeout,
-        params.enable_net,
-        params.background,
-        config.public_results_url,
+    form = await read_form_checked(request, user, auth.Action.BUILD)
+    project, ids = await services.submit_builds(
+        request.app,
+        user,
+        _name(request, "username"),
+        _name(request, "project"),
+        build_values(form),
+        precheck=refuse_unknown(form, BUILD_FIELDS),
     )
+    return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
 
 
 async def new_build_upload(request: web.Request) -> web.Response:
     """POST .../new_build_upload/: multipart with the SRPM as file part `pkgs`."""
     user = await caller(request)
-    project, roles, enabled = await project_of(request, user)
+    # 404 and 403 come before the upload is stored.
+    project, roles, _ = await project_of(request, user)
     auth.check_permission(user, project, roles, auth.Action.BUILD)
     config = request.app[CONFIG]
     form = await forms.read_form(
@@ -434,58 +419,19 @@ async def new_build_upload(request: web.Request) -> web.Response:
         if form.upload is None:
             raise forms.validation_error("pkgs", "Attach the SRPM as the file part 'pkgs'.")
         source = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
-        return await _submit(request, user, project, enabled, form, [source])
+        project, ids = await services.submit_builds(
+            request.app,
+            user,
+            project.owner_name,
+            project.name,
+            build_values(form),
+            upload=source,
+            precheck=refuse_unknown(form, BUILD_FIELDS),
+        )
     except BaseException:
         forms.discard_upload(form)
         raise
-
-
-async def _submit(
-    request: web.Request,
-    user: User,
-    project: Project,
-    enabled: tuple[str, ...],
-    form: Form,
-    sources: list[store.NewBuild],
-) -> web.Response:
-    params = _build_params(form, project, enabled)
-    ids = await services.submit_builds(
-        request.app,
-        user,
-        project,
-        sources,
-        params.chroots,
-        memory=params.memory,
-        build_timeout=params.timeout,
-        enable_net=params.enable_net,
-        background=params.background,
-    )
     return ok(ids=ids, id=ids[0], message=f"Build was added to {project.name}.")
-
-
-class BuildParams(NamedTuple):
-    chroots: list[str]
-    memory: int
-    timeout: int  # 0: the server's default
-    enable_net: bool
-    background: bool
-
-
-def _build_params(form: Form, project: Project, enabled: tuple[str, ...]) -> BuildParams:
-    """Validate a new build's form fields against the project (pure: no I/O)."""
-    form.refuse_unknown(BUILD_FIELDS | set(enabled))
-    chroots = selected_chroots(form, enabled) or list(enabled)
-    if not chroots:
-        raise Conflict(f"Project {project.full_name} has no chroots to build in.")
-    memory = forms.check_int(
-        form.get("memory_reqs"), "memory_reqs", forms.DEFAULT_MEMORY, *forms.MEMORY_RANGE
-    )
-    timeout = forms.check_int(form.get("timeout"), "timeout", 0, 0, forms.MAX_TIMEOUT)
-    if "enable_net" in form:
-        enable_net = form.checkbox("enable_net")
-    else:
-        enable_net = form.checkbox("build_enable_net", project.build_enable_net)
-    return BuildParams(chroots, memory, timeout, enable_net, form.checkbox("background"))
 
 
 async def build_status(request: web.Request) -> web.Response:

@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .. import auth, forms, services, store
+from .. import auth, forms, operations, services, store
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
-from ..keys import CONFIG, DB, DISPATCHER
+from ..keys import CONFIG, DB
 from ..middlewares import expect_upload, form_routes
 from ..models import Build, BuildChroot, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
@@ -448,8 +448,9 @@ async def project_packages(request: web.Request) -> web.Response:
 
 
 async def project_permissions(request: web.Request) -> web.StreamResponse:
-    """The permissions tab: who holds which role; the owner (and project admins) grant and
-    revoke builder and admin."""
+    """The permissions tab. The owner and project admins see every role and request, grant
+    and revoke builder and admin, and approve requests; another signed-in user sees their
+    own roles and asks for access (a request the owner then sees here)."""
     user, project, roles, _ = await _project_read(request)
     context = _permissions_context(user, project, roles)
     errors: dict[str, str] = {}
@@ -457,44 +458,66 @@ async def project_permissions(request: web.Request) -> web.StreamResponse:
     status = 200
     if request.method == "POST":
         user = await signed_in(request)
-        auth.check_permission(user, project, roles, auth.Action.MODIFY)
         form = await read_form(request)
         values = form.fields
+        if form.get("action") == "request":
+            await _request_access(request, user, project, form)
+        auth.check_permission(user, project, roles, auth.Action.MODIFY)
         name = check(errors, "username", forms.check_name, form.get("username"))
         if name is not None:
-            wanted = {role: form.checkbox(role) for role in services.ROLES}
+            states = {
+                role: "approved" if form.checkbox(role) else "nothing" for role in operations.ROLES
+            }
             try:
-                changed = [
-                    await services.set_role(request.app, user, project, name, role, held)
-                    for role, held in wanted.items()
-                ]
+                await services.set_permissions(
+                    request.app, user, project.owner_name, project.name, {name: states}
+                )
             except (NotFound, BadRequest) as exc:
                 errors["username"] = exc.message
             else:
-                held_now = [role for role, held in wanted.items() if held]
+                held_now = [role for role, state in states.items() if state == "approved"]
                 text = (
                     f"{name} now holds {' and '.join(held_now)} on {project.full_name}."
                     if held_now
                     else f"{name} holds no role on {project.full_name} now."
                 )
-                if not any(changed):
-                    text = f"Nothing changed: {text}"
                 raise flash_redirect(request.path, text)
         status = 400
-    held = await request.app[DB].read(store.project_permissions, project.id)
+    every = await request.app[DB].read(store.permission_states, project.id)
+    mine = every.get(user.name, {}) if user is not None else {}
     return await page(
         request,
         "project_permissions.html",
         {
             **context,
-            "held": held,
-            "roles": services.ROLES,
+            "held": sorted(every.items()) if context["can_modify"] else [],
+            "mine": mine,
+            "roles": operations.ROLES,
             "errors": errors,
             "values": values,
             "tab": "permissions",
         },
         status=status,
     )
+
+
+async def _request_access(request: web.Request, user: User, project: Project, form: Form) -> None:
+    """Ask for (or withdraw) roles on someone else's project; back to the tab with a flash."""
+    wanted = {role: form.checkbox(role) for role in operations.ROLES}
+    try:
+        now = await services.request_permissions(
+            request.app, user, project.owner_name, project.name, wanted
+        )
+    except BadRequest as exc:
+        raise flash_redirect(request.path, exc.message) from None
+    asked = [role for role, state in now.items() if state == "request"]
+    text = (
+        f"You asked for {' and '.join(asked)} on {project.full_name}; "
+        f"{project.owner_name} sees the request on this page."
+        if asked
+        else f"You have no pending request on {project.full_name}."
+    )
+    raise flash_redirect(request.path, text)
 
 
 def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any]:
@@ -635,24 +658,28 @@ def _project_values(
     return values
 
 
-def _project_fields(
-    form: Form, errors: dict[str, str], user: User, offered: list[str]
-) -> tuple[dict[str, object], list[str]]:
-    """Validate the project form: its stored fields and its chroots."""
-    fields: dict[str, object] = {}
-    for key in ("description", "instructions"):
-        fields[key] = check(errors, key, forms.check_text, form, key) or ""
-    fields["repos"] = check(errors, "repos", forms.check_repos, form.get("repos")) or ""
-    for key in ("homepage", "contact"):
-        fields[key] = (form.get(key) or "").strip()[:1000]
-    for flag in FLAGS:
-        fields[flag] = form.checkbox(flag)
-    if fields["persistent"] and not user.is_admin:
-        errors["persistent"] = "Only admins may make projects persistent."
-    chroots = check(errors, "chroots", services.selected_chroots, form, offered) or []
-    if not chroots and "chroots" not in errors:
-        errors["chroots"] = "Select at least one chroot."
-    return fields, chroots
+def _project_form(form: Form, offered: list[str]) -> dict[str, object]:
+    """The project form as CREATE_PROJECT/EDIT_PROJECT values: an unticked box is false."""
+    values: dict[str, object] = {
+        key: form.get(key) or ""
+        for key in ("name", "description", "instructions", "repos", "homepage", "contact")
+    }
+    values.update({flag: form.checkbox(flag) for flag in FLAGS})
+    values["chroots"] = [name for name in offered if form.checkbox(name)]
+    return values
+
+
+def _field_errors(exc: Exception, errors: dict[str, str]) -> None:
+    """Put an operation's complaint beside the field it is about."""
+    if isinstance(exc, forms.ValidationError):
+        errors.update(exc.errors)
+    elif isinstance(exc, PayloadTooLarge):
+        field, _, text = exc.message.partition(": ")
+        errors[field] = text
+    elif isinstance(exc, Forbidden):
+        errors["persistent"] = exc.message
+    else:
+        raise exc
 
 
 async def new_project(request: web.Request) -> web.StreamResponse:
@@ -665,16 +692,20 @@ async def new_project(request: web.Request) -> web.StreamResponse:
         )
     form = await read_form(request)
     errors: dict[str, str] = {}
-    name = check(errors, "name", forms.check_name, form.get("name"))
-    fields, chroots = _project_fields(form, errors, user, offered)
-    if not errors:
-        fields = {"name": name, **fields}
-        try:
-            await services.create_project(request.app, user, user, fields, chroots, [])
-        except Conflict:
-            errors["name"] = f"You already have a project named '{name}'."
+    values = _project_form(form, offered)
+    try:
+        if not values["chroots"]:
+            errors["chroots"] = "Select at least one chroot."
+            operations.CREATE_PROJECT.parse(values, user)  # the other fields' errors too
         else:
-            raise flash_redirect(f"/coprs/{user.name}/{name}/", f"Project {name} created.")
+            await services.create_project(request.app, user, values)
+            raise flash_redirect(
+                f"/coprs/{user.name}/{values['name']}/", f"Project {values['name']} created."
+            )
+    except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
+        _field_errors(exc, errors)
+    except Conflict as exc:
+        errors["name"] = exc.message
     return await page(
         request,
         "project_form.html",
@@ -693,13 +724,6 @@ async def _project_for(
     return user, project, chroots
 
 
-def _save_project(
-    conn: sqlite3.Connection, project_id: int, changes: dict[str, object], chroots: list[str]
-) -> None:
-    store.update_project(conn, project_id, changes)
-    store.set_project_chroots(conn, project_id, chroots)
-
-
 async def edit_project(request: web.Request) -> web.StreamResponse:
     user, project, enabled = await _project_for(request, auth.Action.MODIFY)
     offered = sorted(set(request.app[CONFIG].chroots) | set(enabled))
@@ -709,26 +733,29 @@ async def edit_project(request: web.Request) -> web.StreamResponse:
         return await page(request, "project_form.html", {**context, "values": values})
     form = await read_form(request)
     errors: dict[str, str] = {}
-    fields, chroots = _project_fields(form, errors, user, offered)
+    values = _project_form(form, offered)
+    del values["name"]
     if not user.is_admin:  # only admins change it; others keep what it is
-        errors.pop("persistent", None)
-        fields["persistent"] = project.persistent
-    if errors:
-        return await page(
-            request,
-            "project_form.html",
-            {**context, "values": form.fields, "errors": errors},
-            status=400,
-        )
-    await request.app[DB].write(_save_project, project.id, fields, chroots)
-    added = [c for c in chroots if c not in enabled]
-    if added:
-        request.app[DISPATCHER].prepare_repos(project.owner_name, project.name, added)
-    raise flash_redirect(project_url(project), "Project settings saved.")
+        del values["persistent"]
+    try:
+        if not values["chroots"]:
+            errors["chroots"] = "Select at least one chroot."
+            operations.EDIT_PROJECT.parse(values, user)  # the other fields' errors too
+        else:
+            await services.edit_project(request.app, user, project.owner_name, project.name, values)
+            raise flash_redirect(project_url(project), "Project settings saved.")
+    except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
+        _field_errors(exc, errors)
+    return await page(
+        request,
+        "project_form.html",
+        {**context, "values": form.fields, "errors": errors},
+        status=400,
+    )
 
 
 async def edit_chroot(request: web.Request) -> web.StreamResponse:
-    _, project, enabled = await _project_for(request, auth.Action.MODIFY)
+    user, project, enabled = await _project_for(request, auth.Action.MODIFY)
     chroot = request.match_info["chroot"]
     if chroot not in enabled:
         raise NotFound(f"Chroot name {chroot[:100]} does not exist in this project.")
@@ -741,22 +768,28 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
         )
     form = await read_form(request)
     errors: dict[str, str] = {}
-    packages = check(
-        errors, "buildroot_pkgs", forms.check_buildroot_pkgs, form.get("buildroot_pkgs")
-    )
-    if errors:
+    try:
+        await services.edit_chroot(
+            request.app,
+            user,
+            project.owner_name,
+            project.name,
+            chroot,
+            {"buildroot_pkgs": form.get("buildroot_pkgs") or ""},
+        )
+    except (forms.ValidationError, PayloadTooLarge) as exc:
+        _field_errors(exc, errors)
         return await page(
             request,
             "chroot_form.html",
             {**context, "values": form.fields, "errors": errors},
             status=400,
         )
-    await db.write(store.set_chroot_packages, project.id, chroot, packages)
     raise flash_redirect(project_url(project), f"Buildroot packages of {chroot} saved.")
 
 
 async def delete_project(request: web.Request) -> web.StreamResponse:
-    _, project, _ = await _project_for(request, auth.Action.DELETE)
+    user, project, _ = await _project_for(request, auth.Action.DELETE)
     context: dict[str, Any] = {"project": project, "errors": {}}
     if request.method == "GET":
         return await page(request, "project_delete.html", context)
@@ -764,11 +797,13 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
     errors: dict[str, str] = {}
     if form.get("verify") != "yes":
         errors["verify"] = "Tick this box to confirm the deletion."
-    if project.persistent:
-        errors["verify"] = "This project is protected against deletion."
+    else:
+        try:
+            await services.delete_project(request.app, user, project.owner_name, project.name)
+        except Forbidden as exc:  # persistent
+            errors["verify"] = exc.message
     if errors:
         return await page(request, "project_delete.html", {**context, "errors": errors}, status=400)
-    await services.delete_project(request.app, project)
     raise flash_redirect(f"/coprs/{project.owner_name}/", f"Project {project.full_name} deleted.")
 
 
@@ -829,20 +864,36 @@ async def _submit_build(
     form: Form,
     context: dict[str, Any],
 ) -> web.StreamResponse:
-    config = request.app[CONFIG]
     errors: dict[str, str] = {}
-    allowed = config.srpm_allowed_networks
-    urls = check(errors, "pkgs", forms.check_srpm_urls, form.get("pkgs"), "pkgs", allowed)
-    if urls and form.upload is not None:
+    values: dict[str, object] = {
+        "pkgs": form.get("pkgs") or "",
+        "chroots": [name for name in enabled if form.checkbox(name)],
+        "timeout": form.get("timeout") or "",
+        "enable_net": form.checkbox("enable_net"),
+        "background": form.checkbox("background"),
+    }
+    upload = None
+    if form.upload is not None:
+        upload = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
+    has_urls = bool(str(values["pkgs"]).split())
+    if has_urls and upload is not None:
         errors["pkgs"] = "Give SRPM URLs or upload a file, not both."
-    elif not urls and form.upload is None and "pkgs" not in errors:
+    elif not has_urls and upload is None:
         errors["pkgs"] = "Give the URL of an SRPM, or upload one below."
-    chroots = check(errors, "chroots", services.selected_chroots, form, enabled) or []
-    if not chroots and "chroots" not in errors:
+    if not values["chroots"]:
         errors["chroots"] = "Select at least one chroot."
-    timeout = check(
-        errors, "timeout", forms.check_int, form.get("timeout"), "timeout", 0, 0, forms.MAX_TIMEOUT
-    )
+    try:
+        if errors:
+            operations.SUBMIT_BUILD.parse(values, user)  # the other fields' errors too
+        else:
+            _, ids = await services.submit_builds(
+                request.app, user, project.owner_name, project.name, values, upload
+            )
+    except (forms.ValidationError, PayloadTooLarge) as exc:
+        for field, text in (exc.errors if isinstance(exc, forms.ValidationError) else {}).items():
+            errors.setdefault(field, text)
+        if isinstance(exc, PayloadTooLarge):
+            errors.setdefault("pkgs", exc.message)
     if errors:
         if form.upload is not None and "srpm" not in errors:
             errors["srpm"] = "Choose the file again: uploads are not kept when a field is wrong."
@@ -853,21 +904,6 @@ async def _submit_build(
             {**context, "values": form.fields, "errors": errors},
             status=400,
         )
-    if form.upload is not None:
-        sources = [store.NewBuild(form.upload_name or form.upload.name, str(form.upload))]
-    else:
-        sources = [store.NewBuild(url) for url in urls]
-    ids = await services.submit_builds(
-        request.app,
-        user,
-        project,
-        sources,
-        chroots,
-        memory=forms.DEFAULT_MEMORY,
-        build_timeout=timeout or 0,
-        enable_net=form.checkbox("enable_net"),
-        background=form.checkbox("background"),
-    )
     if len(ids) == 1:
         raise flash_redirect(f"/builds/{ids[0]}/", f"Build {ids[0]} submitted.")
     raise flash_redirect(
@@ -910,10 +946,7 @@ async def rebuild_build(request: web.Request) -> web.StreamResponse:
             raise flash_redirect(here, "No chroot of this build failed.")
     elif form.checkbox("choose"):
         offered = set(request.app[CONFIG].chroots) | {c.chroot for c in build.chroots}
-        try:
-            chroots = services.selected_chroots(form, offered)
-        except forms.ValidationError as exc:
-            raise flash_redirect(here, exc.text) from None
+        chroots = sorted(name for name in offered if form.checkbox(name))
         if not chroots:
             raise flash_redirect(here, "Select at least one chroot to rebuild.")
     try:
