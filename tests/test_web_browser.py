@@ -542,22 +542,32 @@ def test_builds_list_filters_and_packages_tab(page: Any, server: Server) -> None
     shot(page, "packages")
 
 
-def test_grant_a_role(page: Any, server: Server, other_browser: Any) -> None:
-    page.goto(f"{server.url}/coprs/alice/{PROJECT}/permissions/")
-    page.fill("#username", "bob")
-    page.check("#role-builder")
-    page.click("#grant-submit")
-    assert "bob now holds builder" in page.inner_text("#flash")
-    assert "yes" in page.inner_text("#user-bob")
-    shot(page, "permissions")
-    # bob (another browser) may build now, but not change the project.
+def test_access_request_and_grant(page: Any, server: Server, other_browser: Any) -> None:
+    # bob (another browser) asks for access; the owner sees the request and approves it.
     bob = other_browser
     sign_in(bob, server, "bob", f"/coprs/alice/{PROJECT}/")
-    assert bob.locator("#new-build-link").count() == 1
+    assert bob.locator("#new-build-link").count() == 0
     bob.goto(f"{server.url}/coprs/alice/{PROJECT}/edit/")
     assert "403" in bob.inner_text("h1")
     assert "Signed in as bob" in bob.inner_text("nav.site-nav")
     assert "Permissions" in bob.inner_text("#access-help")
+    bob.goto(f"{server.url}/coprs/alice/{PROJECT}/permissions/")
+    bob.click("#request-submit")
+    assert "You asked for builder" in bob.inner_text("#flash")
+    page.goto(f"{server.url}/coprs/alice/{PROJECT}/permissions/")
+    assert "requested" in page.inner_text("#user-bob")
+    shot(page, "permissions-request")
+    page.click("#user-bob >> text=Approve")
+    assert "bob now holds builder" in page.inner_text("#flash")
+    assert "yes" in page.inner_text("#user-bob")
+    bob.goto(f"{server.url}/coprs/alice/{PROJECT}/")
+    assert bob.locator("#new-build-link").count() == 1
+    # The owner grants and revokes by name too.
+    page.fill("#username", "bob")
+    page.check("#role-admin")
+    page.click("#grant-submit")
+    assert "bob now holds builder and admin" in page.inner_text("#flash")
+    shot(page, "permissions")
 
 
 def test_cancel_a_running_build(page: Any, server: Server, tmp_path: Path) -> None:
