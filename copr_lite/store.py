@@ -582,7 +582,7 @@ def build_facets(conn: sqlite3.Connection, project_id: int) -> tuple[list[str], 
     return packages, submitters
 
 
-def build_states(
+def build_chroot_states(
     conn: sqlite3.Connection, ids: list[int]
 ) -> dict[int, tuple[bool, list[tuple[str, int]]]]:
     """(canceled, [(chroot, state code)]) of each of the builds that exists."""

@@ -296,11 +296,9 @@ async def test_rebuild_resubmits_the_imported_srpm(app_client, fixture_srpm):
     resp = await post(app_client, f"/builds/{build}/rebuild/", {"choose": "y"}, csrf)
     html = await (await app_client.get(resp.headers["Location"])).text()
     assert "Select at least one chroot to rebuild." in html
-    resp = await post(
-        app_client, f"/builds/{build}/rebuild/", {"choose": "y", "chroots": "x"}, csrf
-    )
+    resp = await post(app_client, f"/builds/{build}/rebuild/", {"choose": "y", "x": "y"}, csrf)
     html = await (await app_client.get(resp.headers["Location"])).text()
-    assert "Chroot x is not available here." in html
+    assert "Select at least one chroot to rebuild." in html  # an unknown name is no choice
     ok = await store_build(app_client, package=True, moves={F40: State.SUCCEEDED})
     resp = await post(app_client, f"/builds/{ok}/rebuild/", {"failed": "y"}, csrf)
     html = await (await app_client.get(resp.headers["Location"])).text()

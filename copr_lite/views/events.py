@@ -280,7 +280,7 @@ async def stream_build(request: web.Request, build_view: BuildView) -> web.Strea
         while not _gone(request):
             now = loop.time()
             # One query per tick; the whole build is read again only when a state moved.
-            fresh_states = (await db.read(store.build_states, [build_id])).get(build_id)
+            fresh_states = (await db.read(store.build_chroot_states, [build_id])).get(build_id)
             if fresh_states is None:  # deleted, with its project or alone
                 await response.write(sse("end", "deleted"))
                 return response
@@ -348,7 +348,7 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     last_sent = loop.time()
     try:
         while not _gone(request):
-            states = _states_of(ids, await db.read(store.build_states, ids))
+            states = _states_of(ids, await db.read(store.build_chroot_states, ids))
             changed = {k: v for k, v in states.items() if sent.get(k) != v}
             now = loop.time()
             if changed:

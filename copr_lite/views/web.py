@@ -910,10 +910,7 @@ async def rebuild_build(request: web.Request) -> web.StreamResponse:
             raise flash_redirect(here, "No chroot of this build failed.")
     elif form.checkbox("choose"):
         offered = set(request.app[CONFIG].chroots) | {c.chroot for c in build.chroots}
-        try:
-            chroots = services.selected_chroots(form, offered)
-        except forms.ValidationError as exc:
-            raise flash_redirect(here, exc.text) from None
+        chroots = sorted(name for name in offered if form.checkbox(name))
         if not chroots:
             raise flash_redirect(here, "Select at least one chroot to rebuild.")
     try:
