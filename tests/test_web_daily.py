@@ -114,12 +114,16 @@ async def test_build_events_carry_every_log_and_state_in_one_stream(app_client):
     with log_path(app_client, build, F40).open("a") as fh:
         fh.write("f40 three\nFinished: succeeded\n")
     event, data, _ = await next_event(resp)
+    while event == "state":  # a running build's times
+        event, data, _ = await next_event(resp)
     assert (event, data["lines"]) == ("log", ["f40 three"])
     await asyncio.sleep(0.8)  # three polls: the Finished line stays held
     await move(app_client, build, F40, State.SUCCEEDED)
     event, view, _ = await next_event(resp)
+    while {c["name"]: c["state"] for c in view["chroots"]}[F40] != "succeeded":
+        assert event == "state", (event, view)  # nothing of the log before the state
+        event, view, _ = await next_event(resp)
     assert event == "state"
-    assert {c["name"]: c["state"] for c in view["chroots"]}[F40] == "succeeded"
     event, data, _ = await next_event(resp)
     assert (event, data["log"], data["lines"], data["first"]) == (
         "log",

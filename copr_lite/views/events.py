@@ -38,6 +38,7 @@ from .results import _read_from, _stopping, results_root
 EVENTS_POLL = 0.25  # seconds between looks at the logs and the build's state
 LIST_POLL = 1.0  # seconds between looks at the states of a list page's builds
 KEEPALIVE = 15.0  # seconds of silence before a comment line
+DURATION_EVERY = 5.0  # seconds between state events that only move a running build's times
 CHUNK = 256 * 1024  # most log bytes read at once from one log
 HOLD_LIMIT = 10.0  # most seconds an end-announcing line waits for its state
 # A page gets at most the last LOG_WINDOW bytes of a log it opens: a browser cannot show a
@@ -274,7 +275,7 @@ async def stream_build(request: web.Request, build_view: BuildView) -> web.Strea
     response = await _start(request)
     loop = asyncio.get_running_loop()
     sent_view = ""
-    last_sent = loop.time()
+    last_sent = state_sent = loop.time()
     states = None  # the build's (canceled, chroot states) when `build` was read
     try:
         while not _gone(request):
@@ -291,8 +292,12 @@ async def stream_build(request: web.Request, build_view: BuildView) -> web.Strea
                 build, states = fresh, fresh_states
             view = build_view(config, build)
             chunks: list[bytes] = []
-            if _comparable(view) != sent_view:
-                sent_view = _comparable(view)
+            # A state goes out when it changed; a running build's durations every few seconds.
+            comparable = _comparable(view)
+            if comparable != sent_view or (
+                not view["finished"] and now - state_sent >= DURATION_EVERY
+            ):
+                sent_view, state_sent = comparable, now
                 chunks.append(sse("state", view, _event_id(cursors)))
             logs, all_read = await asyncio.to_thread(
                 _read_logs, root, build, cursors, now, view["finished"]
