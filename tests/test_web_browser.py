@@ -522,6 +522,27 @@ def test_failed_build_triage_and_rebuild(page: Any, server: Server, fixture_srpm
     wait_state(page, "failed")
 
 
+def test_failed_import_shows_its_log_and_reason(page: Any, server: Server) -> None:
+    page.goto(f"{server.url}/coprs/alice/{PROJECT}/new_build/")
+    for chroot in CHROOTS:
+        page.get_by_label(chroot, exact=True).set_checked(chroot in (F40, EL9))
+    # A name that never resolves (RFC 6761): the import fails at once, with a reason.
+    page.fill("#pkgs", "http://copr-lite-test.invalid/nothing-1.0-1.src.rpm")
+    page.click("#build-submit")
+    page.wait_for_url(re.compile(r"/builds/\d+/$"))
+    page.wait_for_function("document.getElementById('build').dataset.streamEnded === '1'")
+    assert page.inner_text("#build-state") == "failed"
+    assert page.locator("#import-failure").is_visible()
+    assert "import failed" in page.inner_text("#import-failure-reason")
+    assert page.locator("#log-import").evaluate("d => d.open")
+    assert "Import failed" in page.inner_text("#log-import .log-view")
+    for chroot in (F40, EL9):  # no empty boxes: each says why it has no log
+        assert not page.locator(f"#log-{chroot}").evaluate("d => d.open")
+        status = page.text_content(f"#log-{chroot} .log-status")
+        assert "No build log: import failed" in status
+    shot(page, "build-import-failed")
+
+
 def test_builds_list_filters_and_packages_tab(page: Any, server: Server) -> None:
     page.goto(f"{server.url}/coprs/alice/{PROJECT}/builds/")
     page.select_option("#filter-state", "failed")
