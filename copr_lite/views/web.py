@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -333,7 +334,9 @@ SORT_LABELS = {
 }
 
 
-def build_filter(query: Any, chroots: tuple[str, ...]) -> tuple[store.BuildFilter, dict[str, str]]:
+def build_filter(
+    query: Mapping[str, str], chroots: tuple[str, ...]
+) -> tuple[store.BuildFilter, dict[str, str]]:
     """The builds list's filters and order from the query string, and what of it is kept in
     the list's links (unknown values are ignored, never an error)."""
     kept: dict[str, str] = {}
