@@ -13,9 +13,9 @@ from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from . import forms
+from . import auth, forms
 from .errors import CoprLiteError, TooManyRequests, error_body
-from .keys import CONFIG
+from .keys import CONFIG, CURRENT_USER, DB
 from .responses import json_response
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ def is_api_path(path: str) -> bool:
 
 
 def error_response(request: web.Request, status: int, message: str, errcode: str) -> web.Response:
-    """JSON envelope for the API, an HTML page for everything else."""
+    """JSON envelope for the API, an HTML page for everything else (showing who is signed
+    in when `find_user` has looked)."""
     if is_api_path(request.path):
         return json_response(error_body(message, errcode), status=status)
     try:
@@ -44,9 +45,10 @@ def error_response(request: web.Request, status: int, message: str, errcode: str
             {
                 "status": status,
                 "message": message,
-                "current_user": None,
-                "csrf_token": "",
+                "current_user": request.get(CURRENT_USER),
+                "csrf_token": request.cookies.get(auth.CSRF_COOKIE, ""),
                 "base_url": "",
+                "current_path": request.path,
             },
             status=status,
         )
@@ -67,11 +69,26 @@ _HTTP_TEXT = {
 }
 
 
+async def find_user(request: web.Request) -> None:
+    """Look up the signed-in user of a web page's request for its error page; a database
+    that cannot answer leaves the page anonymous."""
+    if is_api_path(request.path) or CURRENT_USER in request or DB not in request.app:
+        return
+    try:
+        user = await auth.session_user(request.app[DB], request)
+    except Exception:
+        log.warning("no session lookup for the error page of %s", request.path)
+        return
+    if user is not None:
+        request[CURRENT_USER] = user
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except CoprLiteError as exc:
+        await find_user(request)
         response = error_response(request, exc.status, exc.message, exc.errcode)
         if exc.status == 413:
             # The body may be unread: end the connection after this answer, not reuse it.
@@ -82,6 +99,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        await find_user(request)
         message, errcode = _HTTP_TEXT.get(exc.status, (exc.reason, f"http_{exc.status}"))
         if exc.status == 405 and isinstance(exc, web.HTTPMethodNotAllowed):
             allowed = ", ".join(sorted(exc.allowed_methods))
@@ -99,9 +117,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # aiohttp's parser found the body malformed while a handler read it (a bad chunk,
         # a body shorter than its Content-Length, a bad multipart header).
         log.info("unreadable request body on %s %s: %s", request.method, request.path, exc)
+        await find_user(request)
         return error_response(request, 400, "The request body could not be read.", "bad_request")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
+        await find_user(request)
         return error_response(request, 500, "Internal server error.", "server_error")
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import shutil
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -482,6 +484,68 @@ async def cancel_build(app: web.Application, user: User, build_id: int) -> list[
     await app[DISPATCHER].cancel_build(build_id)
     log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
     return canceled
+
+
+async def rebuild(
+    app: web.Application, user: User, build_id: int, chroots: list[str] | None
+) -> int:
+    """Submit the source of build `build_id` again (operations.SUBMIT_BUILD), for `chroots`
+    (None: the build's own chroots that the project still has), with the build's memory,
+    timeout, network and background settings. The imported SRPM is copied, so the rebuild
+    takes exactly what the first build took; a build whose import failed is fetched again
+    from its URL. NotFound, Forbidden, or BadRequest for a chroot the project does not have
+    or nothing to rebuild from. Returns the new build's id."""
+    db, config = app[DB], app[CONFIG]
+    found = await db.read(store.build_with_roles, build_id, user.id)
+    if found is None:
+        raise NotFound(f"Build {build_id} does not exist.")
+    build, project, roles = found
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    listed = await db.read(store.get_project_with_roles, project.owner_name, project.name, None)
+    enabled = listed[2] if listed is not None else ()
+    if chroots is None:
+        chroots = [c.chroot for c in build.chroots if c.chroot in enabled]
+    unknown = [c for c in chroots if c not in enabled]
+    if unknown:
+        raise BadRequest(f"Chroot {unknown[0]} is not enabled in {project.full_name}.")
+    if not chroots:
+        raise BadRequest("Select at least one chroot to rebuild.")
+    source = await asyncio.to_thread(_copy_source, build, config.data_dir / "uploads")
+    values: dict[str, object] = {
+        "chroots": sorted(set(chroots)),
+        "memory_reqs": build.memory_reqs,
+        "timeout": build.timeout,
+        "enable_net": build.enable_net,
+        "background": build.background,
+    }
+    upload = source if source.srpm_path is not None else None
+    if upload is None:
+        values["pkgs"] = source.source_url
+    try:
+        _, ids = await submit_builds(app, user, project.owner_name, project.name, values, upload)
+    except BaseException:
+        if source.srpm_path is not None:
+            shutil.rmtree(Path(source.srpm_path).parent, ignore_errors=True)
+        raise
+    log.info("build resubmitted id=%d from=%d by=%s", ids[0], build_id, user.name)
+    return ids[0]
+
+
+def _copy_source(build: Build, upload_dir: Path) -> store.NewBuild:
+    """The source of a rebuild: a copy of the imported SRPM, as if uploaded again, or the
+    original URL when nothing was imported."""
+    if build.srpm_path is not None and Path(build.srpm_path).is_file():
+        imported = Path(build.srpm_path)
+        target = upload_dir / secrets.token_hex(8) / imported.name
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(imported, target)
+        return store.NewBuild(imported.name, str(target))
+    if (
+        build.source_url.startswith(("http://", "https://"))
+        and "/srpm-builds/" not in build.source_url
+    ):
+        return store.NewBuild(build.source_url)
+    raise BadRequest(f"Build {build.id} has no source left to rebuild from.")
 
 
 def _cancel_build(conn: sqlite3.Connection, user: User, build_id: int) -> list[str]:

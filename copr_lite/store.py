@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .models import ApiCredential, Build, BuildChroot, Project, User, Worker
-from .states import BUILT_CODES, UNFINISHED_CODES, State, can_move
+from .states import BUILT_CODES, UNFINISHED_CODES, State, can_move, derive_build_state
 
 # ---------------------------------------------------------------- users and credentials
 
@@ -400,6 +400,25 @@ def search_projects(
     return rows
 
 
+def search_packages(conn: sqlite3.Connection, words: list[str], limit: int) -> list[sqlite3.Row]:
+    """Packages whose name holds every word, each with its project and its newest build
+    (id, canceled flag, chroot state codes); exact names first."""
+    if not words:
+        return []
+    where = " AND ".join("pkg_name LIKE ? ESCAPE '\\'" for _ in words)
+    return conn.execute(
+        "WITH newest AS (SELECT project_id, pkg_name, max(id) AS build_id FROM builds"
+        f"  WHERE {where} GROUP BY project_id, pkg_name)"
+        " SELECT u.name AS username, p.name AS coprname, n.pkg_name, n.build_id, b.canceled,"
+        " (SELECT group_concat(status) FROM build_chroots WHERE build_id = n.build_id) AS codes,"
+        " b.pkg_version || coalesce('-' || b.pkg_release, '') AS version"
+        " FROM newest n JOIN builds b ON b.id = n.build_id JOIN projects p ON p.id = n.project_id"
+        " JOIN users u ON u.id = p.owner_id"
+        " ORDER BY lower(n.pkg_name) = lower(?) DESC, n.build_id DESC LIMIT ?",
+        (*[_like(w) for w in words], " ".join(words), limit),
+    ).fetchall()
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -517,6 +536,119 @@ def project_builds_page(
         )
     ]
     return _builds_by_ids(conn, ids)
+
+
+@dataclass(frozen=True)
+class BuildFilter:
+    """What the builds list may be narrowed to (None: any) and its order."""
+
+    state: State | None = None
+    package: str | None = None
+    chroot: str | None = None
+    submitter: str | None = None
+    sort: str = "id"  # a key of BUILD_SORTS
+    descending: bool = True
+
+
+# Columns the builds list sorts by; ties are broken by the build id, newest first.
+BUILD_SORTS = {
+    "id": "b.id",
+    "package": "coalesce(b.pkg_name, '')",
+    "submitter": "coalesce(s.name, '')",
+    "submitted": "b.submitted_on",
+    "ended": "coalesce(b.ended_on, 9223372036854775807)",
+}
+
+
+def filtered_builds_page(
+    conn: sqlite3.Connection, project_id: int, wanted: BuildFilter, offset: int, limit: int
+) -> tuple[list[Build], int]:
+    """One page of the project's builds narrowed by `wanted`, and how many match."""
+    where: list[str] = ["b.project_id = ?"]
+    params: list[object] = [project_id]
+    if wanted.package is not None:
+        where.append("b.pkg_name = ?")
+        params.append(wanted.package)
+    if wanted.submitter is not None:
+        where.append("s.name = ?")
+        params.append(wanted.submitter)
+    if wanted.chroot is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM build_chroots c WHERE c.build_id = b.id AND c.chroot = ?)"
+        )
+        params.append(wanted.chroot)
+    rows = conn.execute(
+        "SELECT b.id, b.canceled, (SELECT group_concat(status) FROM build_chroots c"
+        "  WHERE c.build_id = b.id) AS codes"
+        " FROM builds b LEFT JOIN users s ON s.id = b.submitter_id"
+        f" WHERE {' AND '.join(where)}"
+        f" ORDER BY {BUILD_SORTS[wanted.sort]} {'DESC' if wanted.descending else 'ASC'},"
+        " b.id DESC",
+        params,
+    ).fetchall()
+    if wanted.state is not None:
+        # The build's state is derived from its chroots, so it is filtered here.
+        name = wanted.state.value
+        rows = [
+            r
+            for r in rows
+            if derive_build_state(
+                bool(r["canceled"]), [int(c) for c in (r["codes"] or "").split(",") if c]
+            )
+            == name
+        ]
+    ids = [r["id"] for r in rows[offset : offset + limit]]
+    builds = {b.id: b for b in _builds_by_ids(conn, ids)}
+    return [builds[i] for i in ids if i in builds], len(rows)
+
+
+def build_facets(conn: sqlite3.Connection, project_id: int) -> tuple[list[str], list[str]]:
+    """The package names and submitters the project's builds have, for the list's filters."""
+    packages = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT pkg_name FROM builds WHERE project_id = ? AND pkg_name IS NOT NULL"
+            " ORDER BY pkg_name",
+            (project_id,),
+        )
+    ]
+    submitters = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT u.name FROM builds b JOIN users u ON u.id = b.submitter_id"
+            " WHERE b.project_id = ? ORDER BY u.name",
+            (project_id,),
+        )
+    ]
+    return packages, submitters
+
+
+def build_chroot_states(
+    conn: sqlite3.Connection, ids: list[int]
+) -> dict[int, tuple[bool, list[tuple[str, int]]]]:
+    """(canceled, [(chroot, state code)]) of each of the builds that exists."""
+    found: dict[int, tuple[bool, list[tuple[str, int]]]] = {}
+    for build_id, canceled, chroot, status in conn.execute(
+        "SELECT b.id, b.canceled, bc.chroot, bc.status FROM json_each(?) w"
+        " JOIN builds b ON b.id = w.value LEFT JOIN build_chroots bc ON bc.build_id = b.id"
+        " ORDER BY b.id, bc.chroot",
+        (json.dumps(ids),),
+    ):
+        entry = found.setdefault(build_id, (bool(canceled), []))
+        if chroot is not None:
+            entry[1].append((chroot, status))
+    return found
+
+
+def package_counts(conn: sqlite3.Connection, project_id: int) -> dict[str, int]:
+    """How many builds each package of the project has."""
+    return dict(
+        conn.execute(
+            "SELECT pkg_name, count(*) FROM builds WHERE project_id = ? AND pkg_name IS NOT NULL"
+            " GROUP BY pkg_name",
+            (project_id,),
+        ).fetchall()
+    )
 
 
 def _builds_by_ids(conn: sqlite3.Connection, ids: list[int]) -> list[Build]:

@@ -121,7 +121,7 @@ async def test_home_for_anonymous_and_empty(app_client):
     assert resp.status == 200
     html = await resp.text()
     assert 'id="no-running"' in html and "No builds yet." in html
-    assert 'href="/login/"' in html
+    assert 'href="/login/?next=/"' in html
 
 
 async def test_unlisted_projects_stay_off_the_home_page(app_client):
@@ -225,7 +225,8 @@ async def test_build_page_and_state(app_client):
     html = await (await app_client.get(f"/builds/{build}/")).text()
     assert 'id="build-state">running<' in html
     assert f'id="chroot-{F40}"' in html and f'id="chroot-{F41}"' in html
-    assert f'data-live-log="/builds/{build}/{F41}/live-log"' in html
+    assert f'id="log-{F41}" data-log="{F41}"' in html
+    assert 'new EventSource("/builds/" + buildId + "/events")' in html
     assert f'href="/builds/{build}/{F40}/log"' in html
     assert "hello-1.0-1.src.rpm" in html and "import log" in html
     assert 'id="cancel-form"' in html

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -25,18 +25,47 @@ async def current_user(request: web.Request) -> User | None:
     return request[CURRENT_USER]
 
 
+FLASH_COOKIE = "flash"
+FLASH_MAX = 300  # characters of a flash message
+
+
+def set_flash(response: web.StreamResponse, message: str) -> None:
+    """The next page rendered for this browser shows `message` once."""
+    response.set_cookie(
+        FLASH_COOKIE, quote(message[:FLASH_MAX]), httponly=True, samesite="Lax", path="/"
+    )
+
+
+def flash_redirect(location: str, message: str) -> web.HTTPSeeOther:
+    """A 303 to `location` whose page then shows `message`."""
+    response = web.HTTPSeeOther(location)
+    set_flash(response, message)
+    return response
+
+
+def read_flash(request: web.Request) -> str | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    return unquote(raw)[:FLASH_MAX] if raw else None
+
+
 async def render_page(
     request: web.Request, template: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
-    """Render a page with what layout.html needs, setting the CSRF cookie when new."""
+    """Render a page with what layout.html needs, setting the CSRF cookie when new and
+    showing (then clearing) a flash message."""
     config = request.app[CONFIG]
+    flash = read_flash(request)
     full = {
         "current_user": await current_user(request),
         "csrf_token": auth.csrf_token(request),
         "base_url": config.public_base_url,
+        "current_path": request.path,
+        "flash": flash,
         **context,
     }
     response = aiohttp_jinja2.render_template(template, request, full, status=status)
+    if flash is not None:
+        response.del_cookie(FLASH_COOKIE, path="/")
     if NEW_CSRF in request:
         response.set_cookie(
             auth.CSRF_COOKIE,
@@ -89,6 +118,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     response = web.HTTPFound(_safe_next(form.get("next")))
+    set_flash(response, f"Signed in as {user.name}.")
     await auth.start_session(
         db, response, user, config.session_days, secure=config.public_base_url.startswith("https")
     )
@@ -98,6 +128,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     await _form(request)
     response = web.HTTPFound("/")
+    set_flash(response, "Signed out.")
     await auth.end_session(request.app[DB], request, response)
     raise response
 

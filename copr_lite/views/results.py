@@ -11,7 +11,6 @@ import asyncio
 import base64
 import contextlib
 import gzip
-import html
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ import re
 import stat
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -32,6 +32,7 @@ from ..middlewares import form_routes
 from ..models import Build
 from ..publisher import LIVE_LOG, LIVE_LOG_GZ, NAME_RE, SRPM_BUILDS, build_dir_name
 from ..states import State
+from .pages import render_page
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,8 @@ async def serve_results(request: web.Request) -> web.StreamResponse:
     if is_dir:
         if not request.path.endswith("/"):
             raise web.HTTPMovedPermanently(request.rel_url.raw_path + "/")
-        body = await asyncio.to_thread(render_listing, results_root(request.app[CONFIG]), path)
-        return web.Response(text=body, content_type="text/html", charset="utf-8")
+        listing = await asyncio.to_thread(list_directory, results_root(request.app[CONFIG]), path)
+        return await render_page(request, "results.html", listing_context(listing))
     if request.path.endswith("/"):
         raise web.HTTPNotFound()
     response = web.FileResponse(path)
@@ -189,12 +190,21 @@ def locate(root: Path, rel: str) -> tuple[Path, bool] | None:
     return None
 
 
-def render_listing(root: Path, directory: Path) -> str:
-    """An HTML index of `directory`: directories first, then files, each sorted by name.
-    Entries whose symlinks lead out of the tree are left out."""
+@dataclass(frozen=True)
+class Listing:
+    """A directory of the results tree as the browser shows it."""
+
+    path: str  # relative to the tree, "" for its root, else ending in "/"
+    dirs: list[tuple[str, str]]  # (name, modified)
+    files: list[tuple[str, int, str]]  # (name, size, modified)
+
+
+def list_directory(root: Path, directory: Path) -> Listing:
+    """`directory`'s entries: directories, then files, each sorted by name. Entries whose
+    symlinks lead out of the tree are left out."""
     root = root.resolve()
-    dirs: list[tuple[str, float]] = []
-    files: list[tuple[str, int, float]] = []
+    dirs: list[tuple[str, str]] = []
+    files: list[tuple[str, int, str]] = []
     with os.scandir(directory) as entries:
         for entry in entries:
             try:
@@ -206,33 +216,41 @@ def render_listing(root: Path, directory: Path) -> str:
             except (OSError, RuntimeError):
                 continue
             if stat.S_ISDIR(st.st_mode):
-                dirs.append((entry.name, st.st_mtime))
+                dirs.append((entry.name, _when(st.st_mtime)))
             elif stat.S_ISREG(st.st_mode):
-                files.append((entry.name, st.st_size, st.st_mtime))
+                files.append((entry.name, st.st_size, _when(st.st_mtime)))
     rel = directory.relative_to(root).as_posix()
-    title = html.escape(RESULTS_PREFIX + ("" if rel == "." else rel + "/"))
-    rows = []
-    if directory != root:
-        rows.append('<tr><td><a href="../">../</a></td><td></td><td></td></tr>')
-    for name, mtime in sorted(dirs):
-        rows.append(_row(name + "/", quote(name) + "/", "-", mtime))
-    for name, size, mtime in sorted(files):
-        rows.append(_row(name, quote(name), str(size), mtime))
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>Index of {title}</title></head>\n<body>\n<h1>Index of {title}</h1>\n"
-        "<table>\n<tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>\n"
-        + "\n".join(rows)
-        + "\n</table>\n</body></html>\n"
-    )
+    return Listing("" if rel == "." else rel + "/", sorted(dirs), sorted(files))
 
 
-def _row(label: str, href: str, size: str, mtime: float) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mtime))
-    return (
-        f'<tr><td><a href="{html.escape(href)}">{html.escape(label)}</a></td>'
-        f"<td>{size}</td><td>{when}</td></tr>"
-    )
+def _when(mtime: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mtime))
+
+
+_BUILD_DIR = re.compile(r"^([0-9]{8})(?:-|$)")
+
+
+def listing_context(listing: Listing) -> dict[str, object]:
+    """What results.html shows besides the entries: the breadcrumbs and, inside a build's
+    directory, the build and project it belongs to."""
+    parts = [p for p in listing.path.split("/") if p]
+    crumbs = [
+        (name, RESULTS_PREFIX + "/".join(parts[: i + 1]) + "/") for i, name in enumerate(parts)
+    ]
+    project = f"/coprs/{parts[0]}/{parts[1]}/" if len(parts) >= 2 else None
+    build_id = None
+    if len(parts) >= 4:
+        found = _BUILD_DIR.match(parts[3])
+        if found:
+            build_id = int(found.group(1))
+    return {
+        "listing": listing,
+        "crumbs": crumbs,
+        "project_link": project,
+        "owner_link": f"/coprs/{parts[0]}/" if parts else None,
+        "build_id": build_id,
+        "quote": quote,
+    }
 
 
 # ---------------------------------------------------------------------- .repo files

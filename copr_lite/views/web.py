@@ -8,9 +8,10 @@ same path as the API.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +28,9 @@ from ..responses import json_response
 from ..retention import Policy, human_bytes
 from ..states import BUILD_STATE_PRECEDENCE, State, derive_build_state
 from . import api_v1
-from .pages import current_user, render_page
+from .events import add_event_routes
+from .pages import current_user, flash_redirect, render_page
+from .text import contact_link, homepage_link, markdown
 
 PAGE_SIZE = 25
 PROJECTS_PAGE_SIZE = 50
@@ -69,10 +72,17 @@ def add_web_routes(router: web.UrlDispatcher) -> None:
     post(prefix + "/delete/", delete_project)
     get(prefix + "/package/{package}/retention/", package_retention)
     post(prefix + "/package/{package}/retention/", package_retention)
+    get(prefix + "/packages/", project_packages)
+    get(prefix + "/permissions/", project_permissions)
+    post(prefix + "/permissions/", project_permissions)
     get("/builds/{build_id}/", build_page)
     get("/builds/{build_id}/state", build_state)
+    get("/builds/{build_id}/cancel/", cancel_build)
     post("/builds/{build_id}/cancel/", cancel_build)
     post("/builds/{build_id}/delete/", delete_build)
+    post("/builds/{build_id}/rebuild/", rebuild_build)
+    get("/favicon.ico", favicon)
+    add_event_routes(router, build_view)
 
 
 # ---------------------------------------------------------------- presentation helpers
@@ -124,6 +134,9 @@ HELPERS = {
     "package_label": package_label,
     "derive": lambda last: derive_build_state(*last),
     "human_bytes": human_bytes,
+    "markdown": markdown,
+    "homepage_link": homepage_link,
+    "contact_link": contact_link,
 }
 
 
@@ -131,6 +144,14 @@ async def page(
     request: web.Request, template: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
     return await render_page(request, template, {**HELPERS, **context}, status=status)
+
+
+def live_ids(builds: list[Build], grid: list[dict[str, Any]] | None = None) -> str:
+    """The ids a list page follows live (layout.html): its builds that have not ended."""
+    ids = {b.id for b in builds if build_state_of(b) not in TERMINAL_NAMES}
+    for pkg in grid or []:
+        ids.update(cell[0] for cell in pkg["cells"].values() if cell[1] not in TERMINAL_NAMES)
+    return ",".join(map(str, sorted(ids)[-200:]))
 
 
 def page_number(request: web.Request) -> int:
@@ -141,9 +162,21 @@ def page_number(request: web.Request) -> int:
     return min(max(number, 1), MAX_PAGE)
 
 
-def pager(number: int, size: int, total: int) -> dict[str, Any]:
+def pager(
+    number: int, size: int, total: int, query: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The pager of a list: `past_end` when `number` is beyond the last page; `query` is
+    what the page links keep (a list's filters)."""
     pages = max(1, -(-total // size))
-    return {"page": number, "pages": pages, "total": total, "size": size}
+    kept = "".join(f"&{k}={quote(v)}" for k, v in (query or {}).items() if v)
+    return {
+        "page": number,
+        "pages": pages,
+        "total": total,
+        "size": size,
+        "past_end": number > pages and total > 0,
+        "query": kept,
+    }
 
 
 async def signed_in(request: web.Request) -> User:
@@ -190,7 +223,18 @@ def project_url(project: Project) -> str:
 async def home(request: web.Request) -> web.Response:
     summary = await request.app[DB].read(store.home_summary, HOME_RECENT, HOME_RUNNING)
     total, _ = await request.app[DB].read(store.disk_usage)
-    return await page(request, "home.html", {"summary": summary, "disk_total": total})
+    running = {b.id for b in summary.running}
+    recent = [b for b in summary.recent if b.id not in running]  # each build listed once
+    return await page(
+        request,
+        "home.html",
+        {
+            "summary": summary,
+            "recent": recent,
+            "live_ids": live_ids(summary.running + recent),
+            "disk_total": total,
+        },
+    )
 
 
 async def all_projects(request: web.Request) -> web.Response:
@@ -290,11 +334,207 @@ async def project_page(request: web.Request) -> web.Response:
     context["package_settings"] = await request.app[DB].read(
         store.package_settings, context["project"].id
     )
+    context["tab"] = "overview"
+    context["live_ids"] = live_ids(context["builds"], context["grid"])
     return await page(request, "project.html", context)
 
 
+SORT_LABELS = {
+    "id": "Build",
+    "package": "Package",
+    "submitter": "Submitted by",
+    "submitted": "Submitted",
+    "ended": "Ended",
+}
+
+
+def build_filter(
+    query: Mapping[str, str], chroots: tuple[str, ...]
+) -> tuple[store.BuildFilter, dict[str, str]]:
+    """The builds list's filters and order from the query string, and what of it is kept in
+    the list's links (unknown values are ignored, never an error)."""
+    kept: dict[str, str] = {}
+    state = query.get("state") or None
+    if state is not None and state not in {s.value for s in State}:
+        state = None
+    chroot = query.get("chroot") or None
+    if chroot is not None and chroot not in chroots:
+        chroot = None
+    package = (query.get("package") or "").strip()[:200] or None
+    submitter = (query.get("submitter") or "").strip()[:200] or None
+    sort = query.get("sort") or "-id"
+    descending = sort.startswith("-")
+    if sort.lstrip("-") not in store.BUILD_SORTS:
+        sort, descending = "-id", True
+    for key, value in (
+        ("state", state),
+        ("package", package),
+        ("chroot", chroot),
+        ("submitter", submitter),
+    ):
+        if value:
+            kept[key] = value
+    if sort != "-id":
+        kept["sort"] = sort
+    wanted = store.BuildFilter(
+        state=State(state) if state else None,
+        package=package,
+        chroot=chroot,
+        submitter=submitter,
+        sort=sort.lstrip("-"),
+        descending=descending,
+    )
+    return wanted, kept
+
+
+def _filtered_builds(
+    conn: sqlite3.Connection, project_id: int, wanted: store.BuildFilter, offset: int
+) -> tuple[list[Build], int, list[str], list[str]]:
+    builds, total = store.filtered_builds_page(conn, project_id, wanted, offset, PAGE_SIZE)
+    packages, submitters = store.build_facets(conn, project_id)
+    return builds, total, packages, submitters
+
+
 async def project_builds(request: web.Request) -> web.Response:
-    return await page(request, "project_builds.html", await _project_context(request))
+    """The builds list: filtered by state, package, chroot and submitter, sorted by a
+    column, paged; every link keeps the filters."""
+    user, project, roles, chroots = await _project_read(request)
+    wanted, kept = build_filter(request.query, chroots)
+    number = page_number(request)
+    builds, total, packages, submitters = await request.app[DB].read(
+        _filtered_builds, project.id, wanted, (number - 1) * PAGE_SIZE
+    )
+    return await page(
+        request,
+        "project_builds.html",
+        {
+            **_permissions_context(user, project, roles),
+            "builds": builds,
+            "live_ids": live_ids(builds),
+            "pager": pager(number, PAGE_SIZE, total, kept),
+            "filters": kept,
+            "sort": kept.get("sort", "-id"),
+            "sort_labels": SORT_LABELS,
+            "states": [s.value for s in State],
+            "chroots": chroots,
+            "packages": packages,
+            "submitters": submitters,
+            "tab": "builds",
+        },
+    )
+
+
+async def _project_read(
+    request: web.Request,
+) -> tuple[User | None, Project, frozenset[str], tuple[str, ...]]:
+    """The visitor (None: anonymous), the addressed project (404), their roles on it and
+    its chroots."""
+    user = await current_user(request)
+    project, roles, chroots = await api_v1.project_of(request, user)
+    return user, project, roles, chroots
+
+
+def _permissions_context(
+    user: User | None, project: Project, roles: frozenset[str]
+) -> dict[str, Any]:
+    return {
+        "project": project,
+        "can_build": may(user, project, roles, auth.Action.BUILD),
+        "can_modify": may(user, project, roles, auth.Action.MODIFY),
+        "can_delete": may(user, project, roles, auth.Action.DELETE),
+    }
+
+
+async def project_packages(request: web.Request) -> web.Response:
+    """The packages tab: each package with its latest build per chroot."""
+    overview, user, _ = await _overview(request)
+    counts = await request.app[DB].read(store.package_counts, overview.project.id)
+    grid = monitor_grid(overview)
+    return await page(
+        request,
+        "project_packages.html",
+        {
+            **_permissions_context(user, overview.project, overview.roles),
+            "overview": overview,
+            "grid": grid,
+            "live_ids": live_ids([], grid),
+            "counts": counts,
+            "tab": "packages",
+        },
+    )
+
+
+async def project_permissions(request: web.Request) -> web.StreamResponse:
+    """The permissions tab. The owner and project admins see every role and request, grant
+    and revoke builder and admin, and approve requests; another signed-in user sees their
+    own roles and asks for access (a request the owner then sees here)."""
+    user, project, roles, _ = await _project_read(request)
+    context = _permissions_context(user, project, roles)
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        user = await signed_in(request)
+        form = await read_form(request)
+        values = form.fields
+        if form.get("action") == "request":
+            await _request_access(request, user, project, form)
+        auth.check_permission(user, project, roles, auth.Action.MODIFY)
+        name = check(errors, "username", forms.check_name, form.get("username"))
+        if name is not None:
+            states = {
+                role: "approved" if form.checkbox(role) else "nothing" for role in operations.ROLES
+            }
+            try:
+                await services.set_permissions(
+                    request.app, user, project.owner_name, project.name, {name: states}
+                )
+            except (NotFound, BadRequest) as exc:
+                errors["username"] = exc.message
+            else:
+                held_now = [role for role, state in states.items() if state == "approved"]
+                text = (
+                    f"{name} now holds {' and '.join(held_now)} on {project.full_name}."
+                    if held_now
+                    else f"{name} holds no role on {project.full_name} now."
+                )
+                raise flash_redirect(request.path, text)
+        status = 400
+    every = await request.app[DB].read(store.permission_states, project.id)
+    mine = every.get(user.name, {}) if user is not None else {}
+    return await page(
+        request,
+        "project_permissions.html",
+        {
+            **context,
+            "held": sorted(every.items()) if context["can_modify"] else [],
+            "mine": mine,
+            "roles": operations.ROLES,
+            "errors": errors,
+            "values": values,
+            "tab": "permissions",
+        },
+        status=status,
+    )
+
+
+async def _request_access(request: web.Request, user: User, project: Project, form: Form) -> None:
+    """Ask for (or withdraw) roles on someone else's project; back to the tab with a flash."""
+    wanted = {role: form.checkbox(role) for role in operations.ROLES}
+    try:
+        now = await services.request_permissions(
+            request.app, user, project.owner_name, project.name, wanted
+        )
+    except BadRequest as exc:
+        raise flash_redirect(request.path, exc.message) from None
+    asked = [role for role, state in now.items() if state == "request"]
+    text = (
+        f"You asked for {' and '.join(asked)} on {project.full_name}; "
+        f"{project.owner_name} sees the request on this page."
+        if asked
+        else f"You have no pending request on {project.full_name}."
+    )
+    raise flash_redirect(request.path, text)
 
 
 def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any]:
@@ -317,6 +557,7 @@ def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any
         "log": f"/builds/{build.id}/{chroot.chroot}/log" if started else "",
         "live_log": f"/builds/{build.id}/{chroot.chroot}/live-log",
         "pruned": chroot.pruned_on is not None,
+        "has_log": started,
     }
 
 
@@ -332,7 +573,17 @@ def build_view(config: Any, build: Build) -> dict[str, Any]:
         "duration": duration(build.started_on, build.ended_on),
         "version": build.version_release or "",
         "chroots": [chroot_view(config, build, c) for c in build.chroots],
+        "importing": any(c.status is State.IMPORTING for c in build.chroots),
+        "import_failure": import_failure(build),
     }
+
+
+def import_failure(build: Build) -> str:
+    """Why the import failed, or "" (then its chroots never had a build log)."""
+    if build.pkg_name is not None:
+        return ""
+    reasons = [c.fail_reason for c in build.chroots if c.status is State.FAILED and c.fail_reason]
+    return reasons[0] if reasons else ""
 
 
 async def _build(request: web.Request) -> tuple[Build, Project, frozenset[str], User | None]:
@@ -353,6 +604,10 @@ async def build_page(request: web.Request) -> web.Response:
         f"{config.public_results_url}/{build.owner_name}/{build.project_name}/"
         f"{SRPM_BUILDS}/{build.id:08d}/{LIVE_LOG}"
     )
+    can_build = may(user, project, roles, auth.Action.BUILD)
+    enabled = await request.app[DB].read(
+        store.get_project_with_roles, project.owner_name, project.name, None
+    )
     return await page(
         request,
         "build.html",
@@ -360,12 +615,15 @@ async def build_page(request: web.Request) -> web.Response:
             "build": build,
             "view": view,
             "project": project,
-            "can_cancel": not view["finished"] and may(user, project, roles, auth.Action.BUILD),
+            "can_cancel": not view["finished"] and can_build,
+            "can_rebuild": can_build,
             "can_delete": view["finished"]
             and user is not None
             and (
                 build.submitter_name == user.name or may(user, project, roles, auth.Action.MODIFY)
             ),
+            "enabled": enabled[2] if enabled else (),
+            "failed_chroots": [c.chroot for c in build.chroots if c.status is State.FAILED],
             "import_log": import_log,
             "states": [s.value for s in BUILD_STATE_PRECEDENCE],
         },
@@ -387,6 +645,7 @@ async def search(request: web.Request) -> web.Response:
     query = request.query.get("q")
     errors: dict[str, str] = {}
     rows: list[sqlite3.Row] | None = None
+    packages: list[sqlite3.Row] = []
     if query is not None:
         terms = check(errors, "q", services.search_terms, query, "q")
         if terms is not None:
@@ -394,10 +653,12 @@ async def search(request: web.Request) -> web.Response:
             rows = await request.app[DB].read(
                 store.search_projects, words, owner_part, name_part, SEARCH_LIMIT
             )
+            if owner_part is None:
+                packages = await request.app[DB].read(store.search_packages, words, SEARCH_LIMIT)
     return await page(
         request,
         "search.html",
-        {"query": query or "", "rows": rows, "errors": errors},
+        {"query": query or "", "rows": rows, "packages": packages, "errors": errors},
         status=400 if errors else 200,
     )
 
@@ -467,7 +728,9 @@ async def new_project(request: web.Request) -> web.StreamResponse:
             operations.CREATE_PROJECT.parse(values, user)  # the other fields' errors too
         else:
             await services.create_project(request.app, user, values)
-            raise see_other(f"/coprs/{user.name}/{values['name']}/")
+            raise flash_redirect(
+                f"/coprs/{user.name}/{values['name']}/", f"Project {values['name']} created."
+            )
     except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
         _field_errors(exc, errors)
     except Conflict as exc:
@@ -509,7 +772,7 @@ async def edit_project(request: web.Request) -> web.StreamResponse:
             operations.EDIT_PROJECT.parse(values, user)  # the other fields' errors too
         else:
             await services.edit_project(request.app, user, project.owner_name, project.name, values)
-            raise see_other(project_url(project))
+            raise flash_redirect(project_url(project), "Project settings saved.")
     except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
         _field_errors(exc, errors)
     return await page(
@@ -551,7 +814,7 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
             {**context, "values": form.fields, "errors": errors},
             status=400,
         )
-    raise see_other(project_url(project))
+    raise flash_redirect(project_url(project), f"Buildroot packages of {chroot} saved.")
 
 
 async def delete_project(request: web.Request) -> web.StreamResponse:
@@ -570,7 +833,7 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
             errors["verify"] = exc.message
     if errors:
         return await page(request, "project_delete.html", {**context, "errors": errors}, status=400)
-    raise see_other(f"/coprs/{project.owner_name}/")
+    raise flash_redirect(f"/coprs/{project.owner_name}/", f"Project {project.full_name} deleted.")
 
 
 # ---------------------------------------------------------------- builds
@@ -671,17 +934,66 @@ async def _submit_build(
             status=400,
         )
     if len(ids) == 1:
-        raise see_other(f"/builds/{ids[0]}/")
-    raise see_other(f"/coprs/{project.owner_name}/{project.name}/builds/")
+        raise flash_redirect(f"/builds/{ids[0]}/", f"Build {ids[0]} submitted.")
+    raise flash_redirect(
+        f"/coprs/{project.owner_name}/{project.name}/builds/",
+        f"{len(ids)} builds submitted: {', '.join(map(str, ids))}.",
+    )
 
 
 async def cancel_build(request: web.Request) -> web.StreamResponse:
+    """GET: ask for confirmation; POST: cancel the build."""
     user = await signed_in(request)
+    if request.method == "GET":
+        build, project, roles, _ = await _build(request)
+        auth.check_permission(user, project, roles, auth.Action.BUILD)
+        view = build_view(request.app[CONFIG], build)
+        return await page(request, "build_cancel.html", {"build": build, "view": view})
     build_id = api_v1.build_id_of(request)
     await read_form(request)
-    with contextlib.suppress(Conflict):  # it ended meanwhile: the build page shows how
+    try:
         await services.cancel_build(request.app, user, build_id)
-    raise see_other(f"/builds/{build_id}/")
+    except Conflict:  # it ended meanwhile: the build page shows how
+        raise flash_redirect(
+            f"/builds/{build_id}/", f"Build {build_id} had already ended."
+        ) from None
+    raise flash_redirect(f"/builds/{build_id}/", f"Build {build_id} canceled.")
+
+
+async def rebuild_build(request: web.Request) -> web.StreamResponse:
+    """Submit a build's source again: to its failed chroots (`failed=y`), to the chroots
+    ticked on the rebuild form (`<chroot>=y`, with `choose=y`), or else to all its chroots."""
+    user = await signed_in(request)
+    build, project, roles, _ = await _build(request)
+    auth.check_permission(user, project, roles, auth.Action.BUILD)
+    form = await read_form(request)
+    here = f"/builds/{build.id}/"
+    chroots: list[str] | None = None
+    if form.checkbox("failed"):
+        chroots = [c.chroot for c in build.chroots if c.status is State.FAILED]
+        if not chroots:
+            raise flash_redirect(here, "No chroot of this build failed.")
+    elif form.checkbox("choose"):
+        offered = set(request.app[CONFIG].chroots) | {c.chroot for c in build.chroots}
+        chroots = sorted(name for name in offered if form.checkbox(name))
+        if not chroots:
+            raise flash_redirect(here, "Select at least one chroot to rebuild.")
+    try:
+        new_id = await services.rebuild(request.app, user, build.id, chroots)
+    except BadRequest as exc:
+        raise flash_redirect(here, exc.message) from None
+    raise flash_redirect(
+        f"/builds/{new_id}/", f"Build {new_id} submitted: a rebuild of {build.id}."
+    )
+
+
+FAVICON = (Path(__file__).resolve().parent.parent / "static" / "favicon.ico").read_bytes()
+
+
+async def favicon(request: web.Request) -> web.Response:
+    response = web.Response(body=FAVICON, content_type="image/x-icon")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def _retention_fields(form: Form, errors: dict[str, str]) -> dict[str, int]:
@@ -705,7 +1017,9 @@ async def delete_build(request: web.Request) -> web.StreamResponse:
     if build is None:
         raise NotFound(f"Build {build_id} does not exist.")
     await services.delete_builds(request.app, user, [build_id])
-    raise see_other(f"/coprs/{build.owner_name}/{build.project_name}/builds/")
+    raise flash_redirect(
+        f"/coprs/{build.owner_name}/{build.project_name}/builds/", f"Build {build_id} deleted."
+    )
 
 
 # ---------------------------------------------------------------- package retention
