@@ -30,6 +30,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,10 @@ class Signer:
         self.key_length = key_length
         # Keyring changes (new keys, deleted keys) one at a time; signing runs alongside.
         self._keyring_lock = asyncio.Lock()
+        # One rpmsign at a time per key: two runs on the same file (a build's own signing
+        # and the signing of a project's earlier builds when its key arrives) would both
+        # have gpg write the same temporary signature file, and the second asks on a tty.
+        self._rpmsign_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pending: dict[tuple[str, str], asyncio.Task[ProjectKey]] = {}
         self._used = False
 
@@ -226,8 +231,9 @@ class Signer:
     async def sign_rpms(self, key: ProjectKey, files: Sequence[Path]) -> None:
         """Sign RPMs/SRPMs in place with `key` (an existing signature is replaced); one
         rpmsign run per SIGN_BATCH files, whose start-up is most of the cost."""
-        for start in range(0, len(files), SIGN_BATCH):
-            await self._rpmsign(key, files[start : start + SIGN_BATCH])
+        async with self._rpmsign_locks[key.fingerprint]:
+            for start in range(0, len(files), SIGN_BATCH):
+                await self._rpmsign(key, files[start : start + SIGN_BATCH])
 
     async def _rpmsign(self, key: ProjectKey, files: Sequence[Path]) -> None:
         await asyncio.to_thread(self._prepare_home)

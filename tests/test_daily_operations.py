@@ -3,6 +3,7 @@ and from the command line (through the running server, and with none running).""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 
@@ -52,17 +53,22 @@ async def test_api_v1_reads_and_writes_retention_and_shows_disk_usage(aiohttp_cl
         answer = await (await client.get("/api/disk_usage/")).json()
         return answer
 
-    answer = await usage()
-    for _ in range(100):  # the bytes are recorded just after the chroots end
-        if answer["total"] > 0:
-            break
-        answer = await usage()
     project_dir = app[PUBLISHER].project_dir("alice", "p")
-    on_disk = sum(
-        f.stat().st_size
-        for f in project_dir.rglob("*")
-        if f.is_file() and "repodata" not in f.parts
-    )
+
+    def bytes_on_disk() -> int:
+        return sum(
+            f.stat().st_size
+            for f in project_dir.rglob("*")
+            if f.is_file() and "repodata" not in f.parts
+        )
+
+    # Each chroot's bytes are recorded just after its end is stored (the build may read
+    # succeeded before the last chroot is counted): wait until both agree.
+    for _ in range(100):
+        answer, on_disk = await usage(), bytes_on_disk()
+        if answer["total"] == on_disk:
+            break
+        await asyncio.sleep(0.05)
     assert answer["total"] == on_disk > 0
     assert answer["projects"] == [{"owner": "alice", "project": "p", "disk_usage": on_disk}]
     detail = (await (await client.get("/api/coprs/alice/p/detail/")).json())["detail"]

@@ -19,7 +19,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from ..models import Build
 from ..publisher import LIVE_LOG, NAME_RE, SRPM_BUILDS, build_dir_name
 from ..states import State, derive_build_state
 from .api_v1 import build_id_of
-from .results import _read_from, _stopping, results_root
+from .results import _LogReader, _stopping, locate, results_root
 
 EVENTS_POLL = 0.25  # seconds between looks at the logs and the build's state
 LIST_POLL = 1.0  # seconds between looks at the states of a list page's builds
@@ -104,6 +104,18 @@ class LogCursor:
     lines: int = 0
     held_since: float | None = None
     skipped: int = 0  # lines left out at the start of a long log, not sent yet as a note
+    reader: _LogReader | None = field(default=None, repr=False, compare=False)
+
+    def read(self, root: Path, rel: str, offset: int, limit: int) -> tuple[int, bytes] | None:
+        """Bytes of the log from `offset`: builder-live.log, or the .gz it becomes when
+        its chroot ends (see results._LogReader)."""
+        if self.reader is None:
+            self.reader = _LogReader(root)
+        return self.reader.read(rel, offset, limit)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
 
 
 def _log_path(build: Build, key: str) -> str | None:
@@ -153,17 +165,14 @@ def _read_log(root: Path, build: Build, cursor: LogCursor, now: float) -> tuple[
     rel = _log_path(build, cursor.key)
     if rel is None:
         return [], True
-    try:  # a cheap look first: most ticks find nothing new
-        size = os.stat(root / rel).st_size
-    except OSError:
-        return [], True
-    if size == cursor.offset:
+    size = _log_size(root, rel)  # a cheap look first: most ticks find nothing new
+    if size is None or size == cursor.offset:
         return [], True
     if cursor.offset == 0 and size > LOG_WINDOW:
         _skip_to_window(root, rel, cursor, size)
     lines: list[str] = []
     while True:
-        got = _read_from(root, rel, cursor.offset, CHUNK)
+        got = cursor.read(root, rel, cursor.offset, CHUNK)
         if got is None:
             return lines, True
         size, data = got
@@ -188,12 +197,30 @@ def _read_log(root: Path, build: Build, cursor: LogCursor, now: float) -> tuple[
             lines.append(_decode(data))
 
 
+def _log_size(root: Path, rel: str) -> int | None:
+    """The log's size in bytes: builder-live.log's, or once compressed, the size the gzip
+    trailer records (modulo 4 GiB: a bigger log just skips less). None: neither exists."""
+    try:
+        return os.stat(root / rel).st_size
+    except OSError:
+        pass
+    found = locate(root, rel + ".gz")
+    if found is None or found[1]:
+        return None
+    try:
+        with open(found[0], "rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            return int.from_bytes(fh.read(4), "little")
+    except OSError:
+        return None
+
+
 def _skip_to_window(root: Path, rel: str, cursor: LogCursor, size: int) -> None:
     """Move a new cursor past the lines before the log's last LOG_WINDOW bytes."""
     until = size - LOG_WINDOW
     offset = lines = 0
     while offset < until:
-        got = _read_from(root, rel, offset, min(CHUNK * 4, until - offset))
+        got = cursor.read(root, rel, offset, min(CHUNK * 4, until - offset))
         if got is None or not got[1]:
             break
         chunk = got[1]
@@ -238,7 +265,7 @@ def _read_tail(root: Path, build: Build, cursor: LogCursor) -> str | None:
     rel = _log_path(build, cursor.key)
     if rel is None:
         return None
-    got = _read_from(root, rel, cursor.offset, CHUNK)
+    got = cursor.read(root, rel, cursor.offset, CHUNK)
     if got is None or not got[1]:
         return None
     cursor.offset += len(got[1])
@@ -317,6 +344,9 @@ async def stream_build(request: web.Request, build_view: BuildView) -> web.Strea
             await _pause(request, EVENTS_POLL)
     except ConnectionResetError:
         pass  # the page was closed
+    finally:
+        for cursor in cursors:
+            cursor.close()
     return response
 
 
