@@ -654,12 +654,34 @@ async def reset_package(
 
 
 async def set_package_retention(
-    app: web.Application, project: Project, pkg_name: str, values: dict[str, int | None]
-) -> None:
-    """Store a package's own retention settings (None: the project's value). Callers have
-    checked the user may modify the project and validated the values."""
-    await app[DB].write(store.set_package_settings, project.id, pkg_name, values)
+    app: web.Application,
+    user: User,
+    owner: str,
+    name: str,
+    pkg_name: str,
+    values: dict[str, int | None],
+) -> Project:
+    """Store a package's own retention settings (None: the project's value), once `user` is
+    found allowed to edit the project (404, 403) and the project has built the package
+    (404). The values are checked by the caller's form (forms.RETENTION_LIMITS)."""
+    project = await app[DB].write(_set_package_retention, user, owner, name, pkg_name, values)
     log.info("package retention project=%s package=%s %s", project.full_name, pkg_name, values)
+    return project
+
+
+def _set_package_retention(
+    conn: sqlite3.Connection,
+    user: User,
+    owner: str,
+    name: str,
+    pkg_name: str,
+    values: dict[str, int | None],
+) -> Project:
+    project = _allowed(conn, user, owner, name, operations.EDIT_PROJECT, None).project
+    if pkg_name not in store.project_packages(conn, project.id):
+        raise NotFound(f"Package {pkg_name[:100]} does not exist in {project.full_name}.")
+    store.set_package_settings(conn, project.id, pkg_name, values)
+    return project
 
 
 # ---------------------------------------------------------------- search

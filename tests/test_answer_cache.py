@@ -300,3 +300,44 @@ async def test_a_waiter_computes_when_the_computing_request_goes_away(client):
     assert calls == 2
     with pytest.raises(asyncio.CancelledError):
         await leader
+
+
+async def test_api_v3_answers_follow_what_they_depend_on(client, token, make_user):
+    """v3's cached reads: the all-projects list sees another owner's new project while the
+    first owner's list and an unrelated build stay kept, and the monitor loses a package
+    deleted through API v3."""
+    app = client.server.app
+    auth = basic_auth(token)
+    bob, _ = await make_user("bob")  # a new user changes every answer: before the reads
+    hello = await submit(client, token, "one", "hello")
+    world = await submit(client, token, "one", "world")
+    for chroot in CHROOTS:  # only a finished build can be deleted
+        await app[DB].write(store.set_chroot_state, world, chroot, State.FAILED)
+
+    async def get(url: str) -> dict:
+        resp = await client.get(url, headers=auth)
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+    def names(listed: dict) -> set[str]:
+        return {item["full_name"] for item in listed["items"]}
+
+    everyone, alices = "/api_3/project/list", "/api_3/project/list?ownername=alice"
+    monitor = "/api_3/monitor?ownername=alice&projectname=one"
+    assert names(await get(everyone)) == {"alice/one", "alice/two"}
+    assert names(await get(alices)) == {"alice/one", "alice/two"}
+    assert (await get(f"/api_3/build/{hello}"))["id"] == hello
+    assert {p["name"] for p in (await get(monitor))["packages"]} == {"hello", "world"}
+
+    await app[DB].write(store.create_project, bob.id, {"name": "three"}, list(CHROOTS))
+    assert names(await get(everyone)) == {"alice/one", "alice/two", "bob/three"}
+    assert cached(client, ("v3 projects", "alice", 0, 100)) is not None
+    assert cached(client, ("v3 build", hello)) is not None
+
+    resp = await client.delete(
+        "/api_3/package/delete",
+        headers=auth,
+        json={"ownername": "alice", "projectname": "one", "package_name": "world"},
+    )
+    assert resp.status == 200, await resp.text()
+    assert {p["name"] for p in (await get(monitor))["packages"]} == {"hello"}

@@ -519,6 +519,9 @@ async def test_the_dispatcher_hands_every_repository_to_the_builder(aiohttp_clie
         ["fedora-40-x86_64", "epel-9-x86_64"],
     )
     await app[DB].write(store.set_chroot_packages, project_id, "fedora-40-x86_64", "gcc make")
+    # A chroot's own extra repositories follow the build's, copr:// names resolved alike.
+    epel_repos = "copr://carol/tools https://extra.example/r/ https://epel-only.example/"
+    await app[DB].write(store.set_chroot_repos, project_id, "epel-9-x86_64", epel_repos)
 
     def insert(conn):  # type: ignore[no-untyped-def]
         (build_id,) = store.insert_builds(
@@ -547,9 +550,17 @@ async def test_the_dispatcher_hands_every_repository_to_the_builder(aiohttp_clie
         / "bob/libs/fedora-40-x86_64",
     }
     assert fedora.buildroot_pkgs == ("gcc", "make")
-    assert jobs["epel-9-x86_64"].distro_repos == default_distribution_repos(
-        Chroot.parse("epel-9-x86_64")
+    epel = jobs["epel-9-x86_64"]
+    assert epel.distro_repos == default_distribution_repos(Chroot.parse("epel-9-x86_64"))
+    assert epel.repos == (
+        "http://copr.example/results/alice/demo/epel-9-x86_64/",
+        "http://copr.example/results/bob/libs/epel-9-x86_64/",
+        "https://extra.example/r/",  # once, though both the build and the chroot name it
+        "http://copr.example/results/carol/tools/epel-9-x86_64/",
+        "https://epel-only.example/",
     )
+    assert epel.local_repos[epel.repos[3]] == results / "carol/tools/epel-9-x86_64"
+    assert epel.buildroot_pkgs == ()
 
 
 async def _count(fake: FakeBuilder, n: int) -> bool:

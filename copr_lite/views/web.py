@@ -1027,7 +1027,7 @@ async def delete_build(request: web.Request) -> web.StreamResponse:
 
 async def package_retention(request: web.Request) -> web.StreamResponse:
     """A package's own retention settings; an empty field takes the project's value."""
-    _, project, _ = await _project_for(request, auth.Action.MODIFY)
+    user, project, _ = await _project_for(request, auth.Action.MODIFY)
     package = request.match_info["package"]
     db = request.app[DB]
     if package not in await db.read(store.project_packages, project.id):
@@ -1054,5 +1054,7 @@ async def package_retention(request: web.Request) -> web.StreamResponse:
         )
     settings: dict[str, int | None] = {key: numbers.get(key) for key in forms.RETENTION_LIMITS}
     settings["auto_prune"] = None if choice == "" else int(choice == "y")
-    await services.set_package_retention(request.app, project, package, settings)
+    await services.set_package_retention(
+        request.app, user, project.owner_name, project.name, package, settings
+    )
     raise see_other(project_url(project))
