@@ -63,7 +63,13 @@ def _note(kind: str, num: str, txt: str = "''") -> str:
     return f"INSERT INTO changed_rows VALUES ('{kind}', {num}, {txt});"
 
 
-def _triggers() -> list[str]:
+# Columns of `projects` kept up to date as builds come and go (disk usage): a change of
+# them alone is the project's and its lists', never its chroots' (whose change makes the
+# monitor read every package again).
+USAGE_COLUMNS = ("disk_bytes",)
+
+
+def _triggers(project_columns: list[str]) -> list[str]:
     """CREATE TEMP TRIGGER statements: for each table answers are made of, what each
     changed row image (OLD, NEW) notes."""
     per_row: dict[str, Callable[[str], str]] = {
@@ -99,13 +105,26 @@ def _triggers() -> list[str]:
             _note("package", f"{r}.project_id", f"{r}.name") + _note("project", f"{r}.project_id")
         ),
     }
+    settings = [c for c in project_columns if c not in USAGE_COLUMNS]
     statements = []
     for table, body in per_row.items():
         for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+            if table == "projects" and event == "UPDATE":
+                event = f"UPDATE OF {', '.join(settings)}"
             statements.append(
-                f"CREATE TEMP TRIGGER IF NOT EXISTS note_{table}_{event.lower()}"
+                f"CREATE TEMP TRIGGER IF NOT EXISTS note_{table}_{event.split()[0].lower()}"
                 f" AFTER {event} ON main.{table} BEGIN {''.join(body(r) for r in rows)} END"
             )
+    usage = [c for c in project_columns if c in USAGE_COLUMNS]
+    if usage:
+        statements.append(
+            "CREATE TEMP TRIGGER IF NOT EXISTS note_projects_usage"
+            f" AFTER UPDATE OF {', '.join(usage)} ON main.projects BEGIN "
+            + _note("project", "NEW.id")
+            + _note("owner", "NEW.owner_id")
+            + _note("projects", "0")
+            + " END"
+        )
     for event in ("INSERT", "UPDATE OF name", "DELETE"):
         name = event.split()[0].lower()
         statements.append(
@@ -118,7 +137,8 @@ def _triggers() -> list[str]:
 def install(conn: sqlite3.Connection) -> None:
     """Create the notes table and triggers on this connection (the writer's)."""
     conn.execute(_TABLE)
-    for statement in _triggers():
+    columns = [row[1] for row in conn.execute("PRAGMA main.table_info(projects)")]
+    for statement in _triggers(columns):
         conn.execute(statement)
 
 

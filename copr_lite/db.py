@@ -42,6 +42,10 @@ def _on_thread(
     return execute(fn, *args, **kwargs)
 
 
+# Most milliseconds a read on the event loop waits for a lock before it moves to a thread.
+POINT_BUSY_MS = 20
+
+
 class DatabaseError(Exception):
     """The database cannot be used (too new, unreadable); worded for the operator."""
 
@@ -58,10 +62,17 @@ def connect_sync(path: Path) -> sqlite3.Connection:
 class Database:
     """The store's connections. Use `await Database.open(path)` and `await db.close()`."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        point: sqlite3.Connection,
+    ):
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._point = point  # used on the event loop itself: see read_point
         self._drainer: asyncio.Task[None] | None = None
         # Writes waiting for the writer thread; one hop runs them all (group commit).
         self._queued: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -88,7 +99,9 @@ class Database:
         writer = await _connect(path)
         await _on_thread(writer, changes.install, writer._conn)
         reader = await _connect(path)
-        return cls(path, writer, reader)
+        point = connect_sync(path)
+        point.execute(f"PRAGMA busy_timeout={POINT_BUSY_MS}")
+        return cls(path, writer, reader, point)
 
     def on_change(self, listener: Callable[[set[changes.Tag], int], None]) -> None:
         """Call `listener(tags, writes)` after each committed batch that changed rows
@@ -100,6 +113,7 @@ class Database:
             await self._drainer
         await self._reader.close()
         await self._writer.close()
+        self._point.close()
 
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args, **kwargs)` atomically on the writer thread.
@@ -157,6 +171,20 @@ class Database:
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args, **kwargs)` on the reader thread (several queries, one hop)."""
         return await _on_thread(self._reader, fn, self._reader._conn, *args, **kwargs)
+
+    async def read_point(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(conn, *args)` on the event loop itself: only for a few rows read by their
+        key (a build's state), never anything that scans. Such a query takes about 10 us; the
+        hop to the reader thread and back costs twice that in CPU, which is most of a hot
+        read's cost (bench/api.py, build_status of random builds). In WAL mode a read does
+        not wait for writers; when the database is busy anyway (recovery after a crash), it
+        goes to the reader thread instead of holding up the loop."""
+        try:
+            return fn(self._point, *args)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return await self.read(fn, *args)
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """One read query; rows support index and name access."""

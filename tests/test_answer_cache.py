@@ -10,7 +10,7 @@ import pytest
 
 from copr_lite import services, store
 from copr_lite.cache import AnswerCache, Fresh
-from copr_lite.changes import build_tag, project_tag
+from copr_lite.changes import build_tag, chroots_tag, project_tag
 from copr_lite.keys import ANSWERS, CONFIG, DB
 from copr_lite.monitor import build_entry, package_entries
 from copr_lite.states import State
@@ -341,3 +341,19 @@ async def test_api_v3_answers_follow_what_they_depend_on(client, token, make_use
     )
     assert resp.status == 200, await resp.text()
     assert {p["name"] for p in (await get(monitor))["packages"]} == {"hello"}
+
+
+async def test_disk_usage_changes_its_project_not_its_chroots(client, token):
+    """Recording a chroot's bytes (after every build) changes the project's answers, but
+    not its chroots: the monitor's kept package rows stay valid."""
+    app = client.server.app
+    db = app[DB]
+    build_id = await submit(client, token, "one", "hello")
+    project = await db.read(store.get_project, "alice", "one")
+    seen: list[set] = []
+    db.on_change(lambda tags, writes: seen.append(tags))
+    await db.write(store.record_chroot_bytes, build_id, CHROOTS[0], 12345)
+    assert seen and project_tag(project.id) in seen[-1]
+    assert chroots_tag(project.id) not in seen[-1]
+    await db.write(store.update_project, project.id, {"description": "changed"})
+    assert chroots_tag(project.id) in seen[-1]

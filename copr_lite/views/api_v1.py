@@ -478,7 +478,7 @@ async def build_status(request: web.Request) -> web.Response:
     build_id = build_id_of(request)
 
     async def compute() -> Computed:
-        state = await request.app[DB].read(store.get_build_state, build_id)
+        state = await request.app[DB].read_point(store.get_build_state, build_id)
         if state is None:
             raise NotFound(f"Build {build_id} does not exist.")
         return {"status": derive_build_state(*state)}, [build_tag(build_id)]
