@@ -132,6 +132,13 @@ async def test_web_deletes_a_finished_build(aiohttp_client, make_app):
     assert 'id="delete-form"' in page
     assert 'id="delete-form"' not in await (await client.get(f"/builds/{running}/")).text()
 
+    # The page's button asks first: a confirmation page whose form does the delete.
+    confirm = await (await client.get(f"/builds/{done}/delete/")).text()
+    assert 'id="confirm-delete-form"' in confirm and "cannot be undone" in confirm
+    assert (await client.get(f"/builds/{done}/")).status == 200  # nothing deleted yet
+    unfinished = await (await client.get(f"/builds/{running}/delete/")).text()
+    assert 'id="confirm-delete-form"' not in unfinished and "cancel it first" in unfinished
+
     resp = await post(client, f"/builds/{running}/delete/", {}, csrf)
     assert resp.status == 409
     resp = await post(client, f"/builds/{done}/delete/", {}, None)  # no CSRF token

@@ -79,6 +79,7 @@ def add_web_routes(router: web.UrlDispatcher) -> None:
     get("/builds/{build_id}/state", build_state)
     get("/builds/{build_id}/cancel/", cancel_build)
     post("/builds/{build_id}/cancel/", cancel_build)
+    get("/builds/{build_id}/delete/", delete_build)
     post("/builds/{build_id}/delete/", delete_build)
     post("/builds/{build_id}/rebuild/", rebuild_build)
     get("/favicon.ico", favicon)
@@ -1009,8 +1010,11 @@ def _retention_fields(form: Form, errors: dict[str, str]) -> dict[str, int]:
 
 
 async def delete_build(request: web.Request) -> web.StreamResponse:
-    """POST /builds/<id>/delete/: delete a finished build (its results, logs and SRPM)."""
+    """GET: ask for confirmation; POST: delete a finished build (its results, logs and
+    SRPM)."""
     user = await signed_in(request)
+    if request.method == "GET":
+        return await _confirm_delete(request, user)
     build_id = api_v1.build_id_of(request)
     await read_form(request)
     build = await request.app[DB].read(store.get_build, build_id)
@@ -1020,6 +1024,16 @@ async def delete_build(request: web.Request) -> web.StreamResponse:
     raise flash_redirect(
         f"/coprs/{build.owner_name}/{build.project_name}/builds/", f"Build {build_id} deleted."
     )
+
+
+async def _confirm_delete(request: web.Request, user: User) -> web.Response:
+    """The page that asks before a build is deleted (its submitter, or a project admin)."""
+    build, project, roles, _ = await _build(request)
+    action = operations.DELETE_BUILDS.action
+    if build.submitter_name != user.name and action is not None:
+        auth.check_permission(user, project, roles, action)
+    view = build_view(request.app[CONFIG], build)
+    return await page(request, "build_delete.html", {"build": build, "view": view})
 
 
 # ---------------------------------------------------------------- package retention
