@@ -98,6 +98,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except web.HTTPException as exc:
         if exc.status < 400:
+            # The web UI's redirects set its cookies (flash message, session): Secure when
+            # the site is served over HTTPS.
+            if exc.cookies and request.app[CONFIG].public_base_url.startswith("https"):
+                for morsel in exc.cookies.values():
+                    morsel["secure"] = True
             raise
         await find_user(request)
         message, errcode = _HTTP_TEXT.get(exc.status, (exc.reason, f"http_{exc.status}"))

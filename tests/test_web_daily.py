@@ -27,7 +27,7 @@ from test_web import (
     store_build,
 )
 
-from copr_lite import store
+from copr_lite import auth, store
 from copr_lite.keys import CONFIG, DB, PUBLISHER
 from copr_lite.states import State
 from copr_lite.testing import add_user
@@ -474,6 +474,24 @@ async def test_access_request_seen_and_approved_by_the_owner(app_client):
 
 
 # ---------------------------------------------------------------- feedback and flow
+
+
+async def test_cookies_of_web_redirects_are_secure_over_https(aiohttp_client, make_app):
+    """Behind HTTPS the flash message's cookie is Secure, like the session's."""
+    client = await aiohttp_client(make_app(base_url="https://copr.example"))
+    await add_user(client.server.app, "alice")
+    html = await (await client.get("/login/")).text()
+    csrf = csrf_in(html)
+    resp = await client.post(
+        "/login/",
+        data={"username": "alice", "password": "password123", "csrf_token": csrf, "next": "/"},
+        headers={"Cookie": f"{auth.CSRF_COOKIE}={csrf}"},
+        allow_redirects=False,
+    )
+    assert resp.status == 302, await resp.text()
+    cookies = {c.split("=", 1)[0]: c for c in resp.headers.getall("Set-Cookie")}
+    assert "Signed%20in" in cookies["flash"] and "Secure" in cookies["flash"]
+    assert "Secure" in cookies[auth.SESSION_COOKIE]
 
 
 async def test_every_action_flashes_a_message_once(app_client):
