@@ -202,3 +202,22 @@ async def test_a_finished_log_is_compressed_and_served_at_both_names(aiohttp_cli
     text = await resp.text()
     assert "data: fake build step" in text and text.endswith("event: end\ndata: succeeded\n\n")
     assert (await client.get(base + "nothing.log.gz")).status == 404
+
+
+async def test_api_v1_build_detail_leaves_out_pruned_chroots(aiohttp_client, make_app):
+    client = await aiohttp_client(make_app(start_dispatcher=False))
+    await setup_alice(client)
+    build_id = await store_build(
+        client, package=True, moves={F40: State.SUCCEEDED, F41: State.FAILED}
+    )
+
+    def prune_one(conn):  # type: ignore[no-untyped-def]
+        conn.execute(
+            "UPDATE build_chroots SET pruned_on = 1 WHERE build_id = ? AND chroot = ?",
+            (build_id, F41),
+        )
+
+    await client.server.app[DB].write(prune_one)
+    detail = await (await client.get(f"/api/coprs/build/{build_id}/")).json()
+    assert list(detail["results_by_chroot"]) == [F40]
+    assert detail["chroots"][F41] == "failed"  # its state stays readable

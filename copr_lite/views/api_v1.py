@@ -511,8 +511,11 @@ def build_json(config: Config, build: Build) -> dict[str, Any]:
         "ended_on": build.ended_on,
         "src_pkg": build.source_url,
         "submitted_by": build.submitter_name,
+        # A chroot whose results retention removed has no directory to point at.
         "results_by_chroot": {
-            c.chroot: f"{base}{c.chroot}/{build.id:08d}-{package}" for c in build.chroots
+            c.chroot: f"{base}{c.chroot}/{build.id:08d}-{package}"
+            for c in build.chroots
+            if c.pruned_on is None
         },
         "fail_reasons": {
             c.chroot: c.fail_reason or "failed" for c in build.chroots if c.status is State.FAILED
