@@ -366,24 +366,25 @@ class Publisher:
             await asyncio.to_thread(_write_bytes_atomic, path, data)
 
     async def sign_project(self, owner: str, project: str, key: ProjectKey) -> int:
-        """Sign every published RPM and SRPM of the project with `key`, then rebuild and
-        sign each chroot's repository (signing changed the packages' checksums). Returns
-        how many packages were signed."""
+        """Sign every SRPM and published RPM of the project with `key`, rebuilding and
+        signing each chroot's repository after its RPMs (signing changed the packages'
+        checksums). Returns how many packages were signed."""
         if self.signer is None:
             return 0
         project_dir = self.project_dir(owner, project)
         chroot_dirs = [
             d for d in await asyncio.to_thread(_subdirs, project_dir) if d.name != SRPM_BUILDS
         ]
-        signed = 0
+        # SRPMs first: a signed repomd.xml then means the whole project is signed.
+        srpms = await asyncio.to_thread(_import_srpms, project_dir / SRPM_BUILDS)
+        await self.signer.sign_rpms(key, srpms)
+        signed = len(srpms)
         for chroot_dir in chroot_dirs:
             files = await asyncio.to_thread(_published_files, chroot_dir)
             await self.signer.sign_rpms(key, files)
             signed += len(files)
             await self.createrepo(chroot_dir)
-        srpms = await asyncio.to_thread(_import_srpms, project_dir / SRPM_BUILDS)
-        await self.signer.sign_rpms(key, srpms)
-        return signed + len(srpms)
+        return signed
 
 
 class LiveLog:
