@@ -656,53 +656,20 @@ def probe(port: int, targets: dict[str, Target], seconds: float) -> dict[str, Pr
 
 
 @contextlib.contextmanager
-def sign_in_flood(port: int, helpers: list[int]) -> Iterator[dict[str, object]]:
-    """Run bench/flood.py (on the load generator's CPU) against `port` for the duration of
-    the block; the dict yielded is filled with its summary at the end."""
-    cmd = ["taskset", "-c", WRK_CPU, sys.executable, str(BENCH_DIR / "flood.py")]
-    summary: dict[str, object] = {}
-    with subprocess.Popen(
-        [*cmd, str(port), API_USER, str(FLOOD_CLIENTS)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-        if proc.stdout.readline().strip() != "started":
-            raise SystemExit("bench/flood.py did not start")
-        helpers.append(proc.pid)
-        try:
-            yield summary
-        finally:
-            helpers.remove(proc.pid)
-            proc.stdin.close()
-            lines = proc.stdout.read().splitlines()
-            proc.wait(timeout=60)
-        if proc.returncode != 0 or not lines:
-            raise SystemExit(f"bench/flood.py failed ({proc.returncode})")
-        summary.update(json.loads(lines[-1]))
-
-
-@contextlib.contextmanager
-def submitting(
-    port: int, project: str, rate: float, auth: str, helpers: list[int], srpm: Path | None = None
+def helper_process(
+    script: str, args: list[str], helpers: list[int], env: dict[str, str] | None = None
 ) -> Iterator[dict[str, object]]:
-    """Run bench/writer.py (on the load generator's CPU), submitting new_build to `project`
-    (owner/name) `rate` times a second, for the duration of the block; with `srpm`, each
-    build imports it and is built in CHROOTS[2]. The dict yielded is filled with the
-    writer's summary at the end."""
-    cmd = ["taskset", "-c", WRK_CPU, sys.executable, str(BENCH_DIR / "writer.py")]
-    cmd += [str(port), project, str(rate)]
-    if srpm is not None:
-        cmd += [str(srpm), CHROOTS[2]]
+    """Run bench/SCRIPT ARGS on the load generator's CPU for the duration of the block. It
+    prints "started" when it runs, works until its standard input closes, then prints one
+    JSON summary, with which the yielded dict is filled."""
+    cmd = ["taskset", "-c", WRK_CPU, sys.executable, str(BENCH_DIR / script), *args]
     summary: dict[str, object] = {}
-    env = dict(os.environ, BENCH_AUTH=auth)
     with subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     ) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         if proc.stdout.readline().strip() != "started":
-            raise SystemExit("bench/writer.py did not start")
+            raise SystemExit(f"bench/{script} did not start")
         helpers.append(proc.pid)
         try:
             yield summary
@@ -712,8 +679,28 @@ def submitting(
             lines = proc.stdout.read().splitlines()
             proc.wait(timeout=60)
         if proc.returncode != 0 or not lines:
-            raise SystemExit(f"bench/writer.py failed ({proc.returncode})")
+            raise SystemExit(f"bench/{script} failed ({proc.returncode})")
         summary.update(json.loads(lines[-1]))
+
+
+def sign_in_flood(
+    port: int, helpers: list[int]
+) -> contextlib.AbstractContextManager[dict[str, object]]:
+    """Run bench/flood.py against `port` for the duration of the block; the dict yielded is
+    filled with its summary at the end."""
+    return helper_process("flood.py", [str(port), API_USER, str(FLOOD_CLIENTS)], helpers)
+
+
+def submitting(
+    port: int, project: str, rate: float, auth: str, helpers: list[int], srpm: Path | None = None
+) -> contextlib.AbstractContextManager[dict[str, object]]:
+    """Run bench/writer.py, submitting new_build to `project` (owner/name) `rate` times a
+    second, for the duration of the block; with `srpm`, each build imports it and is built
+    in CHROOTS[2]. The dict yielded is filled with the writer's summary at the end."""
+    args = [str(port), project, str(rate)]
+    if srpm is not None:
+        args += [str(srpm), CHROOTS[2]]
+    return helper_process("writer.py", args, helpers, dict(os.environ, BENCH_AUTH=auth))
 
 
 # ---------------------------------------------------------------- results and targets

@@ -1,7 +1,8 @@
 """copr_lite: a self-hosted package build service speaking the Copr API v1.
 
 What plugin authors import: `hookimpl`, the builder contract (`Builder`, `BuildJob`,
-`BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`), `run_logged`, and
+`BuildContext`, `ChrootResult`, `Outcome`, `PackageInfo`, `Chroot`), `run_logged`,
+`built_result` (the result of a build that left RPMs), and
 `processes` for builders that start commands of their own (every process a builder starts
 must end with its task: `processes.start`/`stop`/`run_captured` see to it), and
 `plugin_setting` to declare a plugin's settings.
@@ -18,6 +19,7 @@ from .builders import (
     ChrootResult,
     Outcome,
     PackageInfo,
+    built_result,
     read_rpm_headers,
     run_logged,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "ChrootResult",
     "Outcome",
     "PackageInfo",
+    "built_result",
     "hookimpl",
     "plugin_setting",
     "processes",

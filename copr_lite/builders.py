@@ -267,6 +267,21 @@ def is_rpm_file(path: Path) -> bool:
         return fh.read(len(RPM_MAGIC)) == RPM_MAGIC
 
 
+async def built_result(files: Sequence[Path], ctx: BuildContext, none_left: str) -> ChrootResult:
+    """The success of a build that left `files` (RPMs in ``ctx.result_dir``), each logged;
+    a failure saying `none_left` when there are none, or when rpm cannot read one."""
+    if not files:
+        return ChrootResult.failed(none_left)
+    try:
+        headers = await read_rpm_headers(files)
+    except ValueError as exc:
+        return ChrootResult.failed(f"cannot read the built RPMs: {exc}")
+    for path in files:
+        await ctx.log(f"result: {path.name}")
+    packages = tuple(p for p in headers if p.arch != "src")
+    return ChrootResult(Outcome.SUCCEEDED, packages=packages, files=tuple(files))
+
+
 async def read_rpm_headers(paths: Sequence[Path]) -> list[PackageInfo]:
     """Name, epoch, version, release and arch of RPM files ("src" for source packages).
 

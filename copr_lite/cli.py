@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -509,22 +509,16 @@ def cmd_db_check(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     config = _config(args)
     query = {"dry_run": "1" if args.dry_run else "0"}
-    answer = asyncio.run(control.ask_server(config, "prune", **query))
+
+    async def here(db: Database, publisher: Publisher) -> retention.Plan:
+        return await retention.prune(db, publisher, dry_run=args.dry_run)
+
+    answer, plan = _by_server_or_here(config, "prune", query, here)
     if answer is not None:
         lines = [str(line) for line in answer["lines"]]
     else:
-        # No server: this process owns the data directory while it prunes.
-        lock = control.DataDirLock(config.lock_path)
-        try:
-            lock.acquire()
-        except control.DataDirBusy as exc:
-            fail(f"{exc}, and its control socket {config.control_socket} does not answer")
-        try:
-            lines = asyncio.run(_prune_here(config, args.dry_run)).lines(args.dry_run)
-        except DatabaseError as exc:
-            fail(str(exc))
-        finally:
-            lock.release()
+        assert plan is not None
+        lines = plan.lines(args.dry_run)
     print("\n".join(lines))
     return 0
 
@@ -572,48 +566,52 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_build_delete(args: argparse.Namespace) -> int:
     config = _config(args)
-    ids = ",".join(str(i) for i in args.ids)
-    try:
-        answer = asyncio.run(control.ask_server(config, "delete-builds", ids=ids))
-    except control.ControlError as exc:
-        fail(str(exc))
+    query = {"ids": ",".join(str(i) for i in args.ids)}
+
+    async def here(db: Database, publisher: Publisher) -> list[int]:
+        return await services.remove_builds(db, publisher, control.OPERATOR, list(args.ids))
+
+    answer, deleted = _by_server_or_here(config, "delete-builds", query, here)
     if answer is not None:
         deleted = [int(i) for i in answer["deleted"]]
-    else:
-        lock = control.DataDirLock(config.lock_path)
-        try:
-            lock.acquire()
-        except control.DataDirBusy as exc:
-            fail(f"{exc}, and its control socket {config.control_socket} does not answer")
-        try:
-            deleted = asyncio.run(_delete_here(config, list(args.ids)))
-        except (CoprLiteError, DatabaseError) as exc:
-            fail(exc.message if isinstance(exc, CoprLiteError) else str(exc))
-        finally:
-            lock.release()
-    print(f"deleted build(s) {', '.join(map(str, deleted))}")
+    print(f"deleted build(s) {', '.join(map(str, deleted or ()))}")
     return 0
 
 
-async def _delete_here(config: Config, ids: list[int]) -> list[int]:
-    db = await Database.open(config.db_path)
-    signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
+def _by_server_or_here(
+    config: Config,
+    command: str,
+    query: dict[str, str],
+    here: Callable[[Database, Publisher], Awaitable[T]],
+) -> tuple[dict[str, Any] | None, T | None]:
+    """Ask the running server to do `command` (its answer, None); with no server running,
+    hold the data directory's lock and do it in this process (None, what `here` returns).
+    Only the process that runs createrepo_c may remove published files."""
     try:
-        publisher = Publisher(config.data_dir / "results", signer)
-        return await services.remove_builds(db, publisher, control.OPERATOR, ids)
+        answer = asyncio.run(control.ask_server(config, command, **query))
+    except control.ControlError as exc:
+        fail(str(exc))
+    if answer is not None:
+        return answer, None
+    lock = control.DataDirLock(config.lock_path)
+    try:
+        lock.acquire()
+    except control.DataDirBusy as exc:
+        fail(f"{exc}, and its control socket {config.control_socket} does not answer")
+    try:
+        return None, asyncio.run(_with_store(config, here))
+    except (CoprLiteError, DatabaseError) as exc:
+        fail(exc.message if isinstance(exc, CoprLiteError) else str(exc))
     finally:
-        await db.close()
-        if signer is not None:
-            await signer.close()
+        lock.release()
 
 
-async def _prune_here(config: Config, dry_run: bool) -> retention.Plan:
+async def _with_store(config: Config, work: Callable[[Database, Publisher], Awaitable[T]]) -> T:
+    """`work(db, publisher)` on the data directory, as the server would do it."""
     db = await Database.open(config.db_path)
     signer = Signer(config.gnupg_home, key_length=config.key_length) if config.sign else None
     try:
-        return await retention.prune(
-            db, Publisher(config.data_dir / "results", signer), dry_run=dry_run
-        )
+        return await work(db, Publisher(config.data_dir / "results", signer))
     finally:
         await db.close()
         if signer is not None:

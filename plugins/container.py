@@ -75,12 +75,11 @@ from copr_lite import (
     BuildContext,
     BuildJob,
     ChrootResult,
-    Outcome,
     builder_image,
+    built_result,
     hookimpl,
     plugin_setting,
     processes,
-    read_rpm_headers,
     run_logged,
 )
 from copr_lite.repos import dependency_repos, dnf_config, releasever
@@ -459,16 +458,7 @@ class ContainerBuilder:
             return ChrootResult.failed(reason)
 
         files = await asyncio.to_thread(_rules._collect, build_dir / "top", ctx.result_dir)
-        if not files:
-            return ChrootResult.failed("rpmbuild succeeded but produced no RPM")
-        try:
-            headers = await read_rpm_headers(files)
-        except ValueError as exc:
-            return ChrootResult.failed(f"cannot read the built RPMs: {exc}")
-        packages = tuple(p for p in headers if p.arch != "src")
-        for path in files:
-            await ctx.log(f"result: {path.name}")
-        return ChrootResult(Outcome.SUCCEEDED, packages=packages, files=tuple(files))
+        return await built_result(files, ctx, "rpmbuild succeeded but produced no RPM")
 
     async def _wanted(self, job: BuildJob, ctx: BuildContext) -> ChrootResult | list[str]:
         """The packages to install before the build (BuildRequires, then the chroot's

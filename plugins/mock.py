@@ -39,10 +39,9 @@ from copr_lite import (
     BuildContext,
     BuildJob,
     ChrootResult,
-    Outcome,
+    built_result,
     hookimpl,
     plugin_setting,
-    read_rpm_headers,
     run_logged,
 )
 
@@ -179,16 +178,7 @@ class MockBuilder:
             return ChrootResult.failed(reason)
 
         files = sorted(await asyncio.to_thread(lambda: list(ctx.result_dir.glob("*.rpm"))))
-        if not files:
-            return ChrootResult.failed("mock succeeded but left no RPM in the result dir")
-        try:
-            headers = await read_rpm_headers(files)
-        except ValueError as exc:
-            return ChrootResult.failed(f"cannot read the built RPMs: {exc}")
-        packages = tuple(p for p in headers if p.arch != "src")
-        for path in files:
-            await ctx.log(f"result: {path.name}")
-        return ChrootResult(Outcome.SUCCEEDED, packages=packages, files=tuple(files))
+        return await built_result(files, ctx, "mock succeeded but left no RPM in the result dir")
 
     @staticmethod
     def _reason(result_dir: Path, console: list[str]) -> str:

@@ -52,11 +52,10 @@ from copr_lite import (
     BuildContext,
     BuildJob,
     ChrootResult,
-    Outcome,
+    built_result,
     hookimpl,
     plugin_setting,
     processes,
-    read_rpm_headers,
     run_logged,
 )
 
@@ -289,16 +288,7 @@ class RpmbuildBuilder:
             return ChrootResult.failed(reason)
 
         files = await asyncio.to_thread(_collect, build_dir / "top", ctx.result_dir)
-        if not files:
-            return ChrootResult.failed("rpmbuild succeeded but produced no RPM")
-        try:
-            headers = await read_rpm_headers(files)
-        except ValueError as exc:
-            return ChrootResult.failed(f"cannot read the built RPMs: {exc}")
-        packages = tuple(p for p in headers if p.arch != "src")
-        for path in files:
-            await ctx.log(f"result: {path.name}")
-        return ChrootResult(Outcome.SUCCEEDED, packages=packages, files=tuple(files))
+        return await built_result(files, ctx, "rpmbuild succeeded but produced no RPM")
 
     async def _check_srpm(self, job: BuildJob, ctx: BuildContext) -> ChrootResult | bool:
         """Refuse what this host cannot build; else say whether --nodeps is needed."""

@@ -6,31 +6,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-import sys
 
 import aiohttp
 import pytest
 from test_results_views import NEEDS_DNF, dnf  # noqa: F401  (the dnf fixture)
+from test_retention import cli
 
 from copr_lite.keys import DB
 from copr_lite.testing import add_user, basic_auth, wait_until
 
 F40 = "fedora-40-x86_64"
 pytestmark = NEEDS_DNF
-
-
-async def cli(*args: str, cwd) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "copr_lite",
-        *args,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def upload(client, token, project: str, srpm) -> int:

@@ -24,7 +24,7 @@ from types import ModuleType
 
 import pytest
 
-from copr_lite import BuildContext, BuildJob, Chroot, ChrootResult, Outcome
+from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
 from copr_lite.builder_image import ensure_image, provides_spec
 from copr_lite.config import ConfigError, load_config, render_config
 from copr_lite.conformance import make_srpm
@@ -40,6 +40,7 @@ from copr_lite.testing import BuilderPlugin, FakeBuilder, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from container_image import podman_unusable
+from test_builders import build
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
@@ -228,25 +229,6 @@ def image() -> str:
     if seconds is not None:
         print(f"\nbuilt {name} in {seconds:.1f} s", file=sys.stderr)
     return name
-
-
-class Run:
-    def __init__(self, tmp_path: Path) -> None:
-        self.lines: list[str] = []
-        self.ctx = BuildContext(tmp_path / "result", tmp_path / "work", self.log)
-
-    async def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-async def build(builder: object, job: BuildJob, tmp_path: Path) -> tuple[ChrootResult, Run]:
-    run = Run(tmp_path)
-    result = await builder.build(job, run.ctx)  # type: ignore[attr-defined]
-    return result, run
 
 
 def job(srpm: Path, **fields: object) -> BuildJob:

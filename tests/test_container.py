@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from copr_lite import BuildContext, BuildJob, Chroot, ChrootResult, Outcome
+from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
 from copr_lite.builders import BuilderRegistry
 from copr_lite.config import ConfigError, parse_plugin_settings
 from copr_lite.conformance import ALL_CHECKS, check_builder, job_factory, make_srpm, marker_pids
@@ -28,6 +28,7 @@ from copr_lite.conformance import ALL_CHECKS, check_builder, job_factory, make_s
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CONFORMANCE_MARKER
 from container_image import IMAGE, ensure_builder_image, podman_unusable
+from test_builders import Run, build
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
@@ -114,25 +115,6 @@ def make_job(srpm: Path, chroot: str = CHROOT, **fields: object) -> BuildJob:
         package=None,
         **fields,  # type: ignore[arg-type]
     )
-
-
-class Run:
-    def __init__(self, tmp_path: Path) -> None:
-        self.lines: list[str] = []
-        self.ctx = BuildContext(tmp_path / "result", tmp_path / "work", self.log)
-
-    async def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-async def build(builder: object, job: BuildJob, tmp_path: Path) -> tuple[ChrootResult, Run]:
-    run = Run(tmp_path)
-    result = await builder.build(job, run.ctx)  # type: ignore[attr-defined]
-    return result, run
 
 
 def spec_srpm(tmp_path: Path, name: str, build_script: str) -> Path:

@@ -241,6 +241,7 @@ async def test_a_running_build_is_never_pruned_nor_supersedes(aiohttp_client, ma
 
 
 async def cli(*args: str, cwd) -> tuple[int, str, str]:
+    """`python -m copr_lite ARGS` in `cwd`: (exit status, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -250,7 +251,7 @@ async def cli(*args: str, cwd) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode(), err.decode()
 
 
