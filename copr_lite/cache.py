@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Hashable
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import orjson
+from aiohttp import web
 
 from .changes import USERS, Tag
 from .db import Database
@@ -151,3 +154,20 @@ class AnswerCache:
             self.put(key, snapshot, entry.depends_on, entry.body)
         flight.set_result(entry)
         return entry.body
+
+
+Computed = tuple[Any, Collection[Tag]]
+
+
+async def cached_json(
+    cache: AnswerCache, key: Hashable, compute: Callable[[], Awaitable[Computed]]
+) -> web.Response:
+    """A JSON answer from `cache`, computed (and kept) when it is not there or something it
+    depends on changed. `compute` returns the answer and those tags."""
+
+    async def encoded() -> Fresh:
+        answer, depends_on = await compute()
+        return Fresh(orjson.dumps(answer), depends_on)
+
+    body = await cache.answer(key, encoded)
+    return web.Response(body=body, content_type="application/json")

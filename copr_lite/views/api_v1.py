@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from .. import auth, forms, operations, services, signin, store
-from ..cache import Fresh
+from ..cache import Fresh, cached_json
 from ..changes import Tag, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, CoprLiteError, NotFound
@@ -110,15 +110,14 @@ Computed = tuple[dict[str, Any], Collection[Tag]]
 async def cached_ok(
     request: web.Request, key: Hashable, compute: Callable[[], Awaitable[Computed]]
 ) -> web.Response:
-    """An `ok` answer from the AnswerCache, computed (and kept) when it is not there or
-    something it depends on changed. `compute` returns the payload and those tags."""
+    """An `ok` answer from the AnswerCache (see cache.cached_json); `compute` returns the
+    payload and the tags it depends on."""
 
-    async def encoded() -> Fresh:
+    async def with_ok() -> Computed:
         payload, depends_on = await compute()
-        return Fresh(orjson.dumps({"output": "ok", **payload}), depends_on)
+        return {"output": "ok", **payload}, depends_on
 
-    body = await request.app[ANSWERS].answer(key, encoded)
-    return web.Response(body=body, content_type="application/json")
+    return await cached_json(request.app[ANSWERS], key, with_ok)
 
 
 async def caller(request: web.Request) -> User:

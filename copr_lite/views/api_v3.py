@@ -9,15 +9,14 @@ error shape, whose `error` text the clients show; the status says what kind (401
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from .. import __version__, auth, forms, operations, services, signin, store
-from ..cache import Fresh
-from ..changes import ALL_PROJECTS, Tag, build_tag, owner_tag, project_tag
+from ..cache import Computed, cached_json
+from ..changes import ALL_PROJECTS, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, Forbidden, NotFound
 from ..keys import ANSWERS, CONFIG, DB
@@ -110,21 +109,11 @@ def items(found: list[dict[str, Any]], offset: int, limit: int) -> web.Response:
     return json_response(items_body(found, offset, limit))
 
 
-Computed = tuple[Any, Collection[Tag]]
-
-
 async def cached(
     request: web.Request, key: Hashable, compute: Callable[[], Awaitable[Computed]]
 ) -> web.Response:
-    """The hot reads (build, project list, monitor) come from the answer cache, kept until
-    something they depend on changes. `compute` returns the answer and those tags."""
-
-    async def encoded() -> Fresh:
-        answer, depends_on = await compute()
-        return Fresh(orjson.dumps(answer), depends_on)
-
-    body = await request.app[ANSWERS].answer(key, encoded)
-    return web.Response(body=body, content_type="application/json")
+    """The hot reads (build, project list, monitor) come from the answer cache."""
+    return await cached_json(request.app[ANSWERS], key, compute)
 
 
 def page_of(request: web.Request) -> tuple[int, int]:
