@@ -270,7 +270,6 @@ class Publisher:
         any createrepo_c run on one of its chroots has finished."""
         path = self.project_dir(owner, project)
         chroot_dirs = await asyncio.to_thread(_subdirs, path)
-        # Holding the states (not just their locks) keeps them in the weak registry.
         states = [_repo_state(chroot_dir) for chroot_dir in chroot_dirs]
         async with contextlib.AsyncExitStack() as stack:
             for state in states:  # sorted dirs: one order for everyone
