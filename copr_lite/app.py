@@ -36,7 +36,7 @@ from .keys import (
 )
 from .middlewares import error_middleware, normalize_path_middleware
 from .monitor import MonitorRows
-from .plugins import call_each, fire, load_plugins
+from .plugins import call_each, collect_migrations, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
 from .retention import prune
@@ -120,7 +120,7 @@ async def _password_hasher(app: web.Application) -> AsyncIterator[None]:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(config.db_path)
+    db = await Database.open(config.db_path, collect_migrations(app[PLUGINS]))
     app[DB] = db
     app[ANSWERS] = AnswerCache(db)
     app[MONITOR] = MonitorRows(app[ANSWERS])

@@ -82,14 +82,19 @@ class Database:
         self._listeners: list[Callable[[set[changes.Tag], int], None]] = []
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
-        """Open (creating if needed) and migrate the database at `path`."""
+    async def open(
+        cls, path: Path, plugin_migrations: migrations.MigrationRegistry | None = None
+    ) -> Database:
+        """Open (creating if needed) and migrate the database at `path`: the core's steps,
+        then the plugins' ones in `plugin_migrations`."""
         try:
             conn = connect_sync(path)
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open database {path}: {exc}") from None
         try:
             migrations.migrate(conn)
+            if plugin_migrations is not None:
+                migrations.migrate_plugins(conn, plugin_migrations)
         except migrations.SchemaTooNew as exc:
             raise DatabaseError(str(exc)) from None
         except sqlite3.Error as exc:

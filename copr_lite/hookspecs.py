@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .builders import BuilderRegistry, ChrootResult
+    from .commands import CommandRegistry
     from .config import Config, PluginSettingsRegistry
+    from .migrations import MigrationRegistry
     from .models import Build
     from .states import State
 
@@ -53,6 +55,49 @@ def register_builders(registry: BuilderRegistry, config: Config) -> None:
     :param registry: call ``registry.add(builder)`` for each builder this plugin offers.
     :param config: the server's settings (``config.plugin_settings(name, Settings)`` for
         a plugin's own ``[plugin:NAME]`` section, declared in ``register_settings``).
+    """
+
+
+@hookspec
+def register_migrations(registry: MigrationRegistry) -> None:
+    """Declare the database migrations of this plugin's own tables.
+
+    Called whenever the database is opened (by the server, and by commands that use it).
+    A plugin's steps are numbered from 1 on their own; the plugin's version is kept in the
+    ``plugin_schema_versions`` table, and its steps run after the core's, each in its own
+    transaction. Never edit a released step; append one.
+
+    :param registry: call ``registry.add("NAME", steps)`` once, with ``steps`` a sequence of
+        ``copr_lite.migrations.Migration(version, description, sql)``.
+    :return: None.
+    """
+
+
+@hookspec
+def register_commands(registry: CommandRegistry) -> None:
+    """Add commands to the command line (``python -m copr_lite NAME``).
+
+    Called each time the command line starts, with the plugins of the settings file named by
+    ``--config`` (the built-in plugins only, when those cannot be loaded). Commands reach the
+    database through ``copr_lite.cli.database(config)`` with ``cli.read``/``cli.write``.
+
+    :param registry: call ``registry.add(copr_lite.commands.Command(...))``; a command's
+        ``run(args)`` returns the exit status, ``copr_lite.cli.fail(message)`` stops it with
+        one line and status 1. A name the core or another plugin uses is an error.
+    :return: None.
+    """
+
+
+@hookspec
+def register_api_paths(paths: dict[str, Any]) -> None:
+    """Describe this plugin's ``/api/`` routes in the OpenAPI document (/api/openapi.json).
+
+    Called for each request of the document, so a blocked plugin's routes and description
+    go together.
+
+    :param paths: set ``paths["/api/NAME/"] = path item`` (OpenAPI 3.0 path items; the
+        helpers of ``copr_lite.openapi`` such as ``operation`` and ``ok`` make them).
+    :return: None.
     """
 
 
@@ -136,7 +181,8 @@ def register_routes(app: web.Application) -> None:
 
     Called once per app while it is being created, after the built-in routes are added and
     the builders registered; the database is not open yet (``startup`` fires when it is).
-    Routes under ``/api/`` and ``/worker/`` answer errors with the JSON error body.
+    Routes under ``/api/`` answer errors with the JSON error body; for routes under another
+    prefix, call ``copr_lite.middlewares.json_errors_under(app, "/PREFIX")``.
 
     :param app: the aiohttp application: add routes with ``app.router.add_get(...)``; its
         shared objects are under ``copr_lite.keys`` (``CONFIG``, ``BUILDERS``; ``DB`` from

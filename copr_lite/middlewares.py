@@ -24,19 +24,28 @@ RouteAdder = Callable[..., web.AbstractRoute]
 _SLASHES = re.compile(r"//+")
 
 
-def is_api_path(path: str) -> bool:
-    """True for the JSON surfaces: the APIs (`/api/`, `/api_3/`) and the worker API
-    (`/worker/`)."""
-    path = _SLASHES.sub("/", path)
-    return path in ("/api", "/api_3", "/worker") or path.startswith(
-        ("/api/", "/api_3/", "/worker/")
-    )
+# Path prefixes whose errors are JSON: the APIs, and what plugins add (json_errors_under).
+API_PREFIXES = ("/api", "/api_3")
+JSON_PREFIXES: web.AppKey[tuple[str, ...]] = web.AppKey("json_prefixes")
+
+
+def json_errors_under(app: web.Application, prefix: str) -> None:
+    """Answer errors under `prefix` (e.g. a plugin's "/worker") with the JSON error body."""
+    app[JSON_PREFIXES] = (*app.get(JSON_PREFIXES, ()), prefix.rstrip("/"))
+
+
+def is_api_path(request: web.Request) -> bool:
+    """True for the JSON surfaces: the APIs (`/api/`, `/api_3/`) and the prefixes plugins
+    added with json_errors_under."""
+    path = _SLASHES.sub("/", request.path)
+    prefixes = (*API_PREFIXES, *request.app.get(JSON_PREFIXES, ()))
+    return path in prefixes or path.startswith(tuple(f"{prefix}/" for prefix in prefixes))
 
 
 def error_response(request: web.Request, status: int, message: str, errcode: str) -> web.Response:
     """JSON envelope for the API, an HTML page for everything else (showing who is signed
     in when `find_user` has looked)."""
-    if is_api_path(request.path):
+    if is_api_path(request):
         return json_response(error_body(message, errcode), status=status)
     try:
         response = aiohttp_jinja2.render_template(
@@ -72,7 +81,7 @@ _HTTP_TEXT = {
 async def find_user(request: web.Request) -> None:
     """Look up the signed-in user of a web page's request for its error page; a database
     that cannot answer leaves the page anonymous."""
-    if is_api_path(request.path) or CURRENT_USER in request or DB not in request.app:
+    if is_api_path(request) or CURRENT_USER in request or DB not in request.app:
         return
     try:
         user = await auth.session_user(request.app[DB], request)

@@ -3,6 +3,10 @@
 Append a new `Migration` to `MIGRATIONS` to change the schema; never edit a released one.
 Each step runs in its own transaction. A database whose version is higher than the newest
 step here was written by a newer copr_lite, and is refused.
+
+Plugins keep tables of their own with their own numbered steps (the `register_migrations`
+hook fills a `MigrationRegistry`); each plugin's version is a row of `plugin_schema_versions`,
+and its steps run after the core's, by the same rules.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -141,22 +146,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         2,
-        "workers: credentials of remote build machines",
-        """
-        -- One row per worker token (`worker-token create NAME`); only its hash is stored.
-        -- serves, builder, host and last_seen are what the worker last reported.
-        CREATE TABLE workers (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            token_hash TEXT NOT NULL UNIQUE,
-            created_on INTEGER NOT NULL,
-            revoked_on INTEGER,
-            last_seen INTEGER,
-            serves TEXT NOT NULL DEFAULT '',
-            builder TEXT NOT NULL DEFAULT '',
-            host TEXT NOT NULL DEFAULT ''
-        );
-        """,
+        "workers: credentials of remote build machines (now the remote plugin's own step)",
+        # The `workers` table belongs to the remote plugin, whose first step creates it (IF
+        # NOT EXISTS: databases that ran this step when it made the table keep theirs).
+        "",
     ),
     Migration(
         3,
@@ -234,12 +227,76 @@ def current_version(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection, steps: tuple[Migration, ...] = MIGRATIONS) -> list[Migration]:
     """Apply the steps newer than the database's version; return the ones applied."""
-    version = current_version(conn)
+    record = (
+        "INSERT INTO schema_version (id, version, updated_on) VALUES (1, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
+        " updated_on = excluded.updated_on"
+    )
+    return _apply(conn, current_version(conn), steps, record, (), "this copr_lite")
+
+
+class MigrationRegistry:
+    """Each plugin's own migrations, by plugin name."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, tuple[Migration, ...]] = {}
+
+    def add(self, plugin: str, steps: Sequence[Migration]) -> None:
+        """Register `plugin`'s steps, numbered from 1 upwards, oldest first."""
+        if plugin in self._steps:
+            raise ValueError(f"migrations of {plugin!r} are already registered")
+        versions = [step.version for step in steps]
+        if versions != list(range(1, len(versions) + 1)):
+            raise ValueError(f"migrations of {plugin!r} must be numbered 1, 2, 3...")
+        self._steps[plugin] = tuple(steps)
+
+    def plugins(self) -> dict[str, tuple[Migration, ...]]:
+        return dict(self._steps)
+
+
+def plugin_version(conn: sqlite3.Connection, plugin: str) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS plugin_schema_versions ("
+        " plugin TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_on INTEGER NOT NULL)"
+    )
+    row = conn.execute(
+        "SELECT version FROM plugin_schema_versions WHERE plugin = ?", (plugin,)
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def migrate_plugins(
+    conn: sqlite3.Connection, registry: MigrationRegistry
+) -> list[tuple[str, Migration]]:
+    """Apply each plugin's steps newer than its recorded version; return the ones applied."""
+    record = (
+        "INSERT INTO plugin_schema_versions (plugin, version, updated_on) VALUES (?, ?, ?)"
+        " ON CONFLICT(plugin) DO UPDATE SET version = excluded.version,"
+        " updated_on = excluded.updated_on"
+    )
+    applied = []
+    for plugin, steps in registry.plugins().items():
+        version = plugin_version(conn, plugin)
+        for step in _apply(conn, version, steps, record, (plugin,), f"the plugin {plugin} here"):
+            applied.append((plugin, step))
+    return applied
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    version: int,
+    steps: Sequence[Migration],
+    record: str,
+    key: tuple[str, ...],
+    who: str,
+) -> list[Migration]:
+    """Run the steps newer than `version`, each in its own transaction with its `record`."""
     newest = steps[-1].version if steps else 0
     if version > newest:
         raise SchemaTooNew(
-            f"the database is at schema version {version}, but this copr_lite only knows "
-            f"up to {newest}: upgrade copr_lite or use another data directory"
+            f"the database is at schema version {version}{' of ' + key[0] if key else ''}, "
+            f"but {who} only knows up to {newest}: upgrade copr_lite or use another data "
+            "directory"
         )
     applied = []
     for step in steps:
@@ -249,17 +306,17 @@ def migrate(conn: sqlite3.Connection, steps: tuple[Migration, ...] = MIGRATIONS)
         try:
             for statement in _statements(step.sql):
                 conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_version (id, version, updated_on) VALUES (1, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
-                " updated_on = excluded.updated_on",
-                (step.version, int(time.time())),
-            )
+            conn.execute(record, (*key, step.version, int(time.time())))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        log.info("migrated database to version=%d (%s)", step.version, step.description)
+        log.info(
+            "migrated database%s to version=%d (%s)",
+            f" plugin={key[0]}" if key else "",
+            step.version,
+            step.description,
+        )
         applied.append(step)
     return applied
 

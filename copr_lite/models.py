@@ -208,30 +208,3 @@ class Build:
         if self.pkg_version is None:
             return None
         return f"{self.pkg_version}-{self.pkg_release}" if self.pkg_release else self.pkg_version
-
-
-@dataclass(frozen=True, slots=True)
-class Worker:
-    """A remote build machine's credential and what it last reported (the `workers` table)."""
-
-    id: int
-    name: str
-    created_on: int
-    revoked_on: int | None
-    last_seen: int | None
-    serves: str  # comma-separated chroot patterns, e.g. "epel-9-x86_64,*-aarch64"
-    builder: str
-    host: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Worker:
-        return cls(
-            row["id"],
-            row["name"],
-            row["created_on"],
-            row["revoked_on"],
-            row["last_seen"],
-            row["serves"],
-            row["builder"],
-            row["host"],
-        )

@@ -10,6 +10,7 @@ The fields that the operations declare (`operations.py`) take their text and lim
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from . import forms, operations
@@ -318,46 +319,6 @@ BUILD_OK = ok(
     }
 )
 MESSAGE_OK = ok({"message": string()})
-WORKER_JOB = obj(
-    {
-        "id": string("The job id the worker uses (one attempt by one worker)."),
-        "build_id": integer(),
-        "chroot": string(),
-        "attempt": integer("1 for the first attempt; lost workers and rejected uploads add one."),
-        "claimed_on": integer("Unix time the worker took the job."),
-        "last_heartbeat": integer("Unix time of the worker's last request on this job."),
-    }
-)
-WORKERS_OK = ok(
-    {
-        "workers": array(
-            obj(
-                {
-                    "name": string(),
-                    "state": string(
-                        "`building`, `idle` (asking for work or seen within the heartbeat "
-                        "timeout), `offline` or `revoked`.",
-                        enum=["building", "idle", "offline", "revoked"],
-                    ),
-                    "serves": array(string(), "Chroot names or patterns the worker asks for."),
-                    "builder": nullable_string("The worker's local builder."),
-                    "host": nullable_string("The worker's host name."),
-                    "created_on": integer(),
-                    "revoked_on": nullable_integer(),
-                    "last_heartbeat": nullable_integer(
-                        "Unix time of the worker's last heartbeat or other request."
-                    ),
-                    "current_job": {**WORKER_JOB, "nullable": True},
-                    "jobs": array(WORKER_JOB, "Every job it builds now (one per slot)."),
-                }
-            )
-        ),
-        "queued": array(
-            obj({"build_id": integer(), "chroot": string(), "attempt": integer()}),
-            "Jobs waiting for a worker, oldest first.",
-        ),
-    }
-)
 BUILDROOT_OK = ok({"buildroot_pkgs": nullable_string("Packages always in the buildroot.")})
 
 
@@ -780,23 +741,14 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
                 parameters=[*OWNER_PROJECT, chroot],
             )
         },
-        "/api/workers/": {
-            "get": operation(
-                "Remote build workers and the jobs waiting for them (system admins only)",
-                WORKERS_OK,
-                (403,),
-                operation_id="list_workers",
-                login=True,
-                description="Every worker token (`python -m copr_lite worker-token create`), "
-                "what its worker last reported, the jobs it is building now, and the jobs of "
-                "chroots mapped to the `remote` builder that wait for a worker.",
-            )
-        },
     }
 
 
-def openapi_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 description of this server's /api/ surface.
+def openapi_document(
+    base_url: str, chroot_names: list[str], plugin_paths: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 description of this server's /api/ surface, with the path items of
+    the plugins' routes (`plugins.api_paths`).
 
     A fresh copy each time: the parts shared between operations are module constants.
     """
@@ -810,7 +762,7 @@ def openapi_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
             "also be a flat JSON object with the same keys.",
         },
         "servers": [{"url": base_url}],
-        "paths": api_paths(sorted(chroot_names)),
+        "paths": {**api_paths(sorted(chroot_names)), **(plugin_paths or {})},
         "components": {
             "schemas": COMPONENT_SCHEMAS,
             "responses": {

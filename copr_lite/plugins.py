@@ -1,8 +1,9 @@
 """The plugin manager factory: built-in plugins, a plugins directory, entry points, blocklist.
 
 Each app gets its own manager (no module-global state). Built-in plugins are the `*.py`
-files of the shipped `plugins/` directory, loaded by path under their file stem; a
-directory of more plugin files can be configured; installed packages register through the
+files and the packages (directories with an `__init__.py`, such as `remote/`) of the shipped
+`plugins/` directory, loaded by path under their file stem or directory name; a directory of
+more plugins, laid out the same way, can be configured; installed packages register through the
 `copr_lite` entry-point group. Any of them can be blocked by name. `load_plugins()` then
 validates the plugins' settings and registers their builders; every problem on the way is
 one line for the operator (ConfigError or PluginError).
@@ -27,6 +28,7 @@ import pluggy
 from . import hookspecs
 from .builders import BuilderRegistry
 from .config import Config, ConfigError, PluginSettingsRegistry
+from .migrations import MigrationRegistry
 from .resources import resource_dir
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,15 @@ class PluginError(Exception):
 
 
 def _load_module(path: Path, prefix: str) -> ModuleType:
+    """Load a plugin file, or a plugin package (a directory; its modules import each other
+    relatively), under `prefix` + its name."""
     name = f"{prefix}{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise PluginError(f"cannot load plugin {path}")
     module = importlib.util.module_from_spec(spec)
@@ -53,7 +62,13 @@ def _load_module(path: Path, prefix: str) -> ModuleType:
 
 
 def _plugin_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.py") if not p.name.startswith("_"))
+    """The plugin files and plugin packages in `directory`."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if not p.name.startswith(("_", "."))
+        and (p.suffix == ".py" if p.is_file() else (p / "__init__.py").is_file())
+    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -169,6 +184,20 @@ def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> None:
                 f"plugin {impl.plugin_name} failed in {hook}: {exc.__class__.__name__}: "
                 f"{_one_line(exc)}"
             ) from exc
+
+
+def collect_migrations(pm: pluggy.PluginManager) -> MigrationRegistry:
+    """Every plugin's own database migrations (`register_migrations`)."""
+    registry = MigrationRegistry()
+    call_each(pm, "register_migrations", registry=registry)
+    return registry
+
+
+def api_paths(pm: pluggy.PluginManager) -> dict[str, Any]:
+    """The OpenAPI path items of the plugins' `/api/` routes (`register_api_paths`)."""
+    paths: dict[str, Any] = {}
+    call_each(pm, "register_api_paths", paths=paths)
+    return paths
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,11 @@ from live import free_port
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
-from copr_lite.keys import CONFIG
+from copr_lite.config import load_config
+from copr_lite.keys import CONFIG, PLUGINS
 from copr_lite.openapi import openapi_document
 from copr_lite.openapi_v3 import openapi_v3_document
+from copr_lite.plugins import api_paths, make_plugin_manager
 from copr_lite.testing import TEST_CHROOTS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -55,7 +57,7 @@ def document_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 def app_document(app: Any) -> dict[str, Any]:
     config = app[CONFIG]
-    return openapi_document(config.public_base_url, list(config.chroots))
+    return openapi_document(config.public_base_url, list(config.chroots), api_paths(app[PLUGINS]))
 
 
 def test_document_lists_exactly_the_api_routes(make_app):
@@ -120,7 +122,10 @@ async def test_openapi_json_is_served(client):
     "chroots", [[], list(TEST_CHROOTS), ["fedora-rawhide-x86_64", "epel-9-x86_64"]]
 )
 def test_document_is_valid_openapi_3(chroots):
-    document = openapi_document("http://127.0.0.1:8080", chroots)
+    """With the built-in plugins' paths (the remote plugin's GET /api/workers/)."""
+    builtin = api_paths(make_plugin_manager(load_config(None), load_entrypoints=False))
+    assert "/api/workers/" in builtin
+    document = openapi_document("http://127.0.0.1:8080", chroots, builtin)
     assert document["openapi"] == "3.0.3"
     validate(document)  # raises OpenAPIValidationError with the offending part
 

@@ -14,11 +14,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from copr_lite import hookimpl, hookspecs, plugin_setting, store
+from copr_lite import cli, hookimpl, hookspecs, plugin_setting, store
 from copr_lite.app import create_app
+from copr_lite.commands import Command, CommandRegistry
 from copr_lite.config import ConfigError
+from copr_lite.db import Database
 from copr_lite.keys import BUILDERS, CONFIG, DB, PLUGINS
-from copr_lite.plugins import PluginError, fire, load_plugins, make_plugin_manager
+from copr_lite.migrations import Migration
+from copr_lite.plugins import (
+    PluginError,
+    collect_migrations,
+    fire,
+    load_plugins,
+    make_plugin_manager,
+)
 from copr_lite.resources import resource_dir
 from copr_lite.testing import BuilderPlugin, FakeBuilder, add_user, basic_auth, wait_until
 
@@ -204,6 +213,83 @@ async def test_hook_register_routes(aiohttp_client, make_app):
     assert (await resp.json())["output"] == "notok"
 
 
+def test_hook_register_commands(tmp_path, capsys):
+    """A plugin's command runs as the core's do; the built-in remote plugin adds `worker` and
+    `worker-token`, which go when it is blocked."""
+    plugins_dir = tmp_path / "plugins"
+    plugins_dir.mkdir()
+    (plugins_dir / "hello_command.py").write_text(
+        "from copr_lite import hookimpl\n"
+        "from copr_lite.commands import Command, arg\n"
+        "def run(args):\n"
+        "    print(f'hello {args.name}')\n"
+        "    return 3\n"
+        "@hookimpl\n"
+        "def register_commands(registry):\n"
+        "    registry.add(Command('hello', 'greet', 'Greet someone.', run, (arg('name'),)))\n"
+    )
+    ini = tmp_path / "copr-lite.ini"
+    ini.write_text(f"[plugins]\nplugins_dir = {plugins_dir}\n")
+    assert cli.main(["hello", "--config", str(ini), "world"]) == 3
+    assert capsys.readouterr().out == "hello world\n"
+    names = [command.name for command in cli.all_commands(["--config", str(ini)])]
+    assert {"serve", "hello", "worker", "worker-token"} <= set(names)
+    ini.write_text("[plugins]\nblocklist = remote\n")
+    names = [command.name for command in cli.all_commands(["--config", str(ini)])]
+    assert "serve" in names and "worker" not in names and "worker-token" not in names
+    # A name taken by the core is a plugin error.
+    with pytest.raises(ValueError, match="'serve' is already registered"):
+        CommandRegistry(list(cli.COMMANDS)).add(Command("serve", "", ""))
+
+
+async def test_hook_register_migrations(make_config, tmp_path):
+    """A plugin's steps run after the core's, once, recorded under its name."""
+
+    class Notes:
+        @hookimpl
+        def register_migrations(self, registry):
+            registry.add("notes", [Migration(1, "notes", "CREATE TABLE notes (text TEXT);")])
+
+    pm = make_plugin_manager(make_config(), [Notes()], False)
+    steps = collect_migrations(pm)
+    assert {"notes", "remote"} <= set(steps.plugins())
+    path = tmp_path / "db.sqlite3"
+    db = await Database.open(path, steps)
+    await db.write(lambda conn: conn.execute("INSERT INTO notes VALUES ('kept')"))
+    await db.close()
+    db = await Database.open(path, steps)  # nothing to apply: the row stays
+    assert await db.read(lambda conn: conn.execute("SELECT text FROM notes").fetchall()[0][0]) == (
+        "kept"
+    )
+    versions = await db.read(
+        lambda conn: dict(conn.execute("SELECT plugin, version FROM plugin_schema_versions"))
+    )
+    await db.close()
+    assert versions == {"notes": 1, "remote": 1}
+
+
+async def test_hook_register_api_paths(aiohttp_client, make_app):
+    """A plugin's description is in /api/openapi.json; a blocked plugin's route and
+    description go together (the remote plugin's GET /api/workers/)."""
+
+    class Described:
+        @hookimpl
+        def register_api_paths(self, paths):
+            paths["/api/hello/"] = {"get": {"responses": {"200": {"description": "hello"}}}}
+
+    client = await aiohttp_client(make_app(plugins=[Described()]))
+    paths = (await (await client.get("/api/openapi.json")).json())["paths"]
+    assert paths["/api/hello/"]["get"]["responses"]["200"]["description"] == "hello"
+    assert "/api/workers/" in paths
+    assert (await client.get("/api/workers/")).status == 401
+
+    blocked = await aiohttp_client(make_app(blocklist=("remote",)))
+    paths = (await (await blocked.get("/api/openapi.json")).json())["paths"]
+    assert "/api/workers/" not in paths and "/api/hello/" not in paths
+    assert (await blocked.get("/api/workers/")).status == 404
+    assert (await blocked.post("/worker/v1/claim", json={"chroots": ["*"]})).status == 404
+
+
 async def test_failing_event_hooks_do_not_stop_the_others(make_config, caplog):
     """A plain and an async implementation that raise are logged by plugin name; the
     working one and the built-in event log still run, and every coroutine is awaited."""
@@ -257,7 +343,10 @@ def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
         "build_submitted",
         "chroot_finished",
         "chroot_started",
+        "register_api_paths",
         "register_builders",
+        "register_commands",
+        "register_migrations",
         "register_routes",
         "register_settings",
         "repository_published",
@@ -265,7 +354,7 @@ def test_every_hook_is_documented_tested_and_used_by_a_builtin_plugin():
     ]
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
     readme = (ROOT / "README.md").read_text()
-    builtin = "\n".join(p.read_text() for p in resource_dir("plugins").glob("*.py"))
+    builtin = "\n".join(p.read_text() for p in resource_dir("plugins").rglob("*.py"))
     for name in HOOKS:
         spec = getattr(hookspecs, name)
         assert spec.__doc__ and ":param" in spec.__doc__, name
@@ -372,10 +461,10 @@ def test_a_blocklist_name_must_match_a_plugin(make_config, tmp_path):
 
 
 def test_builtin_plugins_are_plain_files_with_hookimpls():
-    for path in resource_dir("plugins").glob("*.py"):
-        if path.name.startswith("_"):
+    for path in resource_dir("plugins").glob("*"):
+        if path.name.startswith("_") or not (path.suffix == ".py" or path.is_dir()):
             continue
-        tree = ast.parse(path.read_text())
+        tree = ast.parse((path / "__init__.py" if path.is_dir() else path).read_text())
         assert any(isinstance(node, ast.FunctionDef) for node in tree.body), path
 
 

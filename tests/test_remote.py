@@ -1,4 +1,4 @@
-"""The `remote` builder and real worker processes (see plugins/remote.py, copr_lite/worker.py).
+"""The `remote` plugin (plugins/remote/): its builder and real worker processes.
 
 The conformance kit runs the remote builder with an in-process worker. Everything else runs
 `python -m copr_lite serve` with every chroot mapped to `remote` and real
@@ -30,13 +30,14 @@ from typing import Any
 
 import pytest
 from conftest import CONFORMANCE_MARKER
+from copr_lite._plugins.remote import accounts
+from copr_lite._plugins.remote.worker import RemoteWorker, WorkerOptions
 from live import free_port
 
-from copr_lite import auth, store
+from copr_lite import auth
 from copr_lite.conformance import ALL_CHECKS, make_srpm
 from copr_lite.keys import BUILDERS, DB
 from copr_lite.testing import check_builder, job_factory, read_log
-from copr_lite.worker import RemoteWorker
 
 FAST = {"heartbeat_timeout": "2", "heartbeat_interval": "0.25", "claim_wait": "5"}
 
@@ -49,16 +50,16 @@ async def test_remote_builder_conforms_with_an_in_process_worker(
     app = make_app(chroots={"fedora-40-x86_64": "remote"}, plugin_sections={"remote": FAST})
     server = await aiohttp_server(app)
     token = "cw_conformance-token-0123456789"
-    await app[DB].write(store.create_worker, "in-process", auth.hash_token(token))
-    worker = RemoteWorker(
+    await app[DB].write(accounts.create_worker, "in-process", auth.hash_token(token))
+    options = WorkerOptions(
         str(server.make_url("")),
         token,
-        app[BUILDERS].get("rpmbuild"),
         ["fedora-40-x86_64"],
         work_dir=tmp_path / "worker",
         grace=0,
         poll_wait=5,
     )
+    worker = RemoteWorker(options, app[BUILDERS].get("rpmbuild"))
     running = asyncio.create_task(worker.run())
     try:
         report = await check_builder(

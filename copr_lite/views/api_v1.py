@@ -21,10 +21,11 @@ from ..changes import Tag, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, CoprLiteError, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB, MONITOR
+from ..keys import ANSWERS, CONFIG, DB, MONITOR, PLUGINS
 from ..models import Build, Project, User
 from ..monitor import build_entry, package_entries
 from ..openapi import openapi_document
+from ..plugins import api_paths
 from ..responses import json_response
 from ..states import State, derive_build_state
 
@@ -588,4 +589,5 @@ async def _paged_monitor(
 
 async def openapi(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    return json_response(openapi_document(config.public_base_url, sorted(config.chroots)))
+    paths = api_paths(request.app[PLUGINS])
+    return json_response(openapi_document(config.public_base_url, sorted(config.chroots), paths))
