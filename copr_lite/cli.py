@@ -3,8 +3,8 @@ check | builder-image | db (migrate, check) | prune | build delete | backup | re
 commands plugins add (the built-in remote plugin: worker, worker-token).
 
 The commands are a table (`COMMANDS`, made of `commands.Command`); the helpers plugin
-commands use too are public: `config_of`, `database` with `read` and `write`, `plugins_of`
-and `fail`."""
+commands use too are public: `config_of`, `read_with`, `database` with `write`,
+`plugins_of` and `fail`."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from .db import Database, DatabaseError, connect_sync, run_in_transaction
 from .errors import CoprLiteError
 from .forms import NAME_RE, RESERVED_USER_NAMES
 from .logs import AccessLogger, setup_logging
+from .models import User
 from .plugins import (
     PluginError,
     Plugins,
@@ -90,8 +91,8 @@ def _prepare_data_dir(config: Config) -> None:
 def database(config: Config) -> Iterator[sqlite3.Connection]:
     """A migrated synchronous connection for the CLI commands (the plugins' steps too).
 
-    Commands reach it through `read` and `write` with the store's functions, as the server
-    does through `Database.read` and `Database.write`."""
+    Commands reach it through `write` (and `read_with`) with the store's functions, as the
+    server does through `Database.read` and `Database.write`."""
     plugin_steps = collect_migrations(_plugin_manager(config))
     _prepare_data_dir(config)
     try:
@@ -108,9 +109,11 @@ def database(config: Config) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def read(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(conn, *args)`: a store function that only reads."""
-    return fn(conn, *args)
+def read_with(args: argparse.Namespace, fn: Callable[[sqlite3.Connection], T]) -> tuple[Config, T]:
+    """The settings `args` name, and what `fn` reads from their (migrated) database."""
+    config = config_of(args)
+    with database(config) as conn:
+        return config, fn(conn)
 
 
 def write(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -245,6 +248,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user(conn: sqlite3.Connection, name: str) -> User:
+    user = store.get_user(conn, name)
+    if user is None:
+        fail(f"no user named {name}")
+    return user
+
+
 def _change_password(conn: sqlite3.Connection, user_id: int, password_hash: str) -> int:
     store.set_password_hash(conn, user_id, password_hash)
     return store.delete_user_sessions(conn, user_id)
@@ -253,9 +263,7 @@ def _change_password(conn: sqlite3.Connection, user_id: int, password_hash: str)
 def cmd_user_password(args: argparse.Namespace) -> int:
     config = config_of(args)
     with database(config) as conn:
-        user = store.get_user(conn, args.name)
-        if user is None:
-            fail(f"no user named {args.name}")
+        user = _user(conn, args.name)
         password = _read_password(args)
         # The same scrypt parameters and function as the server's hashing threads.
         ended = write(conn, _change_password, user.id, auth.hash_password(password))
@@ -266,9 +274,7 @@ def cmd_user_password(args: argparse.Namespace) -> int:
 def cmd_user_token(args: argparse.Namespace) -> int:
     config = config_of(args)
     with database(config) as conn:
-        user = store.get_user(conn, args.name)
-        if user is None:
-            fail(f"no user named {args.name}")
+        user = _user(conn, args.name)
         new = _new_token(conn, user.id, config.token_expiration_days)
     print("# Paste into ~/.config/copr (the previous token of this user no longer works):")
     print(auth.copr_config_block(user.name, new, config.public_base_url), end="")
@@ -281,9 +287,7 @@ def cmd_user_grant(args: argparse.Namespace) -> int:
     if not sep or not owner or not project_name:
         fail("the project must be written OWNER/PROJECT")
     with database(config) as conn:
-        user = store.get_user(conn, args.name)
-        if user is None:
-            fail(f"no user named {args.name}")
+        user = _user(conn, args.name)
         project = store.get_project(conn, owner, project_name)
         if project is None:
             fail(f"no project {args.project}")
@@ -293,9 +297,7 @@ def cmd_user_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    config = config_of(args)
-    with database(config) as conn:
-        users = store.list_users(conn)
+    _, users = read_with(args, store.list_users)
     print(f"{'NAME':<24} {'ADMIN':<6} TOKEN EXPIRES")
     for user, expires_on in users:
         expires = auth.expiration_date(expires_on) if expires_on else "-"
@@ -404,9 +406,7 @@ def cmd_builder_image(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
-    config = config_of(args)
-    with database(config) as conn:
-        version = migrations.current_version(conn)
+    config, version = read_with(args, migrations.current_version)
     print(f"database {config.db_path} is at schema version {version}")
     return 0
 

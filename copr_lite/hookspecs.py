@@ -79,7 +79,8 @@ def register_commands(registry: CommandRegistry) -> None:
 
     Called each time the command line starts, with the plugins of the settings file named by
     ``--config`` (the built-in plugins only, when those cannot be loaded). Commands reach the
-    database through ``copr_lite.cli.database(config)`` with ``cli.read``/``cli.write``.
+    database through ``copr_lite.cli.read_with(args, fn)`` and
+    ``copr_lite.cli.database(config)`` with ``cli.write(conn, fn, *args)``.
 
     :param registry: call ``registry.add(copr_lite.commands.Command(...))``; a command's
         ``run(args)`` returns the exit status, ``copr_lite.cli.fail(message)`` stops it with

@@ -465,6 +465,19 @@ MODIFY_FIELDS: dict[str, Schema] = {
 # ---------------------------------------------------------------- the document
 
 
+def submit_build(summary: str, operation_id: str, body: Schema) -> Schema:
+    """new_build and new_build_upload: the same answer and errors, another body."""
+    return operation(
+        summary,
+        BUILD_OK,
+        (400, 403, 404, 409, 413),
+        operation_id=operation_id,
+        login=True,
+        parameters=OWNER_PROJECT,
+        body=body,
+    )
+
+
 def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
     chroot = path_param(
         "chroot",
@@ -678,25 +691,15 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
             )
         },
         "/api/coprs/{username}/{project}/new_build/": {
-            "post": operation(
-                "Submit builds from SRPM URLs",
-                BUILD_OK,
-                (400, 403, 404, 409, 413),
-                operation_id="new_build",
-                login=True,
-                parameters=OWNER_PROJECT,
-                body=new_build_body(chroot_names),
+            "post": submit_build(
+                "Submit builds from SRPM URLs", "new_build", new_build_body(chroot_names)
             )
         },
         "/api/coprs/{username}/{project}/new_build_upload/": {
-            "post": operation(
+            "post": submit_build(
                 "Submit a build from an uploaded SRPM",
-                BUILD_OK,
-                (400, 403, 404, 409, 413),
-                operation_id="new_build_upload",
-                login=True,
-                parameters=OWNER_PROJECT,
-                body=upload_body(chroot_names),
+                "new_build_upload",
+                upload_body(chroot_names),
             )
         },
         "/api/coprs/{username}/{project}/modify/": {
@@ -744,6 +747,23 @@ def api_paths(chroot_names: list[str]) -> dict[str, Schema]:
     }
 
 
+def error_responses() -> dict[str, Schema]:
+    """The shared error answers of both documents (`#/components/responses/Error<status>`)."""
+    return {
+        f"Error{status}": {
+            "description": text,
+            "content": json_content({"$ref": ERROR}),
+            **({"headers": RETRY_AFTER} if status == 429 else {}),
+        }
+        for status, text in ERROR_TEXT.items()
+    }
+
+
+def basic_auth(description: str) -> dict[str, Schema]:
+    """The security scheme of both documents: HTTP basic with the API credentials."""
+    return {"basicAuth": {"type": "http", "scheme": "basic", "description": description}}
+
+
 def openapi_document(
     base_url: str, chroot_names: list[str], plugin_paths: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -765,21 +785,8 @@ def openapi_document(
         "paths": {**api_paths(sorted(chroot_names)), **(plugin_paths or {})},
         "components": {
             "schemas": COMPONENT_SCHEMAS,
-            "responses": {
-                f"Error{status}": {
-                    "description": text,
-                    "content": json_content({"$ref": ERROR}),
-                    **({"headers": RETRY_AFTER} if status == 429 else {}),
-                }
-                for status, text in ERROR_TEXT.items()
-            },
-            "securitySchemes": {
-                "basicAuth": {
-                    "type": "http",
-                    "scheme": "basic",
-                    "description": "`api_login:api_token` from ~/.config/copr.",
-                }
-            },
+            "responses": error_responses(),
+            "securitySchemes": basic_auth("`api_login:api_token` from ~/.config/copr."),
         },
     }
     return copy.deepcopy(document)

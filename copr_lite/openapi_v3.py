@@ -16,16 +16,15 @@ from .openapi import (
     BUILD_ID_PATTERN,
     BUILD_STATES,
     CHROOT_STATES,
-    ERROR,
-    ERROR_TEXT,
     NAME_PATTERN,
     NEW_NAME_PATTERN,
     OPENAPI_DOCUMENT_SCHEMA,
     OPENAPI_VERSION,
-    RETRY_AFTER,
     Schema,
     array,
+    basic_auth,
     boolean,
+    error_responses,
     integer,
     json_content,
     nullable_integer,
@@ -797,14 +796,7 @@ def openapi_v3_document(base_url: str, chroot_names: list[str]) -> dict[str, Any
         "servers": [{"url": base_url}],
         "paths": v3_paths(sorted(chroot_names)),
         "components": {
-            "responses": {
-                f"Error{status}": {
-                    "description": text,
-                    "content": json_content({"$ref": ERROR}),
-                    **({"headers": RETRY_AFTER} if status == 429 else {}),
-                }
-                for status, text in ERROR_TEXT.items()
-            },
+            "responses": error_responses(),
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -813,13 +805,7 @@ def openapi_v3_document(base_url: str, chroot_names: list[str]) -> dict[str, Any
                     "properties": {"error": string(), "errcode": string()},
                 }
             },
-            "securitySchemes": {
-                "basicAuth": {
-                    "type": "http",
-                    "scheme": "basic",
-                    "description": "`login:token` from ~/.config/copr.",
-                }
-            },
+            "securitySchemes": basic_auth("`login:token` from ~/.config/copr."),
         },
     }
     return copy.deepcopy(document)

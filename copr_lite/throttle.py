@@ -17,7 +17,7 @@ import ipaddress
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -38,26 +38,18 @@ class _Entry:
     last_failure: float = 0.0
 
 
+@dataclass(eq=False)
 class Throttle:
     """Failure counters with a lockout that grows, for any hashable key."""
 
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        lockout: float,
-        max_lockout: float,
-        max_entries: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.lockout = lockout
-        self.max_lockout = max_lockout
-        self.max_entries = max_entries
-        self.clock = clock
-        # Ordered by last activity: the first entry is the one to forget first.
-        self._entries: dict[Hashable, _Entry] = {}
+    limit: int
+    window: float
+    lockout: float
+    max_lockout: float
+    max_entries: int
+    clock: Callable[[], float] = time.monotonic
+    # Ordered by last activity: the first entry is the one to forget first.
+    _entries: dict[Hashable, _Entry] = field(default_factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -76,23 +76,12 @@ async def test_newer_database_is_refused(tmp_path):
         await Database.open(path)
 
 
-# The core's step 2 as it was released, when it created the remote plugin's table itself.
+# The core's step 2 as it was released, when it made the remote plugin's table itself: the
+# plugin's first step without its IF NOT EXISTS.
 RELEASED_STEP_2 = Migration(
     2,
     "workers: credentials of remote build machines",
-    """
-    CREATE TABLE workers (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        token_hash TEXT NOT NULL UNIQUE,
-        created_on INTEGER NOT NULL,
-        revoked_on INTEGER,
-        last_seen INTEGER,
-        serves TEXT NOT NULL DEFAULT '',
-        builder TEXT NOT NULL DEFAULT '',
-        host TEXT NOT NULL DEFAULT ''
-    );
-    """,
+    remote_accounts.MIGRATIONS[0].sql.replace(" IF NOT EXISTS", ""),
 )
 
 
@@ -113,6 +102,7 @@ def test_the_workers_table_is_the_same_on_fresh_and_existing_databases(tmp_path)
     plugin_steps = MigrationRegistry()
     plugin_steps.add("remote", remote_accounts.MIGRATIONS)
     existing = connect_sync(tmp_path / "existing.sqlite3")
+    assert "IF NOT EXISTS" not in RELEASED_STEP_2.sql
     migrations.migrate(existing, (MIGRATIONS[0], RELEASED_STEP_2))
     existing.execute("INSERT INTO workers (name, token_hash, created_on) VALUES ('b1', 'h', 1)")
     migrations.migrate(existing)

@@ -248,6 +248,13 @@ class Live:
         assert status == 200, body
         return body
 
+    def project_with_workers(self, project: str, chroot: str, *workers: str) -> list[Proc]:
+        """A project of one chroot, and the named workers serving it, polling."""
+        self.project(project, chroot)
+        started = [self.start_worker(name, chroot) for name in workers]
+        self.wait_polling(*workers)
+        return started
+
     def project(self, name: str, *chroots: str) -> None:
         form = urllib.parse.urlencode({"name": name, **{c: "y" for c in chroots}}).encode()
         status, body = http(
@@ -418,10 +425,7 @@ def published(live: Live, project: str, chroot: str) -> list[str]:
 def test_two_workers_build_ten_builds_in_parallel(workers: Live):
     live = workers
     chroot = "fedora-40-x86_64"
-    live.project("ten", chroot)
-    a = live.start_worker("ten-a", chroot)
-    b = live.start_worker("ten-b", chroot)
-    live.wait_polling("ten-a", "ten-b")
+    a, b = live.project_with_workers("ten", chroot, "ten-a", "ten-b")
     names = [f"remote-ten-{n}" for n in range(10)]
     ids = [live.upload("ten", live.hello(name)) for name in names]
     for build_id in ids:
@@ -462,10 +466,7 @@ def test_a_killed_worker_loses_its_job_to_the_other(workers: Live):
     live = workers
     chroot = "fedora-39-x86_64"
     marker = f"copr_lite_remote_kill_{os.getpid()}"
-    live.project("kill", chroot)
-    one = live.start_worker("kill-a", chroot)
-    two = live.start_worker("kill-b", chroot)
-    live.wait_polling("kill-a", "kill-b")
+    one, two = live.project_with_workers("kill", chroot, "kill-a", "kill-b")
     build_id = live.upload("kill", live.long(marker, ticks=20))
     holder: dict[str, str] = {}
 
@@ -494,9 +495,7 @@ def test_cancel_reaches_the_worker_within_one_heartbeat(workers: Live):
     live = workers
     chroot = "fedora-41-x86_64"
     marker = f"copr_lite_remote_cancel_{os.getpid()}"
-    live.project("cancel", chroot)
-    worker = live.start_worker("cancel-a", chroot)
-    live.wait_polling("cancel-a")
+    (worker,) = live.project_with_workers("cancel", chroot, "cancel-a")
     build_id = live.upload("cancel", live.long(marker, ticks=300))
     live.wait_ticks("cancel", chroot, build_id)
     status, body = http(

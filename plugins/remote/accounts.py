@@ -1,8 +1,8 @@
 """Worker credentials: the `workers` table, its migration and the functions on it.
 
 Every function takes the connection first and runs through the core's `Database.read` /
-`Database.write` (or the command line's `cli.read` / `cli.write`); none opens a connection.
-Only a hash of each token is stored.
+`Database.write` (or the command line's `cli.read_with` / `cli.write`); none opens a
+connection. Only a hash of each token is stored.
 """
 
 from __future__ import annotations

@@ -52,9 +52,7 @@ def cmd_worker_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_worker_token_list(args: argparse.Namespace) -> int:
-    config = cli.config_of(args)
-    with cli.database(config) as conn:
-        workers = cli.read(conn, accounts.list_workers)
+    _, workers = cli.read_with(args, accounts.list_workers)
     print(f"{'NAME':<20} {'STATE':<8} {'CREATED':<17} {'LAST SEEN':<17} SERVES")
     for worker in workers:
         state = "revoked" if worker.revoked_on else "active"

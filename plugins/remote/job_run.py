@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from copr_lite import BuildContext, Builder, ChrootResult
@@ -27,29 +28,25 @@ log = logging.getLogger("copr_lite.worker")
 UPLOAD_TRIES = 3
 
 
+@dataclass(eq=False)
 class JobRun:
-    """Builds one job with the local builder and reports it to the server."""
+    """Builds one job with the local builder (in `root`) and reports it to the server."""
 
-    def __init__(
-        self,
-        job: Job,
-        client: WorkerClient,
-        builder: Builder,
-        root: Path,
-        host: str,
-        shutdown: Shutdown,
-    ) -> None:
-        self.job = job
-        self.client = client
-        self.builder = builder
-        self.root = root
-        self.host = host
-        self.shutdown = shutdown
-        self.describe = job.describe()
-        self.shipper = LogShipper(client, job.id, self.describe, self.stop)
-        self.stop_kind: str | None = None  # "canceled", "lost", "stopping" or "refused"
-        self.stop_reason = ""
-        self.task: asyncio.Task[ChrootResult] | None = None
+    job: Job
+    client: WorkerClient
+    builder: Builder
+    root: Path
+    host: str
+    shutdown: Shutdown
+    stop_kind: str | None = None  # "canceled", "lost", "stopping" or "refused"
+    stop_reason: str = ""
+    task: asyncio.Task[ChrootResult] | None = None
+    describe: str = field(init=False)  # the job in log lines
+    shipper: LogShipper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.describe = self.job.describe()
+        self.shipper = LogShipper(self.client, self.job.id, self.describe, self.stop)
 
     def stop(self, kind: str, reason: str) -> None:
         """Stop the build, for the first reason given."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .client import NETWORK_ERRORS, ServerSaid, WorkerClient, WorkerRefused
 
@@ -22,17 +23,17 @@ MAX_BUFFER = 100_000  # lines kept while the server cannot be reached
 Stop = Callable[[str, str], None]
 
 
+@dataclass(eq=False)
 class LogShipper:
     """Buffers one job's log lines and sends them every LOG_INTERVAL seconds."""
 
-    def __init__(self, client: WorkerClient, job_id: str, describe: str, stop: Stop) -> None:
-        self.client = client
-        self.job_id = job_id
-        self.describe = describe
-        self.stop = stop
-        self.lines: list[str] = []
-        self.dropped = 0
-        self._lock = asyncio.Lock()
+    client: WorkerClient
+    job_id: str
+    describe: str  # the job in log lines
+    stop: Stop
+    lines: list[str] = field(default_factory=list)
+    dropped: int = 0
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def log(self, line: str) -> None:
         """The builder's log writer."""

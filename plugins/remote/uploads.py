@@ -38,9 +38,8 @@ async def receive(
         raise BadRequest("The first part must be the JSON `manifest`.")
     manifest = _manifest(await _read_limited(part, MANIFEST_LIMIT))
     await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
-    limit = max_upload_mb * 1024 * 1024
+    budget = _Budget(max_upload_mb)
     received: dict[str, str] = {}
-    total = 0
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader) or part.name != "file":
             raise BadRequest("After the manifest, only `file` parts may follow.")
@@ -49,20 +48,7 @@ async def receive(
             raise BadRequest(f"{name!r} is not in the manifest.")
         if name in received:
             raise BadRequest(f"{name} was sent twice.")
-        digest = hashlib.sha256()
-        sink = await asyncio.to_thread(_create, staging / name)
-        try:
-            while chunk := await part.read_chunk(CHUNK):
-                total += len(chunk)
-                if total > limit:
-                    raise PayloadTooLarge(
-                        f"The results exceed [plugin:remote] max_upload_mb ({max_upload_mb} MiB)."
-                    )
-                digest.update(chunk)
-                sink.write(chunk)
-        finally:
-            sink.close()
-        received[name] = digest.hexdigest()
+        received[name] = await _save(part, staging / name, budget)
     missing = sorted(set(manifest.files) - set(received))
     if missing:
         raise BadRequest(f"Files in the manifest were not sent: {', '.join(missing)}.")
@@ -97,6 +83,35 @@ def move_results(paths: list[Path], result_dir: Path) -> list[Path]:
         os.replace(path, destination)
         moved.append(destination)
     return moved
+
+
+class _Budget:
+    """The bytes an upload may still send ([plugin:remote] max_upload_mb in all)."""
+
+    def __init__(self, max_upload_mb: int) -> None:
+        self.max_upload_mb = max_upload_mb
+        self.left = max_upload_mb * 1024 * 1024
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise PayloadTooLarge(
+                f"The results exceed [plugin:remote] max_upload_mb ({self.max_upload_mb} MiB)."
+            )
+
+
+async def _save(part: BodyPartReader, path: Path, budget: _Budget) -> str:
+    """Write one file part to a new file at `path`; its sha256."""
+    digest = hashlib.sha256()
+    sink = await asyncio.to_thread(_create, path)
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            budget.spend(len(chunk))
+            digest.update(chunk)
+            sink.write(chunk)
+    finally:
+        sink.close()
+    return digest.hexdigest()
 
 
 def _manifest(raw: bytes) -> Manifest:
