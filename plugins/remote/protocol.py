@@ -81,14 +81,12 @@ class Claim:
                 f"`chroots` must list 1 to {MAX_CHROOTS} chroot names or patterns, e.g. "
                 '["fedora-41-x86_64", "epel-*-x86_64"].'
             )
-        wait = data.get("wait")
-        if wait is not None and (
-            not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0
-        ):
+        wait = data.get("wait", 0)  # absent: the server's claim_wait
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
             raise ProtocolError("`wait` must be a number of seconds.")
         builder = str(data.get("builder", ""))[:100]
         host = str(data.get("host", ""))[:255]
-        return cls(patterns, builder, host, None if wait is None else float(wait))
+        return cls(patterns, builder, host, float(wait) if "wait" in data else None)
 
 
 # ---------------------------------------------------------------- the job
