@@ -11,15 +11,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from copr_lite import BuildJob, Chroot, Outcome, PackageInfo
 
 PREFIX = "/worker"  # every path of the worker API is under it (JSON errors)
 API = f"{PREFIX}/v1"
 CLAIM = f"{API}/claim"
-# Paths of one job, by action; `{job}` is the route's placeholder for the job id.
-JOB_ACTIONS = ("srpm", "log", "heartbeat", "result", "release")
+# What a worker does on one job: each has its path, `{API}/jobs/<job id>/<action>`.
+JobAction = Literal["srpm", "log", "heartbeat", "result", "release"]
 WORKERS_LIST = "/api/workers/"
 
 MAX_CHROOTS = 100  # patterns in one claim
@@ -35,12 +35,12 @@ class ProtocolError(ValueError):
     """A message does not hold; the text says why, for the other side."""
 
 
-def job_path(job_id: str, action: str) -> str:
-    """The path of one job's `action` (one of JOB_ACTIONS)."""
+def job_path(job_id: str, action: JobAction) -> str:
+    """The path of one job's `action`."""
     return f"{API}/jobs/{job_id}/{action}"
 
 
-def job_route(action: str) -> str:
+def job_route(action: JobAction) -> str:
     """The route of `action` for every job (the job id as `{job}`)."""
     return job_path("{job}", action)
 
