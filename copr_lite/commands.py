@@ -49,10 +49,15 @@ class CommandRegistry:
 
     commands: list[Command] = field(default_factory=list)
 
-    def add(self, command: Command) -> None:
-        if any(known.name == command.name for known in self.commands):
+    def add(self, command: Command, *, after: str | None = None) -> None:
+        """Add `command` at the end of the list, or right after the command named `after`."""
+        names = [known.name for known in self.commands]
+        if command.name in names:
             raise ValueError(f"command {command.name!r} is already registered")
-        self.commands.append(command)
+        if after is not None and after not in names:
+            raise ValueError(f"no command {after!r} to add {command.name!r} after")
+        position = len(names) if after is None else names.index(after) + 1
+        self.commands.insert(position, command)
 
 
 def add_parsers(

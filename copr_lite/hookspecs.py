@@ -82,7 +82,8 @@ def register_commands(registry: CommandRegistry) -> None:
     database through ``copr_lite.cli.read_with(args, fn)`` and
     ``copr_lite.cli.database(config)`` with ``cli.write(conn, fn, *args)``.
 
-    :param registry: call ``registry.add(copr_lite.commands.Command(...))``; a command's
+    :param registry: call ``registry.add(copr_lite.commands.Command(...))`` (with
+        ``after="NAME"`` to list it right after another command in ``--help``); a command's
         ``run(args)`` returns the exit status, ``copr_lite.cli.fail(message)`` stops it with
         one line and status 1. A name the core or another plugin uses is an error.
     :return: None.

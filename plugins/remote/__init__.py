@@ -96,5 +96,6 @@ def register_api_paths(paths: dict[str, Any]) -> None:
 
 @hookimpl
 def register_commands(registry: CommandRegistry) -> None:
-    registry.add(WORKER)
-    registry.add(WORKER_TOKEN)
+    # Listed after the account commands, where they have always been.
+    registry.add(WORKER, after="user")
+    registry.add(WORKER_TOKEN, after="worker")
