@@ -37,22 +37,27 @@ def import_succeeded(
         (srpm_path, sha256, build_id),
     )
     set_build_package(conn, build_id, name, epoch, version, release)
-    for (chroot,) in conn.execute(
-        "SELECT chroot FROM build_chroots WHERE build_id = ? AND status = ?",
-        (build_id, State.IMPORTING.code),
-    ).fetchall():
+    for chroot in _importing_chroots(conn, build_id):
         set_chroot_state(conn, build_id, chroot, State.PENDING)
 
 
 def import_failed(conn: sqlite3.Connection, build_id: int, reason: str) -> bool:
     """Fail the build's importing chroots; True when that finished the build."""
     moved = False
-    for (chroot,) in conn.execute(
-        "SELECT chroot FROM build_chroots WHERE build_id = ? AND status = ?",
-        (build_id, State.IMPORTING.code),
-    ).fetchall():
+    for chroot in _importing_chroots(conn, build_id):
         moved |= set_chroot_state(conn, build_id, chroot, State.FAILED, fail_reason=reason)
     return moved and build_is_finished(conn, build_id)
+
+
+def _importing_chroots(conn: sqlite3.Connection, build_id: int) -> list[str]:
+    """The build's chroots that wait for its SRPM import."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT chroot FROM build_chroots WHERE build_id = ? AND status = ?",
+            (build_id, State.IMPORTING.code),
+        )
+    ]
 
 
 def pending_candidates(conn: sqlite3.Connection, per_owner: int) -> list[sqlite3.Row]:
