@@ -64,6 +64,8 @@ from .pages import (
 from .projects import (
     MODIFIABLE_PROJECT_FIELDS,
     PROJECT_COLUMNS,
+    PackageMatch,
+    ProjectMatch,
     all_project_names,
     create_project,
     delete_project,
@@ -140,6 +142,8 @@ __all__ = [
     "HomeSummary",
     "NewBuild",
     "Package",
+    "PackageMatch",
+    "ProjectMatch",
     "ProjectOverview",
     "ProjectRow",
     "WorkerExists",

@@ -9,7 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from ..models import Build, BuildChroot
+from ..models import Build, BuildChroot, LatestBuild
 from ..states import UNFINISHED_CODES, State, can_move, derive_build_state
 
 
@@ -277,21 +277,21 @@ def get_builds(conn: sqlite3.Connection, ids: list[int]) -> list[Build]:
 
 def monitor(
     conn: sqlite3.Connection, project_id: int, page: tuple[int, int] | None
-) -> tuple[list[sqlite3.Row], list[Build]]:
+) -> tuple[list[LatestBuild], list[Build]]:
     """The newest non-canceled build of every package in every chroot (from latest_builds,
     so the cost follows packages x chroots), and the builds it refers to, or `page`
     (offset, limit) of the whole history."""
     latest = latest_builds(conn, project_id)
     if page is not None:
         return latest, project_builds_page(conn, project_id, *page)
-    ids = sorted({row["build_id"] for row in latest}, reverse=True)
+    ids = sorted({row.build_id for row in latest}, reverse=True)
     return latest, _builds_by_ids(conn, ids)
 
 
-def latest_builds(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
-    """The newest non-canceled build of every package in every chroot of the project:
-    pkg_name, chroot, build_id, status, pkg_version, pkg_release."""
-    return conn.execute(
+def latest_builds(conn: sqlite3.Connection, project_id: int) -> list[LatestBuild]:
+    """The newest non-canceled build of every package in every chroot of the project, by
+    package name and chroot."""
+    rows = conn.execute(
         "SELECT l.pkg_name, l.chroot, l.build_id, bc.status, b.pkg_version, b.pkg_release"
         " FROM latest_builds l"
         " JOIN build_chroots bc ON bc.build_id = l.build_id AND bc.chroot = l.chroot"
@@ -299,11 +299,12 @@ def latest_builds(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row
         " WHERE l.project_id = ? ORDER BY l.pkg_name, l.chroot",
         (project_id,),
     ).fetchall()
+    return [LatestBuild.from_row(row) for row in rows]
 
 
 def monitor_packages(
     conn: sqlite3.Connection, project_id: int, current: list[str]
-) -> tuple[list[str], list[sqlite3.Row], list[Build]]:
+) -> tuple[list[str], list[LatestBuild], list[Build]]:
     """The names of the packages in the project's monitor (sorted), and the latest_builds
     rows (as `monitor` gives them) of every package but those in `current`, with the builds
     they refer to (newest first); read in one transaction, so they agree."""
@@ -325,7 +326,7 @@ def monitor_packages(
         if current:
             where = " AND l.pkg_name IN (SELECT value FROM json_each(?))"
             params = (json.dumps(wanted),)
-        latest = conn.execute(
+        rows = conn.execute(
             "SELECT l.pkg_name, l.chroot, l.build_id, bc.status, b.pkg_version, b.pkg_release"
             " FROM latest_builds l"
             " JOIN build_chroots bc ON bc.build_id = l.build_id AND bc.chroot = l.chroot"
@@ -333,7 +334,8 @@ def monitor_packages(
             f" WHERE l.project_id = ?{where} ORDER BY l.pkg_name, l.chroot",
             (project_id, *params),
         ).fetchall()
-        ids = sorted({row["build_id"] for row in latest}, reverse=True)
+        latest = [LatestBuild.from_row(row) for row in rows]
+        ids = sorted({row.build_id for row in latest}, reverse=True)
         return names, latest, _builds_by_ids(conn, ids)
     finally:
         conn.execute("COMMIT")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
+from ..models import PendingChroot
 from ..states import UNFINISHED_CODES, State
 from .builds import set_build_package, set_chroot_state
 
@@ -60,10 +61,10 @@ def _importing_chroots(conn: sqlite3.Connection, build_id: int) -> list[str]:
     ]
 
 
-def pending_candidates(conn: sqlite3.Connection, per_owner: int) -> list[sqlite3.Row]:
+def pending_candidates(conn: sqlite3.Connection, per_owner: int) -> list[PendingChroot]:
     """The first few pending chroots of every owner (normal builds before background ones,
     oldest first), so the dispatcher can choose fairly between owners."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT owner_id, build_id, chroot FROM ("
         " SELECT p.owner_id, bc.build_id, bc.chroot, row_number() OVER ("
         "   PARTITION BY p.owner_id ORDER BY b.background, bc.build_id, bc.chroot) AS rank"
@@ -72,6 +73,7 @@ def pending_candidates(conn: sqlite3.Connection, per_owner: int) -> list[sqlite3
         " WHERE rank <= ? ORDER BY rank, build_id",
         (State.PENDING.code, per_owner),
     ).fetchall()
+    return [PendingChroot(*row) for row in rows]
 
 
 def already_built(conn: sqlite3.Connection, build_id: int, chroot: str) -> int | None:

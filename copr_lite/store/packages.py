@@ -6,7 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from ..models import Build
+from ..models import Build, BuiltPackage
 from ..states import UNFINISHED_CODES, State
 from .builds import _builds_by_ids
 
@@ -96,12 +96,10 @@ def build_states(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[bo
     return found
 
 
-def built_package_rows(
-    conn: sqlite3.Connection, build_id: int
-) -> list[tuple[str, str, int | None, str, str, str]]:
-    """(chroot, name, epoch, version, release, arch) of each package a build published."""
+def built_package_rows(conn: sqlite3.Connection, build_id: int) -> list[BuiltPackage]:
+    """Each package a build published, by chroot, name and arch."""
     return [
-        tuple(row)
+        BuiltPackage(*row)
         for row in conn.execute(
             "SELECT chroot, name, epoch, version, release, arch FROM built_packages"
             " WHERE build_id = ? ORDER BY chroot, name, arch",

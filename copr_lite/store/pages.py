@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from ..models import Build, Project, User
+from ..models import Build, LatestBuild, Project, User
 from ..states import State
 from .builds import _builds_by_ids, get_build, monitor
 from .projects import PROJECT_COLUMNS, get_project_with_roles
@@ -114,7 +114,7 @@ class ProjectOverview:
     roles: frozenset[str]
     chroots: tuple[str, ...]
     buildroot_pkgs: dict[str, str]
-    latest: list[sqlite3.Row]  # the monitor: newest build of each package in each chroot
+    latest: list[LatestBuild]  # the monitor: newest build of each package in each chroot
     builds: list[Build]  # the requested page, newest first
     total_builds: int
 

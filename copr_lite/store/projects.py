@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
 
 from ..models import Project
 from ..states import BUILT_CODES
@@ -125,10 +126,8 @@ MODIFIABLE_PROJECT_FIELDS = frozenset(
 )
 
 
-def update_project(
-    conn: sqlite3.Connection, project_id: int, fields: dict[str, object]
-) -> sqlite3.Row:
-    """Change the given fields; returns the stored description, instructions and repos."""
+def update_project(conn: sqlite3.Connection, project_id: int, fields: dict[str, object]) -> None:
+    """Change the given fields."""
     unknown = set(fields) - MODIFIABLE_PROJECT_FIELDS
     if unknown:
         raise ValueError(f"not modifiable: {sorted(unknown)}")
@@ -137,10 +136,6 @@ def update_project(
         conn.execute(
             f"UPDATE projects SET {assignments} WHERE id = ?", (*fields.values(), project_id)
         )
-    row: sqlite3.Row = conn.execute(
-        "SELECT description, instructions, repos FROM projects WHERE id = ?", (project_id,)
-    ).fetchone()
-    return row
 
 
 def delete_project(conn: sqlite3.Connection, project_id: int) -> bool:
@@ -237,13 +232,24 @@ def last_modified(conn: sqlite3.Connection, project_id: int) -> int | None:
     return row[0] if row else None
 
 
+@dataclass(frozen=True)
+class ProjectMatch:
+    """A project the search found; `score` ranks the matches."""
+
+    id: int
+    username: str
+    coprname: str
+    description: str
+    score: int
+
+
 def search_projects(
     conn: sqlite3.Connection,
     words: list[str],
     owner_part: str | None,
     name_part: str | None,
     limit: int,
-) -> list[sqlite3.Row]:
+) -> list[ProjectMatch]:
     """Projects matching every word (owner, name, description, instructions), or the
     `owner/name` substrings; best matches first, then newest."""
     where, score, params, score_params = [], [], [], []
@@ -273,16 +279,30 @@ def search_projects(
         " ORDER BY score DESC, p.id DESC LIMIT ?",
         (*score_params, *params, limit),
     ).fetchall()
-    return rows
+    return [ProjectMatch(*row) for row in rows]
 
 
-def search_packages(conn: sqlite3.Connection, words: list[str], limit: int) -> list[sqlite3.Row]:
+@dataclass(frozen=True)
+class PackageMatch:
+    """A package the search found, in its project, with its newest build: id, canceled
+    flag, chroot state codes (comma-separated) and version-release."""
+
+    username: str
+    coprname: str
+    pkg_name: str
+    build_id: int
+    canceled: bool
+    codes: str | None
+    version: str | None
+
+
+def search_packages(conn: sqlite3.Connection, words: list[str], limit: int) -> list[PackageMatch]:
     """Packages whose name holds every word, each with its project and its newest build
     (id, canceled flag, chroot state codes); exact names first."""
     if not words:
         return []
     where = " AND ".join("pkg_name LIKE ? ESCAPE '\\'" for _ in words)
-    return conn.execute(
+    rows = conn.execute(
         "WITH newest AS (SELECT project_id, pkg_name, max(id) AS build_id FROM builds"
         f"  WHERE {where} GROUP BY project_id, pkg_name)"
         " SELECT u.name AS username, p.name AS coprname, n.pkg_name, n.build_id, b.canceled,"
@@ -293,6 +313,7 @@ def search_packages(conn: sqlite3.Connection, words: list[str], limit: int) -> l
         " ORDER BY lower(n.pkg_name) = lower(?) DESC, n.build_id DESC LIMIT ?",
         (*[_like(w) for w in words], " ".join(words), limit),
     ).fetchall()
+    return [PackageMatch(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
 
 
 def _like(text: str) -> str:

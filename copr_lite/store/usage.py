@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..models import ChrootRow, Policy
 from ..states import UNFINISHED_CODES, State
 from .builds import delete_builds, get_build
 
@@ -122,7 +123,9 @@ def project_packages(conn: sqlite3.Connection, project_id: int) -> list[str]:
     ]
 
 
-def retention_rows(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+def retention_rows(
+    conn: sqlite3.Connection,
+) -> tuple[list[ChrootRow], dict[tuple[int, str | None], Policy]]:
     """Every build chroot with what retention needs, and the effective retention of every
     package (its own settings over its project's)."""
     chroots = conn.execute(
@@ -139,7 +142,29 @@ def retention_rows(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sq
         " JOIN (SELECT DISTINCT project_id, pkg_name FROM builds) k ON k.project_id = p.id"
         " LEFT JOIN package_settings s ON s.project_id = p.id AND s.pkg_name = k.pkg_name"
     ).fetchall()
-    return chroots, policies
+    rows = [
+        ChrootRow(
+            r["project_id"],
+            r["owner"],
+            r["project"],
+            r["build_id"],
+            r["pkg_name"],
+            r["chroot"],
+            State.from_code(r["status"]),
+            r["ended_on"],
+            r["disk_bytes"],
+            r["pruned_on"],
+            r["import_bytes"],
+        )
+        for r in chroots
+    ]
+    effective = {
+        (r["project_id"], r["pkg_name"]): Policy(
+            bool(r["auto_prune"]), r["prune_days"], r["keep_last"], r["failed_log_days"]
+        )
+        for r in policies
+    }
+    return rows, effective
 
 
 def apply_prune(
