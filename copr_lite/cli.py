@@ -21,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import pluggy
 from aiohttp import web
@@ -53,6 +53,7 @@ from .signing import Signer, SigningError
 
 log = logging.getLogger("copr_lite")
 T = TypeVar("T")
+P = ParamSpec("P")
 DEFAULT_CONFIG = Path("copr-lite.ini")
 
 
@@ -116,9 +117,14 @@ def read_with(args: argparse.Namespace, fn: Callable[[sqlite3.Connection], T]) -
         return config, fn(conn)
 
 
-def write(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(conn, *args)` in one transaction."""
-    return run_in_transaction(conn, fn, args)
+def write(
+    conn: sqlite3.Connection,
+    fn: Callable[Concatenate[sqlite3.Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`fn(conn, *args, **kwargs)` in one transaction."""
+    return run_in_transaction(conn, fn, *args, **kwargs)
 
 
 def _new_token(conn: sqlite3.Connection, user_id: int, days: int) -> auth.NewToken:
