@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .models import User
     from .monitor import MonitorRows
     from .publisher import Publisher
+    from .services import Services
     from .throttle import Guard
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -28,6 +29,7 @@ PLUGINS = web.AppKey("plugins", pluggy.PluginManager)
 BUILDERS: web.AppKey[BuilderRegistry] = web.AppKey("builders")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher")
+SERVICES: web.AppKey[Services] = web.AppKey("services")
 START_DISPATCHER = web.AppKey("start_dispatcher", bool)
 DB: web.AppKey[Database] = web.AppKey("db")
 TOKEN_CACHE: web.AppKey[TokenCache] = web.AppKey("token_cache")

@@ -11,7 +11,7 @@ import pytest
 from copr_lite import services, store
 from copr_lite.cache import AnswerCache, Fresh
 from copr_lite.changes import build_tag, chroots_tag, project_tag
-from copr_lite.keys import ANSWERS, CONFIG, DB
+from copr_lite.keys import ANSWERS, CONFIG, DB, SERVICES
 from copr_lite.monitor import build_entry, package_entries
 from copr_lite.states import State
 from copr_lite.testing import basic_auth
@@ -273,7 +273,7 @@ async def test_deleted_builds_leave_the_cached_answers(client, token):
     assert await monitored() == {newer}
     assert (await client.get(f"/api/coprs/build/{newer}/")).status == 200
     alice = await db.read(store.get_user, "alice")
-    assert await services.delete_builds(app, alice, [newer]) == [newer]
+    assert await services.delete_builds(app[SERVICES], alice, [newer]) == [newer]
     assert (await client.get(f"/api/coprs/build/{newer}/")).status == 404
     assert await monitored() == {older}
 

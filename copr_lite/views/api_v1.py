@@ -21,7 +21,7 @@ from ..changes import Tag, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, CoprLiteError, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB, MONITOR
+from ..keys import ANSWERS, CONFIG, DB, MONITOR, SERVICES
 from ..models import Build, Project, User
 from ..monitor import build_entry, package_entries
 from ..openapi import openapi_document
@@ -293,7 +293,7 @@ async def create_project(request: web.Request) -> web.Response:
     form.refuse_unknown(CREATE_FIELDS | offered)
     values = v1_values(form, offered, keep=operations.CREATE_PROJECT.names)
     _, _, build_ids = await services.create_project(
-        request.app, user, values, owner_name=owner_name
+        request.app[SERVICES], user, values, owner_name=owner_name
     )
     message = "New project was successfully created."
     if build_ids:
@@ -309,7 +309,7 @@ async def modify_project(request: web.Request) -> web.Response:
     values = v1_values(form, (), keep=operations.EDIT_PROJECT.names - {"chroots"})
     values.pop("chroots", None)
     project, _ = await services.edit_project(
-        request.app,
+        request.app[SERVICES],
         user,
         _name(request, "username"),
         _name(request, "project"),
@@ -333,7 +333,7 @@ async def delete_project(request: web.Request) -> web.Response:
             raise forms.validation_error("verify", "Must be exactly 'yes' to delete the project.")
 
     project = await services.delete_project(
-        request.app, user, _name(request, "username"), _name(request, "project"), check
+        request.app[SERVICES], user, _name(request, "username"), _name(request, "project"), check
     )
     return ok(message=f"Project {project.name} has been deleted.")
 
@@ -342,7 +342,7 @@ async def modify_chroot(request: web.Request) -> web.Response:
     user = await caller(request)
     form = await read_form_checked(request, user, auth.Action.MODIFY)
     _, packages, _ = await services.edit_chroot(
-        request.app,
+        request.app[SERVICES],
         user,
         _name(request, "username"),
         _name(request, "project"),
@@ -430,7 +430,7 @@ async def new_build(request: web.Request) -> web.Response:
     user = await caller(request)
     form = await read_form_checked(request, user, auth.Action.BUILD)
     project, ids = await services.submit_builds(
-        request.app,
+        request.app[SERVICES],
         user,
         _name(request, "username"),
         _name(request, "project"),
@@ -458,7 +458,7 @@ async def new_build_upload(request: web.Request) -> web.Response:
             raise forms.validation_error("pkgs", "Attach the SRPM as the file part 'pkgs'.")
         source = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
         project, ids = await services.submit_builds(
-            request.app,
+            request.app[SERVICES],
             user,
             project.owner_name,
             project.name,
@@ -541,7 +541,7 @@ async def cancel_build(request: web.Request) -> web.Response:
     """POST /api/coprs/cancel_build/<id>/ (spec A10)."""
     user = await caller(request)
     build_id = build_id_of(request)
-    await services.cancel_build(request.app, user, build_id)
+    await services.cancel_build(request.app[SERVICES], user, build_id)
     return ok(status="Build canceled")
 
 

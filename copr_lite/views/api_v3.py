@@ -19,7 +19,7 @@ from ..cache import Computed, cached_json
 from ..changes import ALL_PROJECTS, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, Forbidden, NotFound
-from ..keys import ANSWERS, CONFIG, DB
+from ..keys import ANSWERS, CONFIG, DB, SERVICES
 from ..models import Build, Project, User
 from ..openapi_v3 import openapi_v3_document
 from ..publisher import build_dir_name
@@ -321,7 +321,9 @@ async def project_add(request: web.Request) -> web.Response:
             pass
         else:
             return json_response(project_json(request.app[CONFIG], found.project, found.chroots))
-    project, chroots, _ = await services.create_project(request.app, user, values, owner_name=owner)
+    project, chroots, _ = await services.create_project(
+        request.app[SERVICES], user, values, owner_name=owner
+    )
     return json_response(project_json(request.app[CONFIG], project, chroots))
 
 
@@ -329,7 +331,7 @@ async def project_edit(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     values = renamed(await body(request), PROJECT_RENAMES)
     project, chroots = await services.edit_project(
-        request.app,
+        request.app[SERVICES],
         user,
         request.match_info["ownername"],
         request.match_info["projectname"],
@@ -350,7 +352,7 @@ async def project_delete(request: web.Request) -> web.Response:
         request, request.match_info["ownername"], request.match_info["projectname"]
     )
     project = await services.delete_project(
-        request.app, user, found.project.owner_name, found.project.name, check
+        request.app[SERVICES], user, found.project.owner_name, found.project.name, check
     )
     return json_response(project_json(request.app[CONFIG], project, found.chroots))
 
@@ -358,7 +360,10 @@ async def project_delete(request: web.Request) -> web.Response:
 async def permissions_get(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     states = await services.get_permissions(
-        request.app, user, request.match_info["ownername"], request.match_info["projectname"]
+        request.app[SERVICES],
+        user,
+        request.match_info["ownername"],
+        request.match_info["projectname"],
     )
     return json_response({"permissions": states})
 
@@ -366,7 +371,7 @@ async def permissions_get(request: web.Request) -> web.Response:
 async def permissions_set(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     states = await services.set_permissions(
-        request.app,
+        request.app[SERVICES],
         user,
         request.match_info["ownername"],
         request.match_info["projectname"],
@@ -378,7 +383,7 @@ async def permissions_set(request: web.Request) -> web.Response:
 async def permissions_request(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     roles = await services.request_permissions(
-        request.app,
+        request.app[SERVICES],
         user,
         request.match_info["ownername"],
         request.match_info["projectname"],
@@ -410,7 +415,10 @@ async def can_build_in(request: web.Request) -> web.Response:
 async def regenerate_repos(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     project = await services.regenerate_repos(
-        request.app, user, request.match_info["ownername"], request.match_info["projectname"]
+        request.app[SERVICES],
+        user,
+        request.match_info["ownername"],
+        request.match_info["projectname"],
     )
     found = await project_found(request, project.owner_name, project.name)
     return json_response(project_json(request.app[CONFIG], project, found.chroots))
@@ -490,7 +498,7 @@ async def check_before_build(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     data = await body(request)
     owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
-    await services.check_allowed(request.app, user, owner, name, operations.SUBMIT_BUILD)
+    await services.check_allowed(request.app[SERVICES], user, owner, name, operations.SUBMIT_BUILD)
     return json_response({"message": "It should be safe to submit a build like this."})
 
 
@@ -498,7 +506,9 @@ async def build_create_url(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     data = await body(request)
     owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
-    _, ids = await services.submit_builds(request.app, user, owner, name, build_values(data))
+    _, ids = await services.submit_builds(
+        request.app[SERVICES], user, owner, name, build_values(data)
+    )
     builds = await request.app[DB].read(store.get_builds, ids)
     config = request.app[CONFIG]
     return items([build_json(config, b) for b in builds], 0, len(ids))
@@ -519,7 +529,7 @@ async def build_create_upload(request: web.Request) -> web.Response:
         owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
         source = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
         _, ids = await services.submit_builds(
-            request.app, user, owner, name, build_values(data), upload=source
+            request.app[SERVICES], user, owner, name, build_values(data), upload=source
         )
     except BaseException:
         forms.discard_upload(form)
@@ -540,7 +550,7 @@ async def build_create_other(request: web.Request) -> web.Response:
 async def build_cancel(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     build_id = build_id_param(request.match_info["build_id"])
-    await services.cancel_build(request.app, user, build_id)
+    await services.cancel_build(request.app[SERVICES], user, build_id)
     build = await get_build(request, build_id)
     return json_response(build_json(request.app[CONFIG], build))
 
@@ -549,7 +559,7 @@ async def build_delete(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     build_id = build_id_param(request.match_info["build_id"])
     build = await get_build(request, build_id)
-    await services.delete_builds(request.app, user, [build_id])
+    await services.delete_builds(request.app[SERVICES], user, [build_id])
     return json_response(build_json(request.app[CONFIG], build))
 
 
@@ -565,7 +575,7 @@ async def build_delete_list(request: web.Request) -> web.Response:
     ids = data.get("builds")
     if not isinstance(ids, list) or not ids or not all(_is_build_id(i) for i in ids):
         raise BadRequest("Give the ids of the builds to delete as a list: {'builds': [...]}.")
-    deleted = await services.delete_builds(request.app, user, [int(i) for i in ids])
+    deleted = await services.delete_builds(request.app[SERVICES], user, [int(i) for i in ids])
     return json_response({"builds": deleted})
 
 
@@ -709,7 +719,7 @@ async def project_chroot_edit(request: web.Request) -> web.Response:
             if isinstance(name, str) and name in CHROOT_RENAMES:
                 values[CHROOT_RENAMES[name]] = ""
     project, packages, repos = await services.edit_chroot(
-        request.app,
+        request.app[SERVICES],
         user,
         request.match_info["ownername"],
         request.match_info["projectname"],
@@ -800,14 +810,16 @@ async def _package_target(request: web.Request) -> tuple[User, str, str, str]:
 async def package_reset(request: web.Request) -> web.Response:
     """An SRPM-built package has no default source to reset: it is answered as it is."""
     user, owner, name, package = await _package_target(request)
-    project = await services.reset_package(request.app, user, owner, name, package)
+    project = await services.reset_package(request.app[SERVICES], user, owner, name, package)
     packages = await request.app[DB].read(store.packages_page, project.id, package, 0, 1, False)
     return json_response(package_json(request.app[CONFIG], project, packages[0]))
 
 
 async def package_delete(request: web.Request) -> web.Response:
     user, owner, name, package = await _package_target(request)
-    project, found = await services.delete_package(request.app, user, owner, name, package)
+    project, found = await services.delete_package(
+        request.app[SERVICES], user, owner, name, package
+    )
     return json_response(package_json(request.app[CONFIG], project, found))
 
 

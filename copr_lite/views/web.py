@@ -20,7 +20,7 @@ from aiohttp import web
 from .. import auth, forms, operations, services, store
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
-from ..keys import CONFIG, DB
+from ..keys import CONFIG, DB, SERVICES
 from ..middlewares import expect_upload, form_routes
 from ..models import Build, BuildChroot, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
@@ -488,7 +488,7 @@ async def project_permissions(request: web.Request) -> web.StreamResponse:
             }
             try:
                 await services.set_permissions(
-                    request.app, user, project.owner_name, project.name, {name: states}
+                    request.app[SERVICES], user, project.owner_name, project.name, {name: states}
                 )
             except (NotFound, BadRequest) as exc:
                 errors["username"] = exc.message
@@ -524,7 +524,7 @@ async def _request_access(request: web.Request, user: User, project: Project, fo
     wanted = {role: form.checkbox(role) for role in operations.ROLES}
     try:
         now = await services.request_permissions(
-            request.app, user, project.owner_name, project.name, wanted
+            request.app[SERVICES], user, project.owner_name, project.name, wanted
         )
     except BadRequest as exc:
         raise flash_redirect(request.path, exc.message) from None
@@ -728,7 +728,7 @@ async def new_project(request: web.Request) -> web.StreamResponse:
             errors["chroots"] = "Select at least one chroot."
             operations.CREATE_PROJECT.parse(values, user)  # the other fields' errors too
         else:
-            await services.create_project(request.app, user, values)
+            await services.create_project(request.app[SERVICES], user, values)
             raise flash_redirect(
                 f"/coprs/{user.name}/{values['name']}/", f"Project {values['name']} created."
             )
@@ -772,7 +772,9 @@ async def edit_project(request: web.Request) -> web.StreamResponse:
             errors["chroots"] = "Select at least one chroot."
             operations.EDIT_PROJECT.parse(values, user)  # the other fields' errors too
         else:
-            await services.edit_project(request.app, user, project.owner_name, project.name, values)
+            await services.edit_project(
+                request.app[SERVICES], user, project.owner_name, project.name, values
+            )
             raise flash_redirect(project_url(project), "Project settings saved.")
     except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
         _field_errors(exc, errors)
@@ -800,7 +802,7 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
     errors: dict[str, str] = {}
     try:
         await services.edit_chroot(
-            request.app,
+            request.app[SERVICES],
             user,
             project.owner_name,
             project.name,
@@ -829,7 +831,9 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
         errors["verify"] = "Tick this box to confirm the deletion."
     else:
         try:
-            await services.delete_project(request.app, user, project.owner_name, project.name)
+            await services.delete_project(
+                request.app[SERVICES], user, project.owner_name, project.name
+            )
         except Forbidden as exc:  # persistent
             errors["verify"] = exc.message
     if errors:
@@ -917,7 +921,7 @@ async def _submit_build(
             operations.SUBMIT_BUILD.parse(values, user)  # the other fields' errors too
         else:
             _, ids = await services.submit_builds(
-                request.app, user, project.owner_name, project.name, values, upload
+                request.app[SERVICES], user, project.owner_name, project.name, values, upload
             )
     except (forms.ValidationError, PayloadTooLarge) as exc:
         for field, text in (exc.errors if isinstance(exc, forms.ValidationError) else {}).items():
@@ -953,7 +957,7 @@ async def cancel_build(request: web.Request) -> web.StreamResponse:
     build_id = api_v1.build_id_of(request)
     await read_form(request)
     try:
-        await services.cancel_build(request.app, user, build_id)
+        await services.cancel_build(request.app[SERVICES], user, build_id)
     except Conflict:  # it ended meanwhile: the build page shows how
         raise flash_redirect(
             f"/builds/{build_id}/", f"Build {build_id} had already ended."
@@ -980,7 +984,7 @@ async def rebuild_build(request: web.Request) -> web.StreamResponse:
         if not chroots:
             raise flash_redirect(here, "Select at least one chroot to rebuild.")
     try:
-        new_id = await services.rebuild(request.app, user, build.id, chroots)
+        new_id = await services.rebuild(request.app[SERVICES], user, build.id, chroots)
     except BadRequest as exc:
         raise flash_redirect(here, exc.message) from None
     raise flash_redirect(
@@ -1020,7 +1024,7 @@ async def delete_build(request: web.Request) -> web.StreamResponse:
     build = await request.app[DB].read(store.get_build, build_id)
     if build is None:
         raise NotFound(f"Build {build_id} does not exist.")
-    await services.delete_builds(request.app, user, [build_id])
+    await services.delete_builds(request.app[SERVICES], user, [build_id])
     raise flash_redirect(
         f"/coprs/{build.owner_name}/{build.project_name}/builds/", f"Build {build_id} deleted."
     )
@@ -1069,6 +1073,6 @@ async def package_retention(request: web.Request) -> web.StreamResponse:
     settings: dict[str, int | None] = {key: numbers.get(key) for key in forms.RETENTION_LIMITS}
     settings["auto_prune"] = None if choice == "" else int(choice == "y")
     await services.set_package_retention(
-        request.app, user, project.owner_name, project.name, package, settings
+        request.app[SERVICES], user, project.owner_name, project.name, package, settings
     )
     raise see_other(project_url(project))
