@@ -21,13 +21,19 @@ from .. import auth, forms, operations, services, store
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
 from ..keys import CONFIG, DB, SERVICES
-from ..middlewares import expect_upload, form_routes
+from ..middlewares import Handler, expect_upload, form_routes
 from ..models import Build, BuildChroot, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
 from ..retention import Policy, human_bytes
 from ..states import BUILD_STATE_PRECEDENCE, State, derive_build_state
-from . import api_v1
+from .common import (
+    build_id_of,
+    package_name_from_url,
+    project_of,
+    results_base,
+    uploaded_srpm,
+)
 from .events import add_event_routes
 from .pages import current_user, flash_redirect, render_page
 from .text import contact_link, homepage_link, markdown
@@ -51,36 +57,34 @@ FLAGS: dict[str, tuple[str, bool]] = {
 
 
 def add_web_routes(router: web.UrlDispatcher) -> None:
-    """The web UI's URLs. Fixed paths come before `{username}` ones."""
+    """The web UI's URLs. Fixed paths come before `{username}` ones. A form page answers
+    GET (the form) and POST (its submission) at one path."""
     get, post = form_routes(router)
+
+    def form_page(path: str, handler: Handler) -> None:
+        get(path, handler)
+        post(path, handler)
+
     get("/", home)
     get("/search/", search)
     get("/coprs/", all_projects)
-    get("/coprs/new/", new_project)
-    post("/coprs/new/", new_project)
+    form_page("/coprs/new/", new_project)
     get("/coprs/{username}/", user_projects)
     prefix = "/coprs/{username}/{project}"
     get(prefix + "/", project_page)
     get(prefix + "/builds/", project_builds)
-    get(prefix + "/edit/", edit_project)
-    post(prefix + "/edit/", edit_project)
-    get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
-    post(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    form_page(prefix + "/edit/", edit_project)
+    form_page(prefix + "/chroot/{chroot}/edit/", edit_chroot)
     get(prefix + "/new_build/", new_build)
     router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
-    get(prefix + "/delete/", delete_project)
-    post(prefix + "/delete/", delete_project)
-    get(prefix + "/package/{package}/retention/", package_retention)
-    post(prefix + "/package/{package}/retention/", package_retention)
+    form_page(prefix + "/delete/", delete_project)
+    form_page(prefix + "/package/{package}/retention/", package_retention)
     get(prefix + "/packages/", project_packages)
-    get(prefix + "/permissions/", project_permissions)
-    post(prefix + "/permissions/", project_permissions)
+    form_page(prefix + "/permissions/", project_permissions)
     get("/builds/{build_id}/", build_page)
     get("/builds/{build_id}/state", build_state)
-    get("/builds/{build_id}/cancel/", cancel_build)
-    post("/builds/{build_id}/cancel/", cancel_build)
-    get("/builds/{build_id}/delete/", delete_build)
-    post("/builds/{build_id}/delete/", delete_build)
+    form_page("/builds/{build_id}/cancel/", cancel_build)
+    form_page("/builds/{build_id}/delete/", delete_build)
     post("/builds/{build_id}/rebuild/", rebuild_build)
     get("/favicon.ico", favicon)
     add_event_routes(router, build_view)
@@ -123,7 +127,7 @@ def state_name(state: int | State) -> str:
 def package_label(build: Build) -> str:
     if build.pkg_name:
         return build.pkg_name
-    return api_v1.package_name_from_url(build.source_url) or "(importing)"
+    return package_name_from_url(build.source_url) or "(importing)"
 
 
 HELPERS = {
@@ -324,7 +328,7 @@ async def _project_context(request: web.Request) -> dict[str, Any]:
         "can_build": may(user, project, overview.roles, auth.Action.BUILD),
         "can_modify": may(user, project, overview.roles, auth.Action.MODIFY),
         "can_delete": may(user, project, overview.roles, auth.Action.DELETE),
-        "results_url": api_v1.results_base(config, project),
+        "results_url": results_base(config, project.owner_name, project.name),
         "signed": config.sign,
     }
 
@@ -431,7 +435,7 @@ async def _project_read(
     """The visitor (None: anonymous), the addressed project (404), their roles on it and
     its chroots."""
     user = await current_user(request)
-    project, roles, chroots = await api_v1.project_of(request, user)
+    project, roles, chroots = await project_of(request, user)
     return user, project, roles, chroots
 
 
@@ -543,8 +547,8 @@ def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any
     name = chroot.status.value
     # A pruned chroot's directory is gone: no results or log to link.
     started = chroot.started_on is not None and chroot.pruned_on is None
-    package = build.pkg_name or api_v1.package_name_from_url(build.source_url)
-    base = api_v1.results_base(config, build)
+    package = build.pkg_name or package_name_from_url(build.source_url)
+    base = results_base(config, build.owner_name, build.project_name)
     return {
         "name": chroot.chroot,
         "state": name,
@@ -588,7 +592,7 @@ def import_failure(build: Build) -> str:
 
 
 async def _build(request: web.Request) -> tuple[Build, Project, frozenset[str], User | None]:
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     user = await current_user(request)
     found = await request.app[DB].read(store.build_with_roles, build_id, user.id if user else None)
     if found is None:
@@ -633,7 +637,7 @@ async def build_page(request: web.Request) -> web.Response:
 
 async def build_state(request: web.Request) -> web.Response:
     """GET /builds/<id>/state: the build page's live part as JSON (polled while it runs)."""
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     build = await request.app[DB].read(store.get_build, build_id)
     if build is None:
         raise NotFound(f"Build {build_id} does not exist.")
@@ -749,7 +753,7 @@ async def _project_for(
 ) -> tuple[User, Project, tuple[str, ...]]:
     """The signed-in user, the addressed project (404) they may act on (403), its chroots."""
     user = await signed_in(request)
-    project, roles, chroots = await api_v1.project_of(request, user)
+    project, roles, chroots = await project_of(request, user)
     auth.check_permission(user, project, roles, action)
     return user, project, chroots
 
@@ -906,9 +910,7 @@ async def _submit_build(
         "enable_net": form.checkbox("enable_net"),
         "background": form.checkbox("background"),
     }
-    upload = None
-    if form.upload is not None:
-        upload = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
+    upload = uploaded_srpm(form) if form.upload is not None else None
     has_urls = bool(str(values["pkgs"]).split())
     if has_urls and upload is not None:
         errors["pkgs"] = "Give SRPM URLs or upload a file, not both."
@@ -954,7 +956,7 @@ async def cancel_build(request: web.Request) -> web.StreamResponse:
         auth.check_permission(user, project, roles, auth.Action.BUILD)
         view = build_view(request.app[CONFIG], build)
         return await page(request, "build_cancel.html", {"build": build, "view": view})
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     await read_form(request)
     try:
         await services.cancel_build(request.app[SERVICES], user, build_id)
@@ -1019,7 +1021,7 @@ async def delete_build(request: web.Request) -> web.StreamResponse:
     user = await signed_in(request)
     if request.method == "GET":
         return await _confirm_delete(request, user)
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     await read_form(request)
     build = await request.app[DB].read(store.get_build, build_id)
     if build is None:
