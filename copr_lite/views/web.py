@@ -151,6 +151,17 @@ async def page(
     return await render_page(request, template, {**HELPERS, **context}, status=status)
 
 
+async def form_again(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    form: Form,
+    errors: dict[str, str],
+) -> web.Response:
+    """The form page again (400): the values as submitted, each wrong field's error."""
+    return await page(request, template, {**context, "values": form.fields, "errors": errors}, 400)
+
+
 def live_ids(builds: list[Build], grid: list[dict[str, Any]] | None = None) -> str:
     """The ids a list page follows live (layout.html): its builds that have not ended."""
     ids = {b.id for b in builds if build_state_of(b) not in TERMINAL_NAMES}
@@ -740,12 +751,7 @@ async def new_project(request: web.Request) -> web.StreamResponse:
         _field_errors(exc, errors)
     except Conflict as exc:
         errors["name"] = exc.message
-    return await page(
-        request,
-        "project_form.html",
-        {**context, "values": form.fields, "errors": errors},
-        status=400,
-    )
+    return await form_again(request, "project_form.html", context, form, errors)
 
 
 async def _project_for(
@@ -782,12 +788,7 @@ async def edit_project(request: web.Request) -> web.StreamResponse:
             raise flash_redirect(project_url(project), "Project settings saved.")
     except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
         _field_errors(exc, errors)
-    return await page(
-        request,
-        "project_form.html",
-        {**context, "values": form.fields, "errors": errors},
-        status=400,
-    )
+    return await form_again(request, "project_form.html", context, form, errors)
 
 
 async def edit_chroot(request: web.Request) -> web.StreamResponse:
@@ -815,12 +816,7 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
         )
     except (forms.ValidationError, PayloadTooLarge) as exc:
         _field_errors(exc, errors)
-        return await page(
-            request,
-            "chroot_form.html",
-            {**context, "values": form.fields, "errors": errors},
-            status=400,
-        )
+        return await form_again(request, "chroot_form.html", context, form, errors)
     raise flash_redirect(project_url(project), f"Buildroot packages of {chroot} saved.")
 
 
@@ -934,12 +930,7 @@ async def _submit_build(
         if form.upload is not None and "srpm" not in errors:
             errors["srpm"] = "Choose the file again: uploads are not kept when a field is wrong."
         forms.discard_upload(form)
-        return await page(
-            request,
-            "build_form.html",
-            {**context, "values": form.fields, "errors": errors},
-            status=400,
-        )
+        return await form_again(request, "build_form.html", context, form, errors)
     if len(ids) == 1:
         raise flash_redirect(f"/builds/{ids[0]}/", f"Build {ids[0]} submitted.")
     raise flash_redirect(
@@ -1066,12 +1057,7 @@ async def package_retention(request: web.Request) -> web.StreamResponse:
     if choice not in ("", "y", "n"):
         errors["auto_prune"] = "Choose the project's setting, on or off."
     if errors:
-        return await page(
-            request,
-            "package_retention.html",
-            {**context, "values": form.fields, "errors": errors},
-            status=400,
-        )
+        return await form_again(request, "package_retention.html", context, form, errors)
     settings: dict[str, int | None] = {key: numbers.get(key) for key in forms.RETENTION_LIMITS}
     settings["auto_prune"] = None if choice == "" else int(choice == "y")
     await services.set_package_retention(
