@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, Self
 
 from .states import State
 
@@ -33,16 +33,22 @@ def _columns(cls: type, row: sqlite3.Row, *rest: Any) -> list[Any]:
     return values
 
 
+class FromColumns:
+    """A row dataclass whose fields are the row's columns of the same names."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self:
+        return cls(*_columns(cls, row))
+
+
 @dataclass(frozen=True, slots=True)
-class User:
+class User(FromColumns):
     id: int
     name: str
     is_admin: bool
     created_on: int
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> User:
-        return cls(*_columns(cls, row))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +60,7 @@ class ApiCredential:
 
 
 @dataclass(frozen=True, slots=True)
-class Project:
+class Project(FromColumns):
     id: int
     owner_id: int
     owner_name: str
@@ -77,10 +83,6 @@ class Project:
     keep_last: int = 0
     failed_log_days: int = 30
     disk_bytes: int = 0  # bytes of its results tree, kept up to date as results change
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Project:
-        return cls(*_columns(cls, row))
 
     @property
     def full_name(self) -> str:
@@ -191,7 +193,7 @@ class Build:
 
 
 @dataclass(frozen=True, slots=True)
-class Worker:
+class Worker(FromColumns):
     """A remote build machine's credential and what it last reported (the `workers` table)."""
 
     id: int
@@ -202,10 +204,6 @@ class Worker:
     serves: str  # comma-separated chroot patterns, e.g. "epel-9-x86_64,*-aarch64"
     builder: str
     host: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Worker:
-        return cls(*_columns(cls, row))
 
 
 @dataclass(frozen=True, slots=True)
