@@ -15,7 +15,7 @@ from copr_lite.keys import ANSWERS, CONFIG, DB, SERVICES
 from copr_lite.monitor import build_entry, package_entries
 from copr_lite.states import State
 from copr_lite.testing import basic_auth
-from copr_lite.views.api_v1 import results_base
+from copr_lite.views.common import results_base
 
 CHROOTS = ("epel-9-x86_64", "fedora-41-x86_64")
 
@@ -136,7 +136,7 @@ async def test_the_monitor_kept_rows_are_the_whole_answer(client, token):
         got = await (await client.get("/api/coprs/alice/one/monitor/")).read()
         project, _, chroots = await db.read(store.get_project_with_roles, "alice", "one", None)
         latest, builds = await db.read(store.monitor, project.id, None)
-        base = results_base(app[CONFIG], project)
+        base = results_base(app[CONFIG], project.owner_name, project.name)
         packages = package_entries(latest, chroots)
         whole = {
             "output": "ok",
