@@ -6,6 +6,10 @@ values with the operation's declaration and writes, in one database transaction 
 hop), then tells the dispatcher and the publisher. `precheck`, where offered, is the calling
 API's own check of the request (v1 refuses keys it does not know), run in that transaction
 after the permission check, so errors come in the order of spec A17: 404, 403, then 400.
+
+Each takes a `Services` first: the database, the settings, the build queue (the dispatcher)
+and the publisher, built once by app.py (keys.SERVICES), so the services never reach into
+the web application.
 """
 
 from __future__ import annotations
