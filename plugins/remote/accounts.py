@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from copr_lite.migrations import Migration
+from copr_lite.models import FromColumns
 
 WORKER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -45,7 +46,7 @@ COLUMNS = "id, name, created_on, revoked_on, last_seen, serves, builder, host"
 
 
 @dataclass(frozen=True, slots=True)
-class Worker:
+class Worker(FromColumns):
     """A remote build machine's credential and what it last reported (the `workers` table)."""
 
     id: int
@@ -56,10 +57,6 @@ class Worker:
     serves: str  # comma-separated chroot patterns, e.g. "epel-9-x86_64,*-aarch64"
     builder: str
     host: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Worker:
-        return cls(*(row[name] for name in COLUMNS.split(", ")))
 
 
 class WorkerExists(Exception):
