@@ -90,20 +90,22 @@ from typing import Any
 from aiohttp import web
 from procs import free_port, running, wait_ready
 
-import copr_lite.dispatcher as dispatcher_module
+import copr_lite.engine.events as events_module
+import copr_lite.engine.run as run_module
 import copr_lite.publisher as publisher_module
 from copr_lite import hookimpl, store
 from copr_lite.app import create_app
-from copr_lite.builders import BuildContext, BuildJob, Chroot, ChrootResult, Outcome, PackageInfo
+from copr_lite.builders import BuildContext, BuildJob, Chroot, Outcome
 from copr_lite.config import load_config
 from copr_lite.db import Database
-from copr_lite.dispatcher import Dispatcher
+from copr_lite.engine import Dispatcher
+from copr_lite.engine.run import ChrootRun
 from copr_lite.keys import DB, DISPATCHER
 from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, add_user, write_fake_rpm
+from copr_lite.testing import BuilderPlugin, FakeBuilder, Script, add_user
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -134,35 +136,11 @@ def median(values: Sequence[float]) -> float:
 # ================================================================ (a) the engine
 
 
-class NoopBuilder:
-    """A Builder that does nothing: one tiny file in the result dir, SUCCEEDED at once.
-
-    Like testing.FakeBuilder with no sleep and no log lines; it adds up the time spent
-    inside build() so the dispatcher's overhead can be told apart from the builder's.
-    """
-
-    name = "noop"
-    concurrency = None
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.calls = 0
-
-    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
-        started = time.perf_counter()
-        assert job.package is not None
-        package = PackageInfo(
-            job.package.name,
-            None,
-            job.package.version,
-            f"{job.package.release}{job.chroot.dist}",
-            "noarch",
-        )
-        path = ctx.result_dir / f"{package.nevra}.rpm"
-        write_fake_rpm(path, package)  # the server reads its header before publishing
-        self.seconds += time.perf_counter() - started
-        self.calls += 1
-        return ChrootResult(Outcome.SUCCEEDED, (package,), (path,))
+def noop_builder() -> FakeBuilder:
+    """testing.FakeBuilder as a no-op: no log lines, no wait; one header-only RPM written
+    and SUCCEEDED at once. engine_run() times its build() on its own, so the dispatcher's
+    overhead can be told apart from the builder's."""
+    return FakeBuilder("noop", scripts={"hello": Script(lines=())})
 
 
 class Finished:
@@ -271,10 +249,10 @@ def instrumented(steps: Steps) -> Iterator[None]:
         for owner, attr, label in (
             (Dispatcher, "_round", "round"),
             (Dispatcher, "_claim", "claim"),
-            (Dispatcher, "_run_chroot", "chroot"),
-            (Dispatcher, "_build", "build"),
-            (Dispatcher, "_publish", "publish"),
-            (Dispatcher, "_finish", "finish"),
+            (ChrootRun, "run", "chroot"),
+            (ChrootRun, "build", "build"),
+            (ChrootRun, "publish", "publish"),
+            (ChrootRun, "finish", "finish"),
             (Publisher, "finish_build_dir", "finish_build_dir"),
             (Publisher, "createrepo", "createrepo"),
             (publisher_module, "_run_createrepo", "createrepo_c"),
@@ -289,10 +267,8 @@ def instrumented(steps: Steps) -> Iterator[None]:
         )
         stack.enter_context(patched(Database, "write", timed(_db_label("write"), Database.write)))
         stack.enter_context(patched(Database, "read", timed(_db_label("read"), Database.read)))
-        stack.enter_context(
-            patched(dispatcher_module, "fire", timed(_hook_label, dispatcher_module.fire))
-        )
-        stack.enter_context(patched(dispatcher_module, "LiveLog", TimedLiveLog))
+        stack.enter_context(patched(events_module, "fire", timed(_hook_label, events_module.fire)))
+        stack.enter_context(patched(run_module, "LiveLog", TimedLiveLog))
         yield
 
 
@@ -332,15 +308,14 @@ def coalescing(
 
 
 def publishing_outside_slot(
-    original: Callable[..., Awaitable[tuple[State, str | None]]],
-) -> Callable[..., Awaitable[tuple[State, str | None]]]:
+    original: Callable[..., Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
     """What-if: a chroot whose builder is done gives its build slot back before publishing,
     so more builds run (and more successes queue for one coalesced createrepo_c run)."""
 
-    async def publish(self: Dispatcher, build: Any, chroot: str, *args: Any) -> Any:
-        self._running.pop((build.id, chroot), None)
-        self.wake()
-        return await original(self, build, chroot, *args)
+    async def publish(self: ChrootRun, *args: Any) -> None:
+        self.release_slot()
+        return await original(self, *args)
 
     return publish
 
@@ -386,12 +361,13 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
     config = load_config(
         None,
         data_dir=data_dir,
-        chroots={CHROOT: NoopBuilder.name},
+        chroots={CHROOT: "noop"},
         concurrency=concurrency,
         srpm_allowed_networks=("127.0.0.0/8",),
         sign=False,  # the no-op builder's header-only RPMs cannot be signed; (b) signs
     )
-    builder, finished, steps = NoopBuilder(), Finished(builds), Steps()
+    builder, finished, steps = noop_builder(), Finished(builds), Steps()
+    builder.build = steps.timed_async("builder", builder.build)  # type: ignore[method-assign]
     app = create_app(config, plugins=[BuilderPlugin(builder), finished], load_entrypoints=False)
     with contextlib.ExitStack() as stack:
         stack.enter_context(instrumented(steps))
@@ -400,8 +376,8 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
         if variant in ("coalesce", "decouple"):
             stack.enter_context(patched(Publisher, "createrepo", coalescing(Publisher.createrepo)))
         if variant == "decouple":
-            publish = publishing_outside_slot(Dispatcher._publish)
-            stack.enter_context(patched(Dispatcher, "_publish", publish))
+            publish = publishing_outside_slot(ChrootRun.publish)
+            stack.enter_context(patched(ChrootRun, "publish", publish))
         runner = web.AppRunner(app)
         await runner.setup()  # opens the database and starts the dispatcher
         try:
@@ -437,7 +413,7 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
         chroots=builds,
         wall=wall,
         succeeded=succeeded,
-        builder_seconds=builder.seconds,
+        builder_seconds=measured.total["builder"],
         cpu_self=cpu_after[0] - cpu_before[0],
         cpu_children=cpu_after[1] - cpu_before[1],
         steps=measured,
@@ -474,18 +450,18 @@ def _count_state(conn: Any, state: State) -> int:
 # (key, label, indent): the dispatcher's steps as they nest; db calls and hooks follow.
 LAYOUT = (
     ("round", "dispatcher rounds (_round: import scan + claim)", 0),
-    ("claim", "claim (_claim: candidates query + STARTING writes)", 1),
-    ("chroot", "chroot tasks (_run_chroot: claimed to terminal)", 0),
+    ("claim", "claim (_claim: candidates query + scheduler)", 1),
+    ("chroot", "chroot runs (ChrootRun.run: claimed to terminal)", 0),
     ("livelog", "open builder-live.log", 1),
-    ("build", "build step (_build: work dir, builder, rmtree)", 1),
+    ("build", "build step (ChrootRun.build: work dir, builder, rmtree)", 1),
     ("builder", "inside the no-op builder", 2),
-    ("publish", "publish step (_publish)", 1),
+    ("publish", "publish step (ChrootRun.publish)", 1),
     ("finish_build_dir", "results.json + success marker", 2),
     ("createrepo", "repository update (Publisher.createrepo)", 2),
     ("lock_wait", "waiting for the chroot dir's lock (derived)", 3),
     ("plan_update", "what to publish, write pkglist (thread)", 3),
     ("createrepo_c", "createrepo_c process", 3),
-    ("finish", "terminal state + hooks (_finish)", 1),
+    ("finish", "terminal state + hooks (ChrootRun.finish)", 1),
 )
 
 

@@ -16,7 +16,7 @@ from .models import User
 from .throttle import Guard
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+    from .engine import Dispatcher
     from .monitor import MonitorRows
     from .publisher import Publisher
 
