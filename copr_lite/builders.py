@@ -1,6 +1,7 @@
 """The builder contract: a job in, a ChrootResult out, a live log, cancellation.
 
-A builder is any object with a `name` and `async def build(job, ctx) -> ChrootResult`.
+A builder is any object with a `name`, a `concurrency` (None: no limit of its own) and
+`async def build(job, ctx) -> ChrootResult`.
 It builds `job.srpm` for `job.chroot` and leaves the produced files in `ctx.result_dir`,
 writes progress through `await ctx.log(line)`, never touches the database, and when the
 task is cancelled (`asyncio.CancelledError`: user cancel or timeout) stops every process it

@@ -20,6 +20,8 @@ like these (the specs are in `CONFORMANCE_SPECS`):
 
 What is checked, in this order (`checks=` runs a subset):
 
+- "protocol": the builder has a non-empty `name` and a `concurrency` that is None (no
+  limit of its own) or a whole number of at least 1.
 - "success": SUCCEEDED, no fail_reason, something was logged, and the result holds as
   the server checks it before publishing (`copr_lite.verify.check_result`): at least one
   package, every file reported is an RPM inside `ctx.result_dir`, and the packages
@@ -60,14 +62,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .builders import (
-    BuildContext,
-    Builder,
-    BuildJob,
-    Chroot,
-    ChrootResult,
-    Outcome,
-)
+from .builders import BuildContext, Builder, BuildJob, Chroot, ChrootResult, Outcome
 from .processes import proc_files
 from .verify import ResultError, check_result
 
@@ -87,7 +82,15 @@ __all__ = [
 
 LONG_MARKER = "copr-lite-conformance-long-build-marker"
 FAILURE_MESSAGE = "copr-lite-conformance: this build fails on purpose"
-ALL_CHECKS = ("success", "failure", "streaming", "cancel", "timeout", "cancel-at-start")
+ALL_CHECKS = (
+    "protocol",
+    "success",
+    "failure",
+    "streaming",
+    "cancel",
+    "timeout",
+    "cancel-at-start",
+)
 # Where "cancel-at-start" cancels: after N event-loop steps, then at fractions of the time
 # the long build takes to print its first tick line.
 _START_STEPS = (0, 1, 2, 3)
@@ -98,79 +101,64 @@ _CHANGELOG = """%changelog
 - conformance fixture
 """
 
+
+def _spec(name: str, summary: str, description: str, build: str, text_file: str = "") -> str:
+    """A noarch spec of the kit; `text_file` names the one file it installs (none: empty
+    %install and %files)."""
+    install = files = ""
+    if text_file:
+        install = (
+            "mkdir -p %{buildroot}%{_datadir}/copr-lite-conformance\n"
+            f"echo {text_file} > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/"
+            f"{text_file}.txt\n"
+        )
+        files = f"%{{_datadir}}/copr-lite-conformance/{text_file}.txt\n"
+    return f"""\
+Name:           copr-lite-conformance-{name}
+Version:        1.0
+Release:        1%{{?dist}}
+Summary:        copr_lite conformance kit: {summary}
+License:        MIT
+BuildArch:      noarch
+
+%description
+{description}
+
+%prep
+
+%build
+{build}
+
+%install
+{install}
+%files
+{files}
+{_CHANGELOG}"""
+
+
 CONFORMANCE_SPECS: dict[str, str] = {
-    "good": f"""\
-Name:           copr-lite-conformance-good
-Version:        1.0
-Release:        1%{{?dist}}
-Summary:        copr_lite conformance kit: a package that builds
-License:        MIT
-BuildArch:      noarch
-
-%description
-Installs one small text file.
-
-%prep
-
-%build
-echo "copr-lite-conformance: building the good package"
-
-%install
-mkdir -p %{{buildroot}}%{{_datadir}}/copr-lite-conformance
-echo good > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/good.txt
-
-%files
-%{{_datadir}}/copr-lite-conformance/good.txt
-
-{_CHANGELOG}""",
-    "failing": f"""\
-Name:           copr-lite-conformance-fail
-Version:        1.0
-Release:        1%{{?dist}}
-Summary:        copr_lite conformance kit: a package whose build fails
-License:        MIT
-BuildArch:      noarch
-
-%description
-Fails in %build with a clear message.
-
-%prep
-
-%build
-echo "{FAILURE_MESSAGE}" >&2
-exit 1
-
-%install
-
-%files
-
-{_CHANGELOG}""",
-    "long": f"""\
-Name:           copr-lite-conformance-long
-Version:        1.0
-Release:        1%{{?dist}}
-Summary:        copr_lite conformance kit: a build that takes about a minute
-License:        MIT
-BuildArch:      noarch
-
-%description
-Prints a line every 0.2 s for about 60 s; the looping shell carries a marker in its
-command line so that tests can see whether it outlived a cancel.
-
-%prep
-
-%build
-sh -c 'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "long build tick $i"; sleep 0.2; done' \\
-    {LONG_MARKER}
-
-%install
-mkdir -p %{{buildroot}}%{{_datadir}}/copr-lite-conformance
-echo long > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/long.txt
-
-%files
-%{{_datadir}}/copr-lite-conformance/long.txt
-
-{_CHANGELOG}""",
+    "good": _spec(
+        "good",
+        "a package that builds",
+        "Installs one small text file.",
+        'echo "copr-lite-conformance: building the good package"',
+        text_file="good",
+    ),
+    "failing": _spec(
+        "fail",
+        "a package whose build fails",
+        "Fails in %build with a clear message.",
+        f'echo "{FAILURE_MESSAGE}" >&2\nexit 1',
+    ),
+    "long": _spec(
+        "long",
+        "a build that takes about a minute",
+        "Prints a line every 0.2 s for about 60 s; the looping shell carries a marker in its\n"
+        "command line so that tests can see whether it outlived a cancel.",
+        'sh -c \'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "long build tick $i"; '
+        f"sleep 0.2; done' \\\n    {LONG_MARKER}",
+        text_file="long",
+    ),
 }
 
 
@@ -346,7 +334,9 @@ async def check_builder(
     for check in wanted:
         run = _Run(tmp_path, check)
         report.logs[check] = run.lines
-        if check == "success":
+        if check == "protocol":
+            _check_protocol(builder)
+        elif check == "success":
             report.results[check] = await _check_success(builder, make_job, run, build_timeout)
         elif check == "failure":
             report.results[check] = await _check_failure(
@@ -365,6 +355,17 @@ async def check_builder(
             )
         report.passed.append(check)
     return report
+
+
+def _check_protocol(builder: Builder) -> None:
+    name = getattr(builder, "name", None)
+    if not isinstance(name, str) or not name:
+        raise _fail("protocol", f"name {name!r} is not a non-empty string")
+    if not hasattr(builder, "concurrency"):
+        raise _fail("protocol", "no `concurrency` attribute (None: no limit of its own)")
+    limit = builder.concurrency
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise _fail("protocol", f"concurrency {limit!r} is neither None nor a number >= 1")
 
 
 async def _build(
