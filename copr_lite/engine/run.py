@@ -28,6 +28,7 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -78,32 +79,24 @@ class ChrootCanceled(RunEnded):
     state = State.CANCELED
 
 
+@dataclass(eq=False)
 class ChrootRun:
     """Runs one claimed chroot. `release_slot()` gives its build slot back, `stopping()`
     says whether the server is shutting down, `step_hook` (tests) is awaited at each step."""
 
-    def __init__(
-        self,
-        deps: EngineDeps,
-        build_id: int,
-        chroot: str,
-        builder: Builder | None,
-        *,
-        release_slot: Callable[[], None],
-        stopping: Callable[[], bool],
-        step_hook: StepHook | None = None,
-    ) -> None:
-        self.deps = deps
-        self.build_id = build_id
-        self.chroot = chroot
-        self.builder = builder
-        self.release_slot = release_slot
-        self.stopping = stopping
-        self.step_hook = step_hook
-        self.result: ChrootResult | None = None
-        self.build_dir: Path | None = None
-        self.live: LiveLog | None = None
-        self.published = False  # from then on the repository may list its packages
+    deps: EngineDeps
+    build_id: int
+    chroot: str
+    builder: Builder | None
+    _: KW_ONLY
+    release_slot: Callable[[], None]
+    stopping: Callable[[], bool]
+    step_hook: StepHook | None = None
+    # What the steps leave for `finish`:
+    result: ChrootResult | None = field(default=None, init=False)
+    build_dir: Path | None = field(default=None, init=False)
+    live: LiveLog | None = field(default=None, init=False)
+    published: bool = field(default=False, init=False)  # the repository may list it
 
     async def run(self) -> None:
         """The script; always ends in a stored state once the chroot was claimed."""
