@@ -196,7 +196,8 @@ class FakeBuilder:
         try:
             for line in script.lines:
                 await ctx.log(line)
-            await asyncio.sleep(script.seconds)
+            if script.seconds:
+                await asyncio.sleep(script.seconds)
         except asyncio.CancelledError:
             self.canceled.append(key)
             raise
