@@ -105,7 +105,13 @@ from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, FakeBuilder, Script, add_user
+from copr_lite.testing import (
+    BuilderPlugin,
+    FakeBuilder,
+    Script,
+    add_user,
+    insert_imported_builds,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -384,7 +390,10 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
             db = app[DB]
             user, _ = await add_user(app, OWNER)
             project_id = await db.write(store.create_project, user.id, {"name": "engine"}, [CHROOT])
-            await db.write(_insert_pending, project_id, user.id, builds)
+            # Their import done, as tests/test_dispatcher.py's add_pending stores them.
+            await db.write(
+                insert_imported_builds, project_id, user.id, [CHROOT], count=builds, timeout=3600
+            )
             steps.reset()
             cpu_before = _cpu()
             started = time.perf_counter()
@@ -418,28 +427,6 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
         cpu_children=cpu_after[1] - cpu_before[1],
         steps=measured,
     )
-
-
-def _insert_pending(conn: Any, project_id: int, user_id: int, count: int) -> list[int]:
-    """`count` builds whose import is done, so their chroots are pending (like add_pending)."""
-    ids = store.insert_builds(
-        conn,
-        project_id,
-        user_id,
-        [store.NewBuild("http://x.example/hello-1-1.src.rpm")] * count,
-        [CHROOT],
-        memory_reqs=2048,
-        timeout=3600,
-        enable_net=False,
-        repos="",
-        background=False,
-    )
-    for build_id in ids:
-        # A distinct checksum each, or the dispatcher would skip them as already built.
-        store.import_succeeded(
-            conn, build_id, "/nonexistent/x.src.rpm", f"s{build_id}", "hello", None, "1.0", "1"
-        )
-    return ids
 
 
 def _count_state(conn: Any, state: State) -> int:
