@@ -723,6 +723,24 @@ def _tail_text(text: str, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@contextlib.contextmanager
+def serving_srpms(
+    config: Path, port: int, credential: tuple[str, str], srpms: Path, work: Path
+) -> Iterator[tuple[Api, int]]:
+    """`python -m copr_lite serve` with `config` (listening on `port`, its output in
+    work/server.log) and `srpms` served over HTTP, for the length of the block: an Api
+    with `credential` (login, token) and the SRPM server's port."""
+    log = work / "server.log"
+    command = [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)]
+    with srpm_server(srpms) as srpm_port, running(command, log, work) as proc:
+        wait_ready(proc, port, log)
+        api = Api(port, *credential)
+        try:
+            yield api, srpm_port
+        finally:
+            api.close()
+
+
 class Api:
     """The API calls the package phase makes, with one keep-alive connection."""
 
@@ -912,36 +930,25 @@ def package_phase(work: Path, repeats: int) -> PackageResult:
     config = work / "copr-lite.ini"
     write_server_config(config, data_dir, port)
     login, token = create_user(config, work)
-    log = work / "server.log"
     server = []
-    with (
-        srpm_server(srpm.parent) as srpm_port,
-        running(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)], log, work
-        ) as proc,
-    ):
-        wait_ready(proc, port, log)
-        api = Api(port, login, token)
-        try:
-            url = f"http://{HOST}:{srpm_port}/{srpm.name}"
-            projects = ["warmup", *(f"hello-{index}" for index in range(repeats))]
-            for project in projects:
-                key_seconds.append(create_project(api, data_dir, project))
+    with serving_srpms(config, port, (login, token), srpm.parent, work) as (api, srpm_port):
+        url = f"http://{HOST}:{srpm_port}/{srpm.name}"
+        projects = ["warmup", *(f"hello-{index}" for index in range(repeats))]
+        for project in projects:
+            key_seconds.append(create_project(api, data_dir, project))
+        say(
+            "    project keys made in "
+            + ", ".join(f"{s:.2f}" for s in key_seconds[1:])
+            + " s (creation to pubkey.gpg)"
+        )
+        server_build(api, data_dir, "warmup", url)  # first-use costs are not measured
+        for index in range(repeats):
+            result = server_build(api, data_dir, f"hello-{index}", url)
+            server.append(result)
             say(
-                "    project keys made in "
-                + ", ".join(f"{s:.2f}" for s in key_seconds[1:])
-                + " s (creation to pubkey.gpg)"
+                f"    run {index + 1}: {1000 * result.total:6.0f} ms  (signing "
+                f"{result.packages} files: {1000 * result.sign:.0f} ms)"
             )
-            server_build(api, data_dir, "warmup", url)  # first-use costs are not measured
-            for index in range(repeats):
-                result = server_build(api, data_dir, f"hello-{index}", url)
-                server.append(result)
-                say(
-                    f"    run {index + 1}: {1000 * result.total:6.0f} ms  (signing "
-                    f"{result.packages} files: {1000 * result.sign:.0f} ms)"
-                )
-        finally:
-            api.close()
     return PackageResult(direct, server, key_seconds)
 
 
@@ -1184,40 +1191,28 @@ def deps_phase(work: Path, repeats: int) -> DepsResult:
     )
     login, token = create_user(config, work)
     server: dict[str, list[float]] = {kind: [] for kind in DEPS_KINDS}
-    with (
-        srpm_server(work / "srpms") as srpm_port,
-        running(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)],
-            work / "server.log",
-            work,
-        ) as proc,
-    ):
-        wait_ready(proc, port, work / "server.log")
-        api = Api(port, login, token)
-        try:
-            for project in ("free", "deps"):
-                api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, chroot: "y"})
-            release = iter(range(2, 3 * repeats + 10))
+    with serving_srpms(config, port, (login, token), work / "srpms", work) as (api, srpm_port):
+        for project in ("free", "deps"):
+            api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, chroot: "y"})
+        release = iter(range(2, 3 * repeats + 10))
 
-            def submit(project: str, kind: str) -> float:
-                srpm = deps_srpm(
-                    work, f"bench-{project}", names if kind == "deps" else (), next(release)
-                )
-                url = f"http://{HOST}:{srpm_port}/{srpm.name}"
-                return deps_server_build(api, project, url, data_dir)
+        def submit(project: str, kind: str) -> float:
+            srpm = deps_srpm(
+                work, f"bench-{project}", names if kind == "deps" else (), next(release)
+            )
+            url = f"http://{HOST}:{srpm_port}/{srpm.name}"
+            return deps_server_build(api, project, url, data_dir)
 
-            submit("free", "none")  # first-use costs
-            # The server's first build with dependencies fills its (empty) cache.
-            server["first"].append(submit("deps", "deps"))
-            for index in range(repeats):
-                server["none"].append(submit("free", "none"))
-                server["cached"].append(submit("deps", "deps"))
-                say(
-                    f"    server run {index + 1}: none {1000 * server['none'][-1]:.0f} ms, "
-                    f"cached {1000 * server['cached'][-1]:.0f} ms"
-                )
-        finally:
-            api.close()
+        submit("free", "none")  # first-use costs
+        # The server's first build with dependencies fills its (empty) cache.
+        server["first"].append(submit("deps", "deps"))
+        for index in range(repeats):
+            server["none"].append(submit("free", "none"))
+            server["cached"].append(submit("deps", "deps"))
+            say(
+                f"    server run {index + 1}: none {1000 * server['none'][-1]:.0f} ms, "
+                f"cached {1000 * server['cached'][-1]:.0f} ms"
+            )
     return DepsResult(builder, server, image_seconds)
 
 
