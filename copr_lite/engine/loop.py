@@ -191,10 +191,8 @@ class Dispatcher:
             return
         chroots = self.deps.config.chroots
         candidates = [
-            Candidate(owner_id, build_id, chroot, chroots.get(chroot, ""))
-            for owner_id, build_id, chroot in await self.deps.db.read(
-                store.pending_candidates, CANDIDATES_PER_OWNER
-            )
+            Candidate(c.owner_id, c.build_id, c.chroot, chroots.get(c.chroot, ""))
+            for c in await self.deps.db.read(store.pending_candidates, CANDIDATES_PER_OWNER)
         ]
         for chosen in self.scheduler.choose(candidates, running):
             self._start_run(chosen)
