@@ -1,6 +1,6 @@
 """SRPM imports: a build's first step, from `importing` to `pending` (or failed).
 
-services.submit_build stores the build with its chroots `importing` and tells the loop
+services.submit_builds stores the build with its chroots `importing` and tells the loop
 (loop.py), which asks `Importer.start_waiting()` to start imports while fewer than
 IMPORT_CONCURRENCY run. An import fetches the SRPM (or takes the uploaded one), reads its
 header, signs it with the project's key when signing is on (projects.py), and stores it:

@@ -1,6 +1,6 @@
 """The build loop: one background task that owns every task of the engine.
 
-services.submit_build stores a build and calls `Dispatcher.submitted()`; the loop wakes
+services.submit_builds stores a build and calls `Dispatcher.submitted()`; the loop wakes
 (at once for a lone submission, once a burst pauses otherwise, and every POLL_SECONDS in
 any case) and each round:
 1. fires build_submitted for the new builds (events.py);
