@@ -579,10 +579,11 @@ def make_srpm(work: Path) -> Path:
     return found[0]
 
 
-def load_rpmbuild_plugin() -> ModuleType:
-    """The shipped plugins/rpmbuild.py, so the direct run uses its exact sandbox and defines."""
-    path = resource_dir("plugins") / "rpmbuild.py"
-    spec = importlib.util.spec_from_file_location("copr_lite_bench_rpmbuild", path)
+def load_builtin_plugin(name: str) -> ModuleType:
+    """The shipped plugins/<name>.py, so the direct runs use its exact code (sandbox,
+    defines, container arguments)."""
+    path = resource_dir("plugins") / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"copr_lite_bench_{name}", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
@@ -899,7 +900,7 @@ def package_phase(work: Path, repeats: int) -> PackageResult:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed: run ./dev setup")
     srpm = make_srpm(work)
-    plugin = load_rpmbuild_plugin()
+    plugin = load_builtin_plugin("rpmbuild")
     say(f"  SRPM {srpm.name} ({srpm.stat().st_size:,} bytes)")
 
     say(
@@ -1071,17 +1072,6 @@ def deps_srpm(work: Path, name: str, requires: Sequence[str], release: int = 1) 
     return next((work / "srpms").glob(f"{name}-1.0-{release}.*src.rpm"))
 
 
-def load_container_plugin() -> ModuleType:
-    path = resource_dir("plugins") / "container.py"
-    spec = importlib.util.spec_from_file_location("copr_lite_bench_container", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 async def builder_once(builder: Any, srpm: Path, repo: Path, chroot: str, root: Path) -> float:
     """One build by the container builder itself: seconds."""
     lines: list[str] = []
@@ -1154,7 +1144,7 @@ def deps_phase(work: Path, repeats: int) -> DepsResult:
         "none": deps_srpm(work, "bench-free", ()),
         "deps": deps_srpm(work, "bench-deps", names),
     }
-    plugin = load_container_plugin()
+    plugin = load_builtin_plugin("container")
     cached = plugin.ContainerBuilder(image=image, cache_dir=work / "cache")
     builder: dict[str, list[float]] = {kind: [] for kind in DEPS_KINDS}
 
