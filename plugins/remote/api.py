@@ -30,6 +30,7 @@ from copr_lite.errors import (
 from copr_lite.keys import DB
 from copr_lite.middlewares import json_errors_under
 from copr_lite.responses import json_response
+from copr_lite.rpmtools import move_results
 
 from . import accounts, protocol, uploads
 from .accounts import Worker
@@ -213,7 +214,7 @@ class WorkerApi:
                 raise
             if lease.canceled:
                 raise Conflict("The build was canceled during the upload; results discarded.")
-            files = await asyncio.to_thread(uploads.move_results, paths, rjob.ctx.result_dir)
+            files = await asyncio.to_thread(move_results, paths, rjob.ctx.result_dir)
         finally:
             lease.uploading = False
             await asyncio.to_thread(shutil.rmtree, staging, True)

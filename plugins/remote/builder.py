@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from copr_lite import BuildContext, BuildJob, ChrootResult
-from copr_lite.srpm import sha256_file
+from copr_lite.rpmtools import sha256_file
 
 from .queue import JobQueue, RemoteJob
 from .settings import RemoteSettings

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from copr_lite import BuildContext, Builder, ChrootResult
-from copr_lite.srpm import sha256_file
+from copr_lite.rpmtools import sha256_file
 
 from .client import NETWORK_ERRORS, ServerSaid, WorkerClient, WorkerRefused
 from .log_shipper import LogShipper

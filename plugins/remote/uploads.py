@@ -1,6 +1,7 @@
 """A worker's result upload on the server: streamed to disk, hashed, checked against its
 manifest and judged from the RPM headers the server reads itself (the worker's word on
-packages is not taken); only then are the files moved into the build's result directory."""
+packages is not taken); only then are the files moved into the build's result directory
+(by the api, with `rpmtools.move_results`, the builders' shared one)."""
 
 from __future__ import annotations
 
@@ -72,17 +73,6 @@ async def judge(manifest: Manifest, paths: list[Path], worker: str) -> ChrootRes
         return ChrootResult(Outcome.FAILED, (), tuple(paths), reason)
     packages = tuple(p for p in headers if p.arch != "src")
     return ChrootResult(Outcome.SUCCEEDED, packages, tuple(paths))
-
-
-def move_results(paths: list[Path], result_dir: Path) -> list[Path]:
-    """Move the accepted files into the build's result directory."""
-    result_dir.mkdir(parents=True, exist_ok=True)
-    moved = []
-    for path in paths:
-        destination = result_dir / path.name
-        os.replace(path, destination)
-        moved.append(destination)
-    return moved
 
 
 class _Budget:
