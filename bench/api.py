@@ -70,16 +70,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from procs import free_port, request, running, wait_ready
-
 from copr_lite import auth, migrations
 from copr_lite.conformance import make_srpm
+from copr_lite.liveserver import HOST, free_port, request, running, wait_ready
 from copr_lite.states import State
 
 BENCH_DIR = Path(__file__).resolve().parent
 SERVER_CPU = "0"
 WRK_CPU = "1"
-HOST = "127.0.0.1"
 CONNS = 16
 MIB = 1024 * 1024
 METRICS_POINTS = 3  # the most points of a read's ratio to bare that metrics may cost

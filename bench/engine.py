@@ -88,7 +88,6 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from aiohttp import web
-from procs import free_port, running, wait_ready
 
 import copr_lite.dispatcher as dispatcher_module
 import copr_lite.publisher as publisher_module
@@ -99,6 +98,7 @@ from copr_lite.config import load_config
 from copr_lite.db import Database
 from copr_lite.dispatcher import Dispatcher
 from copr_lite.keys import DB, DISPATCHER
+from copr_lite.liveserver import HOST, free_port, running, wait_ready
 from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
@@ -108,7 +108,6 @@ from copr_lite.testing import BuilderPlugin, add_user, write_fake_rpm
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SPEC = FIXTURES / "hello-copr-lite.spec"
-HOST = "127.0.0.1"
 CHROOT = "fedora-40-x86_64"
 OWNER = "bench"
 PASSWORD = "bench-password-123"

@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
-from procs import HOST, free_port, running, wait_ready
 
 from copr_lite import store
+from copr_lite.liveserver import HOST, free_port, running, wait_ready
 from copr_lite.publisher import build_dir_name
 from copr_lite.states import State
 

@@ -28,6 +28,7 @@ from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
 from copr_lite.builder_image import ensure_image, provides_spec
 from copr_lite.config import ConfigError, load_config, render_config
 from copr_lite.conformance import make_srpm
+from copr_lite.liveserver import free_port, running
 from copr_lite.repos import (
     METALINK,
     DnfRepo,
@@ -563,7 +564,7 @@ def test_debian_image_provides_its_toolchain():
 def server_with_container(
     image: str, distro_repo: Path, extra_repo: tuple[str, list[str]], tmp_path_factory
 ):
-    from test_e2e import Server, free_port, serving
+    from test_e2e import Server, serving
 
     work = tmp_path_factory.mktemp("deps-server")
     port = free_port()
@@ -585,13 +586,10 @@ def server_with_container(
 
 
 def wait_build(api, build_id: int, within: float = 240) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        detail = api.detail(build_id)
-        if detail["status"] in ("succeeded", "failed", "canceled"):
-            return detail
-        time.sleep(0.2)
-    raise AssertionError(f"build {build_id} did not finish within {within} s")
+    from test_e2e import wait_for_build
+
+    ended = ("succeeded", "failed", "canceled")
+    return wait_for_build(api, build_id, lambda d: d["status"] in ended, within, None, interval=0.2)
 
 
 def test_a_dependency_built_first_in_the_project_is_installed_for_the_next_build(
@@ -644,10 +642,9 @@ def test_a_remote_worker_fetches_the_project_repository_from_the_server(
 ):
     """A worker with the container builder gets the repositories in its job and reaches the
     project's repository over HTTP from the server (a first container with network)."""
-    import os
     import signal
 
-    from test_e2e import Server, free_port, serving
+    from test_e2e import Server, serving
 
     work = tmp_path_factory.mktemp("deps-remote")
     port = free_port()
@@ -667,30 +664,14 @@ def test_a_remote_worker_fetches_the_project_repository_from_the_server(
         token = next(line.split()[1] for line in created.splitlines() if line.startswith("token:"))
         api.ok("post", "/api/coprs/alice/new/", name="libs", chroots=CHROOT)
         log_path = work / "worker.log"
-        with (
-            log_path.open("wb") as out,
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "copr_lite",
-                    "worker",
-                    "--server",
-                    server.url,
-                    "--builder",
-                    "container",
-                    "--chroots",
-                    CHROOT,
-                    "--config",
-                    str(worker_config),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=work,
-                env={**os.environ, "COPR_LITE_WORKER_TOKEN": token, "PYTHONUNBUFFERED": "1"},
-            ) as worker,
-        ):
+        command = [sys.executable, "-m", "copr_lite", "worker", "--server", server.url]
+        command += ["--builder", "container", "--chroots", CHROOT, "--config", str(worker_config)]
+        with running(
+            command,
+            log_path,
+            work,
+            env={"COPR_LITE_WORKER_TOKEN": token},
+        ) as worker:
             try:
                 header = srpm_of(HEADER_SPEC, tmp_path, "copr-lite-demo-devel")
                 consumer = srpm_of(consumer_spec("copr-lite-distro-2"), tmp_path, "copr-lite-demo")

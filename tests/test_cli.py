@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from copr_lite import auth, migrations
+from copr_lite.liveserver import free_port
 
 
 def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -29,12 +30,6 @@ def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[s
         text=True,
         timeout=60,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str], text: str) -> None:

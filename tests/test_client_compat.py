@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port, serving
+
+from copr_lite.liveserver import cli, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -381,20 +382,6 @@ class LiveServer:
     startup_stdout: list[str]
 
 
-def _copr_lite(config: Path, *args: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        cwd=config.parent,
-        check=False,
-    )
-    assert proc.returncode == 0, f"copr_lite {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 def _copr_block(text: str) -> configparser.SectionProxy:
     """The `[copr-cli]` block printed by `serve` (first start) or `user token`."""
     start = text.index("[copr-cli]")
@@ -428,13 +415,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "\n[chroots]\n" + "".join(f"{name} = rpmbuild\n" for name in CHROOTS)
     )
     log_path = workdir / "server.log"
-    with serving(config_path, workdir, log_path) as (proc, startup):
+    with serving(config_path, workdir, log_path) as served:
         configs: dict[str, Path] = {}
-        admin = _copr_block("".join(startup[:-1]))  # the block printed before "serving on"
+        admin = _copr_block("".join(served.startup[:-1]))  # the block printed before "serving on"
         configs["admin"] = _write_copr_config(workdir / "admin.copr", **dict(admin))
         for name in ("alice", "bob"):
-            _copr_lite(config_path, "user", "add", name, "--password-stdin", stdin=PASSWORD)
-            block = _copr_block(_copr_lite(config_path, "user", "token", name))
+            cli(config_path, "user", "add", name, "--password-stdin", stdin=PASSWORD)
+            block = _copr_block(cli(config_path, "user", "token", name).stdout)
             assert block["username"] == name
             assert block["copr_url"] == url
             configs[name] = _write_copr_config(workdir / f"{name}.copr", **dict(block))
@@ -445,10 +432,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         configs["alice_slash"] = _write_copr_config(
             workdir / "alice-slash.copr", **{**alice, "copr_url": url + "/"}
         )
-        yield LiveServer(url, workdir, config_path, log_path, configs, startup)
+        yield LiveServer(url, workdir, config_path, log_path, configs, served.startup)
     # README: "Stops cleanly on SIGTERM".
-    assert proc.returncode == 0, (
-        f"serve exited {proc.returncode} on SIGTERM:\n{log_path.read_text()[-4000:]}"
+    assert served.proc.returncode == 0, (
+        f"serve exited {served.proc.returncode} on SIGTERM:\n{log_path.read_text()[-4000:]}"
     )
 
 

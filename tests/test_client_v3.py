@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port, serving
+
+from copr_lite.liveserver import cli, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -235,19 +236,6 @@ class Live:
     configs: dict[str, Path]
 
 
-def copr_lite(config: Path, *args: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        check=False,
-    )
-    assert proc.returncode == 0, f"copr_lite {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 def printed_block(text: str) -> str:
     """The `[copr-cli]` block as printed, up to its expiration line, unchanged."""
     block = text[text.index("[copr-cli]") :]
@@ -273,13 +261,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     workdir = tmp_path_factory.mktemp("copr-lite-v3")
     port = free_port()
     config_path = server_config(workdir, port)
-    with serving(config_path, workdir, workdir / "server.log") as (_, startup):
+    with serving(config_path, workdir, workdir / "server.log") as served:
         configs = {"admin": workdir / "admin.copr"}
-        configs["admin"].write_text(printed_block("".join(startup)))
+        configs["admin"].write_text(printed_block("".join(served.startup)))
         for name in ("alice", "bob"):
-            copr_lite(config_path, "user", "add", name, "--password-stdin", stdin="pw-123456789")
+            cli(config_path, "user", "add", name, "--password-stdin", stdin="pw-123456789")
+            issued = cli(config_path, "user", "token", name).stdout
             configs[name] = workdir / f"{name}.copr"
-            configs[name].write_text(printed_block(copr_lite(config_path, "user", "token", name)))
+            configs[name].write_text(printed_block(issued))
         text = configs["alice"].read_text()
         token = next(line for line in text.splitlines() if line.startswith("token = "))
         configs["wrong_token"] = workdir / "wrong.copr"
@@ -838,8 +827,8 @@ def test_https_with_a_test_ca(env: Env, tmp_path: Path) -> None:
     )
     port = free_port()
     config = server_config(tmp_path, port, f"tls_cert = {cert}\ntls_key = {key}\n")
-    with serving(config, tmp_path, tmp_path / "server.log") as (_, startup):
-        block = printed_block("".join(startup))
+    with serving(config, tmp_path, tmp_path / "server.log") as served:
+        block = printed_block("".join(served.startup))
         assert f"copr_url = https://127.0.0.1:{port}\n" in block and "encrypted" not in block
         path = tmp_path / "admin.copr"
         path.write_text(block)

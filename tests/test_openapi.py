@@ -10,18 +10,17 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from copr_lite.keys import CONFIG
+from copr_lite.liveserver import cli, free_port, serving
 from copr_lite.openapi import openapi_document
 from copr_lite.openapi_v3 import openapi_v3_document
 from copr_lite.testing import TEST_CHROOTS
@@ -214,19 +213,6 @@ parameters = {{ "path.project" = {{ dictionary = "other", probability = 0.8 }} }
 """
 
 
-def run_cli(args: list[str], config: Path, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 # Straight to the local server, whatever proxy the environment names.
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -244,21 +230,6 @@ def request(
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, json.loads(exc.read())
-
-
-def wait_until_serving(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            status, _ = request(base + "/api/chroots/")
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-            continue
-        assert status == 200
-        return
-    pytest.fail(f"server did not answer within 30 s:\n{log.read_text()}")
 
 
 def multipart(fields: dict[str, str], file_name: str, content: bytes) -> tuple[bytes, str]:
@@ -335,35 +306,20 @@ def live_server(tmp_path: Path):
         f"access_log = no\nlog_level = WARNING\n\n[builds]\nsrpm_allowed_networks = 127.0.0.0/8\n\n"
         f"[chroots]\n{chroots}\n"
     )
-    run_cli(["user", "add", USER, "--password-stdin"], config, stdin="password123\n")
-    issued = run_cli(["user", "token", USER], config)
+    cli(config, "user", "add", USER, "--password-stdin", stdin="password123\n")
+    issued = cli(config, "user", "token", USER).stdout
     login = re.search(r"^login = (\S+)$", issued, re.M)
     token = re.search(r"^token = (\S+)$", issued, re.M)
     assert login and token, issued
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    with (
-        log.open("wb") as out,
-        subprocess.Popen(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        ) as proc,
-    ):
-        try:
-            wait_until_serving(proc, base, log)
-            credential = f"{login[1]}:{token[1]}"
-            auth = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
-            seed_project(base, auth, tmp_path)
-            yield base, credential, log
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with serving(config, tmp_path, log):
+        status, _ = request(base + "/api/chroots/")
+        assert status == 200
+        credential = f"{login[1]}:{token[1]}"
+        auth = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
+        seed_project(base, auth, tmp_path)
+        yield base, credential, log
 
 
 def test_live_server_keeps_to_the_description(live_server, tmp_path):

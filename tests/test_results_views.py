@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from copr_lite import store
 from copr_lite.builders import Chroot
 from copr_lite.config import load_config
 from copr_lite.keys import CONFIG, DB, PUBLISHER
+from copr_lite.liveserver import free_port
 from copr_lite.publisher import Publisher
 from copr_lite.states import State
 from copr_lite.testing import add_user, basic_auth
@@ -362,9 +362,7 @@ async def test_dnf_repo_errors(client, make_user) -> None:
 async def test_dnf_copr_enable_writes_a_working_repo(
     aiohttp_client, make_app, hello_rpms, dnf
 ) -> None:
-    with socket.socket() as sock:  # the repo file names the public URL: use the real port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # the repo file names the public URL: use the real port
     app = make_app(base_url=f"http://127.0.0.1:{port}")
     client = await aiohttp_client(app, server_kwargs={"port": port})
     _, token = await add_user(app, "alice")
