@@ -13,14 +13,11 @@ error is the client's own message and a non-zero exit.
 
 from __future__ import annotations
 
-import fcntl
 import http.server
-import itertools
 import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -31,133 +28,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from client_venv import Clients, assert_no_traceback, client_venv, client_versions, unique
 
 from copr_lite.liveserver import cli, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 DRIVER = ROOT / "tests" / "compat" / "v3_driver.py"
-CLIENT_VENV = ROOT / ".test-venvs" / "copr-clients-v3"
 CLIENT_REQUIREMENTS = ("copr==2.7", "copr-cli==2.6", "setuptools<70")
-STAMP_NAME = "copr-lite-stamp.json"
-PIP_TIMEOUT = 900
 CALL_TIMEOUT = 120
 CHROOTS = ("fedora-41-x86_64", "epel-9-x86_64")
-_names = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
-
-
-# ---------------------------------------------------------------- the client venv
-
-
-@dataclass(frozen=True)
-class Clients:
-    python: Path
-    copr_cli: Path
-    env: dict[str, str]
-
-
-def _clean_env(home: Path | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONWARNINGS"}
-    }
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.setdefault("LC_ALL", "C.UTF-8")
-    env["COLUMNS"] = "200"
-    if home is not None:
-        env["HOME"] = str(home)
-    return env
-
-
-def _stamp() -> str:
-    return json.dumps(
-        {"requirements": list(CLIENT_REQUIREMENTS), "python": sys.version_info[:2]},
-    )
-
-
-def _venv_usable(venv: Path) -> bool:
-    try:
-        if (venv / STAMP_NAME).read_text() != _stamp():
-            return False
-    except OSError:
-        return False
-    check = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import copr.v3, copr_cli.main"],
-        capture_output=True,
-        timeout=CALL_TIMEOUT,
-        env=_clean_env(),
-        check=False,
-    )
-    return check.returncode == 0
-
-
-def _build_venv(venv: Path) -> None:
-    shutil.rmtree(venv, ignore_errors=True)
-    env = _clean_env()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env, timeout=300)
-    try:
-        installed = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--timeout",
-                "60",
-                *CLIENT_REQUIREMENTS,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=PIP_TIMEOUT,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"pip install {' '.join(CLIENT_REQUIREMENTS)} took over {PIP_TIMEOUT}s")
-    if installed.returncode != 0:
-        lines = [
-            line
-            for line in (installed.stdout + installed.stderr).splitlines()
-            if "is ignored: it is neither a file nor a directory" not in line
-        ]
-        pytest.fail(
-            f"cannot build {venv}; it needs PyPI access for {' '.join(CLIENT_REQUIREMENTS)}:\n"
-            + "\n".join(lines[-40:]),
-            pytrace=False,
-        )
-    (venv / STAMP_NAME).write_text(_stamp())
 
 
 @pytest.fixture(scope="session")
 def v3_clients(tmp_path_factory: pytest.TempPathFactory) -> Clients:
     """copr==2.7 and copr-cli==2.6 in their own venv, built once per machine."""
-    CLIENT_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with (CLIENT_VENV.parent / "copr-clients-v3.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (parallel test runs)
-        try:
-            if not _venv_usable(CLIENT_VENV):
-                _build_venv(CLIENT_VENV)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
     home = tmp_path_factory.mktemp("client-v3-home")
-    return Clients(
-        CLIENT_VENV / "bin" / "python", CLIENT_VENV / "bin" / "copr-cli", _clean_env(home)
-    )
+    imports = "copr.v3, copr_cli.main"
+    return client_venv("copr-clients-v3", CLIENT_REQUIREMENTS, imports, home, COLUMNS="200")
 
 
 def assert_clean(proc: subprocess.CompletedProcess[str], what: str) -> None:
+    assert_no_traceback(proc, what)
     for stream in (proc.stdout, proc.stderr):
-        assert "Traceback (most recent call last)" not in stream, (
-            f"{what} crashed:\n{proc.stdout}\n{proc.stderr}"
-        )
         assert "not in JSON format" not in stream, f"{what}:\n{proc.stdout}\n{proc.stderr}"
 
 
@@ -364,18 +257,7 @@ def env(v3_clients: Clients, live: Live, srpm: Path, srpm_server: str) -> Env:
 
 
 def test_client_venv_has_the_pinned_clients(v3_clients: Clients) -> None:
-    proc = subprocess.run(
-        [
-            str(v3_clients.python),
-            "-c",
-            "import importlib.metadata as m; print(m.version('copr'), m.version('copr-cli'))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        env=v3_clients.env,
-        check=False,
-    )
+    proc = client_versions(v3_clients)
     assert proc.stdout.split() == ["2.7", "2.6"], proc.stderr
 
 

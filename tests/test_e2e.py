@@ -502,22 +502,8 @@ def test_dnf_installs_from_the_results_over_http(
     api: Api, server: Server, builds: Builds, dnf: Dnf, tmp_path: Path
 ) -> None:
     _wait_repo_ready(api, server, builds)
-    root = tmp_path / "root"
-    root.mkdir()
     repo = f"{server.url}/results/{OWNER}/{PROJECT}/{F40}/"
-    out = dnf(
-        "--refresh",
-        f"--repofrompath=cl,{repo}",
-        "--repo=cl",
-        "install",
-        "copr-lite-base-stub",
-        "hello-copr-lite",
-        installroot=root,
-    )
-    assert "hello-copr-lite-1.0-1.fc40.noarch" in out, out
-    hello = root / "usr" / "bin" / "hello-copr-lite"
-    proc = subprocess.run([str(hello)], capture_output=True, text=True, timeout=30, check=True)
-    assert proc.stdout.strip() == GREETING
+    install_hello(dnf, tmp_path / "root", "--refresh", f"--repofrompath=cl,{repo}", "--repo=cl")
 
 
 # ---------------------------------------------------------------- 3. dnf copr enable
@@ -528,6 +514,29 @@ def test_dnf_copr_enable_writes_a_repo_file_dnf_installs_from(
 ) -> None:
     _wait_repo_ready(api, server, builds)
     reposdir = tmp_path / "repos.d"
+    out = dnf_copr_enable(dnf, server, reposdir, PROJECT)
+    repo_file = reposdir / f"_copr:127.0.0.1:{OWNER}:{PROJECT}.repo"
+    assert repo_file.is_file(), (out, sorted(p.name for p in reposdir.iterdir()))
+    text = repo_file.read_text()
+    assert f"[copr:127.0.0.1:{OWNER}:{PROJECT}]" in text, text
+    assert f"baseurl={server.url}/results/{OWNER}/{PROJECT}/fedora-$releasever-$basearch/" in text
+
+    install_hello(dnf, tmp_path / "root2", f"--setopt=reposdir={reposdir}", "--refresh")
+
+
+def install_hello(dnf: Dnf, root: Path, *options: str) -> None:
+    """dnf (with `options`) installs the stub and hello-copr-lite into the new installroot
+    `root`, and the program greets."""
+    root.mkdir()
+    out = dnf(*options, "install", "copr-lite-base-stub", "hello-copr-lite", installroot=root)
+    assert "hello-copr-lite-1.0-1.fc40.noarch" in out, out
+    hello = root / "usr" / "bin" / "hello-copr-lite"
+    proc = subprocess.run([str(hello)], capture_output=True, text=True, timeout=30, check=True)
+    assert proc.stdout.strip() == GREETING
+
+
+def dnf_copr_enable(dnf: Dnf, server: Server, reposdir: Path, project: str) -> str:
+    """`dnf copr enable` of OWNER/project on the server, into the new directory `reposdir`."""
     reposdir.mkdir()
     out = dnf(
         f"--setopt=reposdir={reposdir}",
@@ -535,30 +544,11 @@ def test_dnf_copr_enable_writes_a_repo_file_dnf_installs_from(
         "enable",
         "--hub",
         server.url,
-        f"{OWNER}/{PROJECT}",
+        f"{OWNER}/{project}",
         F40,
     )
     assert "Repository successfully enabled" in out, out
-    repo_file = reposdir / f"_copr:127.0.0.1:{OWNER}:{PROJECT}.repo"
-    assert repo_file.is_file(), (out, sorted(p.name for p in reposdir.iterdir()))
-    text = repo_file.read_text()
-    assert f"[copr:127.0.0.1:{OWNER}:{PROJECT}]" in text, text
-    assert f"baseurl={server.url}/results/{OWNER}/{PROJECT}/fedora-$releasever-$basearch/" in text
-
-    root = tmp_path / "root2"
-    root.mkdir()
-    out = dnf(
-        f"--setopt=reposdir={reposdir}",
-        "--refresh",
-        "install",
-        "copr-lite-base-stub",
-        "hello-copr-lite",
-        installroot=root,
-    )
-    assert "hello-copr-lite-1.0-1.fc40.noarch" in out, out
-    hello = root / "usr" / "bin" / "hello-copr-lite"
-    proc = subprocess.run([str(hello)], capture_output=True, text=True, timeout=30, check=True)
-    assert proc.stdout.strip() == GREETING
+    return out
 
 
 # ---------------------------------------------------------------- 4. a broken build

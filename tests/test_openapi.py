@@ -174,9 +174,9 @@ MAX_EXAMPLES = 40  # per operation and phase
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,ignored_auth"
 
 
-def schemathesis_toml(base: str) -> str:
-    srpm = f"{base}/results/nothing/hello-1-1.src.rpm"
-    return f"""
+# The values generated requests mostly use: the test user, its project, another project name
+# (for create and delete) and build ids that exist.
+DICTIONARIES = f"""
 [dictionaries.owners]
 values = ["{USER}"]
 
@@ -188,7 +188,14 @@ values = ["other"]
 
 [dictionaries.builds]
 values = ["1", "2", "3"]
+"""
 
+
+def schemathesis_toml(base: str) -> str:
+    srpm = f"{base}/results/nothing/hello-1-1.src.rpm"
+    return (
+        DICTIONARIES
+        + f"""
 [dictionaries.srpms]
 values = ["{srpm}", "{srpm} {srpm}"]
 
@@ -211,6 +218,7 @@ parameters = {{ "body.name" = {{ dictionary = "other", probability = 0.5 }} }}
 include-path = "/api/coprs/{{username}}/{{project}}/delete/"
 parameters = {{ "path.project" = {{ dictionary = "other", probability = 0.8 }} }}
 """
+    )
 
 
 # Straight to the local server, whatever proxy the environment names.
@@ -322,9 +330,18 @@ def live_server(tmp_path: Path):
         yield base, credential, log
 
 
-def test_live_server_keeps_to_the_description(live_server, tmp_path):
+def assert_keeps_to_description(
+    live_server: tuple[str, str, Path],
+    tmp_path: Path,
+    toml: str,
+    path: str,
+    max_examples: int,
+    timeout: float,
+) -> None:
+    """schemathesis finds no problem with the description at `path` of the live server (with
+    the settings in `toml`: every phase, a fixed seed, one worker)."""
     base, credential, log = live_server
-    (tmp_path / "schemathesis.toml").write_text(schemathesis_toml(base))
+    (tmp_path / "schemathesis.toml").write_text(toml)
     command = [
         sys.executable,
         "-m",
@@ -333,7 +350,7 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         str(tmp_path / "schemathesis.toml"),
         "--no-color",
         "run",
-        f"{base}/api/openapi.json",
+        base + path,
         "--auth",
         credential,
         "--checks",
@@ -341,7 +358,7 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         "--phases",
         "examples,coverage,fuzzing",
         "--max-examples",
-        str(MAX_EXAMPLES),
+        str(max_examples),
         "--seed",
         str(SEED),
         "--generation-database",
@@ -358,7 +375,7 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         command,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout,
         cwd=tmp_path,
         env=env,
         check=False,
@@ -367,6 +384,11 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         f"schemathesis found problems:\n{result.stdout[-20000:]}\n{result.stderr[-4000:]}\n"
         f"server log:\n{log.read_text()[-8000:]}"
     )
+
+
+def test_live_server_keeps_to_the_description(live_server, tmp_path):
+    toml = schemathesis_toml(live_server[0])
+    assert_keeps_to_description(live_server, tmp_path, toml, "/api/openapi.json", MAX_EXAMPLES, 240)
 
 
 V3_MAX_EXAMPLES = 15  # per operation and phase: API v3 has three times v1's operations
@@ -374,82 +396,32 @@ V3_MAX_EXAMPLES = 15  # per operation and phase: API v3 has three times v1's ope
 
 def schemathesis_v3_toml() -> str:
     """As schemathesis_toml, for API v3's parameter names (query and JSON body too)."""
-    return f"""
-[dictionaries.owners]
-values = ["{USER}"]
-
-[dictionaries.projects]
-values = ["{PROJECT}"]
-
-[dictionaries.other]
-values = ["other"]
-
-[dictionaries.builds]
-values = ["1", "2", "3"]
-
+    return (
+        DICTIONARIES
+        + """
 [parameters]
-"path.ownername" = {{ dictionary = "owners", probability = 0.8 }}
-"query.ownername" = {{ dictionary = "owners", probability = 0.8 }}
-"body.ownername" = {{ dictionary = "owners", probability = 0.8 }}
-"path.projectname" = {{ dictionary = "projects", probability = 0.8 }}
-"query.projectname" = {{ dictionary = "projects", probability = 0.8 }}
-"body.projectname" = {{ dictionary = "projects", probability = 0.8 }}
-"path.dirname" = {{ dictionary = "projects", probability = 0.8 }}
-"path.build_id" = {{ dictionary = "builds", probability = 0.6 }}
-"query.build_id" = {{ dictionary = "builds", probability = 0.6 }}
+"path.ownername" = { dictionary = "owners", probability = 0.8 }
+"query.ownername" = { dictionary = "owners", probability = 0.8 }
+"body.ownername" = { dictionary = "owners", probability = 0.8 }
+"path.projectname" = { dictionary = "projects", probability = 0.8 }
+"query.projectname" = { dictionary = "projects", probability = 0.8 }
+"body.projectname" = { dictionary = "projects", probability = 0.8 }
+"path.dirname" = { dictionary = "projects", probability = 0.8 }
+"path.build_id" = { dictionary = "builds", probability = 0.6 }
+"query.build_id" = { dictionary = "builds", probability = 0.6 }
 
 [[operations]]
-include-path = "/api_3/project/add/{{ownername}}"
-parameters = {{ "body.name" = {{ dictionary = "other", probability = 0.5 }} }}
+include-path = "/api_3/project/add/{ownername}"
+parameters = { "body.name" = { dictionary = "other", probability = 0.5 } }
 
 [[operations]]
-include-path = "/api_3/project/delete/{{ownername}}/{{projectname}}"
-parameters = {{ "path.projectname" = {{ dictionary = "other", probability = 0.8 }} }}
+include-path = "/api_3/project/delete/{ownername}/{projectname}"
+parameters = { "path.projectname" = { dictionary = "other", probability = 0.8 } }
 """
+    )
 
 
 def test_live_server_keeps_to_the_v3_description(live_server, tmp_path):
-    base, credential, log = live_server
-    (tmp_path / "schemathesis.toml").write_text(schemathesis_v3_toml())
-    command = [
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "--config-file",
-        str(tmp_path / "schemathesis.toml"),
-        "--no-color",
-        "run",
-        f"{base}/api_3/openapi.json",
-        "--auth",
-        credential,
-        "--checks",
-        CHECKS,
-        "--phases",
-        "examples,coverage,fuzzing",
-        "--max-examples",
-        str(V3_MAX_EXAMPLES),
-        "--seed",
-        str(SEED),
-        "--generation-database",
-        "none",
-        "--workers",
-        "1",
-        "--request-timeout",
-        "20",
-        "--max-failures",
-        "20",
-    ]
-    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"schemathesis found problems:\n{result.stdout[-20000:]}\n{result.stderr[-4000:]}\n"
-        f"server log:\n{log.read_text()[-8000:]}"
-    )
+    toml = schemathesis_v3_toml()
+    path = "/api_3/openapi.json"
+    assert_keeps_to_description(live_server, tmp_path, toml, path, V3_MAX_EXAMPLES, 300)

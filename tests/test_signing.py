@@ -28,6 +28,7 @@ from test_e2e import (  # the live-server helpers
     Api,
     Dnf,
     Server,
+    dnf_copr_enable,
     finished,
     http_get,
     make_server,
@@ -264,17 +265,7 @@ def dnf_fails(dnf: Dnf, *args: str, installroot: Path) -> str:
 
 def enable(dnf: Dnf, server: Server, tmp_path: Path, project: str) -> Path:
     reposdir = tmp_path / f"repos-{project}"
-    reposdir.mkdir()
-    out = dnf(
-        f"--setopt=reposdir={reposdir}",
-        "copr",
-        "enable",
-        "--hub",
-        server.url,
-        f"{OWNER}/{project}",
-        F40,
-    )
-    assert "Repository successfully enabled" in out, out
+    dnf_copr_enable(dnf, server, reposdir, project)
     text = next(reposdir.glob("*.repo")).read_text()
     assert "gpgcheck=1" in text and "repo_gpgcheck=1" in text, text
     return reposdir
