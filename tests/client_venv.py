@@ -36,6 +36,22 @@ class Clients:
     copr_cli: Path
     env: dict[str, str]
 
+    def run(
+        self, *argv: str | Path, timeout: float, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """A client command (the venv's python or copr-cli first) in the clients' environment,
+        its output captured; the caller checks the exit status."""
+        return subprocess.run(
+            [str(arg) for arg in argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            check=False,
+        )
+
 
 def clean_env(home: Path | None = None, **extra: str) -> dict[str, str]:
     """The environment without this venv's Python settings, UTF-8 output, HOME = `home`
@@ -73,18 +89,8 @@ def client_venv(
 
 def client_versions(clients: Clients) -> subprocess.CompletedProcess[str]:
     """The installed versions of copr and copr-cli, printed on one line."""
-    return subprocess.run(
-        [
-            str(clients.python),
-            "-c",
-            "import importlib.metadata as m; print(m.version('copr'), m.version('copr-cli'))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CHECK_TIMEOUT,
-        env=clients.env,
-        check=False,
-    )
+    versions = "import importlib.metadata as m; print(m.version('copr'), m.version('copr-cli'))"
+    return clients.run(clients.python, "-c", versions, timeout=CHECK_TIMEOUT)
 
 
 def assert_no_traceback(proc: subprocess.CompletedProcess[str], what: str) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import configparser
 import http.server
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -81,16 +80,7 @@ def run_cli(
     clients: Clients, config: Path, *args: str, rc: int = 0
 ) -> subprocess.CompletedProcess[str]:
     """`copr-cli --config CONFIG ARGS...`; asserts the exit status and that nothing crashed."""
-    argv = [str(clients.copr_cli), "--config", str(config), *args]
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        env=clients.env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = clients.run(clients.copr_cli, "--config", config, *args, timeout=CALL_TIMEOUT)
     what = "copr-cli " + " ".join(args)
     assert_no_traceback(proc, what)
     assert proc.returncode == rc, (
@@ -101,15 +91,8 @@ def run_cli(
 
 
 def _run_driver(clients: Clients, config: Path, method: str, kwargs: dict[str, Any]) -> Any:
-    proc = subprocess.run(
-        [str(clients.python), str(DRIVER), str(config), method, json.dumps(kwargs)],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        env=clients.env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    arguments = (DRIVER, config, method, json.dumps(kwargs))
+    proc = clients.run(clients.python, *arguments, timeout=CALL_TIMEOUT)
     what = f"copr client {method}({kwargs})"
     assert_no_traceback(proc, what)
     assert proc.returncode in (0, 3), (
@@ -148,31 +131,9 @@ def cli_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def srpm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """hello-copr-lite-1.0-1.src.rpm, built now from tests/fixtures with `rpmbuild -bs`."""
-    rpmbuild = shutil.which("rpmbuild")
-    if rpmbuild is None:
-        pytest.fail("rpmbuild is missing: `apt-get install rpm` (./dev installs it)", pytrace=False)
-    topdir = tmp_path_factory.mktemp("rpmbuild")
-    proc = subprocess.run(
-        [
-            rpmbuild,
-            "-bs",
-            "--define",
-            f"_topdir {topdir}",
-            "--define",
-            f"_sourcedir {FIXTURES}",
-            str(FIXTURES / "hello-copr-lite.spec"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    found = sorted((topdir / "SRPMS").glob("hello-copr-lite-*.src.rpm"))
-    assert len(found) == 1, found
-    return found[0]
+def srpm(fixture_srpm) -> Path:
+    """hello-copr-lite-1.0-1.src.rpm, built from tests/fixtures with `rpmbuild -bs`."""
+    return fixture_srpm("hello-copr-lite")
 
 
 class _StallingHandler(http.server.BaseHTTPRequestHandler):

@@ -58,27 +58,9 @@ def assert_clean(proc: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srpm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """hello-copr-lite-1.0-1.src.rpm, built now from tests/fixtures with `rpmbuild -bs`."""
-    topdir = tmp_path_factory.mktemp("rpmbuild")
-    proc = subprocess.run(
-        [
-            "rpmbuild",
-            "-bs",
-            "--define",
-            f"_topdir {topdir}",
-            "--define",
-            f"_sourcedir {FIXTURES}",
-            str(FIXTURES / "hello-copr-lite.spec"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    (found,) = (topdir / "SRPMS").glob("hello-copr-lite-*.src.rpm")
-    return found
+def srpm(fixture_srpm) -> Path:
+    """hello-copr-lite-1.0-1.src.rpm, built from tests/fixtures with `rpmbuild -bs`."""
+    return fixture_srpm("hello-copr-lite")
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -181,15 +163,14 @@ class Env:
 
     def cli(self, *args: str, who: str = "alice", rc: int = 0) -> subprocess.CompletedProcess[str]:
         """`copr-cli --config <who's file> ARGS`; checks the exit status and cleanliness."""
-        proc = subprocess.run(
-            [str(self.clients.copr_cli), "--config", str(self.live.configs[who]), *args],
-            capture_output=True,
-            text=True,
+        config = self.live.configs[who]
+        proc = self.clients.run(
+            self.clients.copr_cli,
+            "--config",
+            config,
+            *args,
             timeout=CALL_TIMEOUT,
-            env=self.clients.env,
-            stdin=subprocess.DEVNULL,
             cwd=self.live.workdir,
-            check=False,
         )
         what = "copr-cli " + " ".join(args)
         assert_clean(proc, what)
@@ -220,14 +201,8 @@ class Env:
 
     def _driver(self, proxy: str, method: str, who: str, kwargs: dict[str, Any]) -> Any:
         config = str(self.live.configs[who])
-        proc = subprocess.run(
-            [str(self.clients.python), str(DRIVER), config, proxy, method, json.dumps(kwargs)],
-            capture_output=True,
-            text=True,
-            timeout=CALL_TIMEOUT,
-            env=self.clients.env,
-            check=False,
-        )
+        arguments = (DRIVER, config, proxy, method, json.dumps(kwargs))
+        proc = self.clients.run(self.clients.python, *arguments, timeout=CALL_TIMEOUT)
         assert_clean(proc, f"{proxy}.{method}")
         assert proc.returncode in (0, 3), f"{proxy}.{method}: {proc.stdout}\n{proc.stderr}"
         return json.loads(proc.stdout.strip().splitlines()[-1])
