@@ -25,7 +25,7 @@ from types import ModuleType
 import pytest
 
 from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
-from copr_lite.builder_image import ensure_image, provides_spec
+from copr_lite.builder_image import provides_spec
 from copr_lite.config import ConfigError, load_config, render_config
 from copr_lite.conformance import make_srpm
 from copr_lite.liveserver import free_port, running
@@ -40,7 +40,7 @@ from copr_lite.repos import (
 from copr_lite.testing import BuilderPlugin, FakeBuilder, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from container_image import podman_unusable
+from container_image import builder_image_or_skip
 from test_builders import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,13 +223,7 @@ def extra_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    reason = podman_unusable()
-    if reason:
-        pytest.skip(f"build dependency tests need a working podman: {reason}")
-    name, seconds = ensure_image()
-    if seconds is not None:
-        print(f"\nbuilt {name} in {seconds:.1f} s", file=sys.stderr)
-    return name
+    return builder_image_or_skip("build dependency tests")
 
 
 def job(srpm: Path, **fields: object) -> BuildJob:

@@ -9,7 +9,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -258,19 +258,25 @@ async def test_rpmbuild_network_only_when_enabled(fixture_srpm, tmp_path: Path, 
 
 async def test_rpmbuild_sandbox_is_read_only_and_private(fixture_srpm, tmp_path: Path):
     builder = rpmbuild_plugin.RpmbuildBuilder()
+    probe_lines = await check_read_only_sandbox(builder, make_job, fixture_srpm, tmp_path)
+    assert "copr-lite-probe etc: read-only" in probe_lines
+    assert not Path("/usr/share/copr-lite-write-usr-test").exists()
+
+
+async def check_read_only_sandbox(
+    builder: object, make_job: Callable[[Path], BuildJob], fixture_srpm, tmp_path: Path
+) -> list[str]:
+    """In `builder`'s sandbox (jobs from `make_job`) the probe SRPM finds /usr read-only and
+    /build its home, and a build writing to /usr fails; the probe's log lines."""
     result, run = await build(builder, make_job(fixture_srpm("copr-lite-probe")), tmp_path / "p")
     assert result.status == Outcome.SUCCEEDED, run.text
     assert "copr-lite-probe usr: read-only" in run.lines
-    assert "copr-lite-probe etc: read-only" in run.lines
     assert "copr-lite-probe home: /build" in run.lines
-
-    result, run = await build(
-        builder, make_job(fixture_srpm("copr-lite-write-usr")), tmp_path / "w"
-    )
+    result, _ = await build(builder, make_job(fixture_srpm("copr-lite-write-usr")), tmp_path / "w")
     assert result.status == Outcome.FAILED
     assert result.fail_reason.startswith("rpmbuild failed with exit code 1: %build failed: ")
     assert "Read-only file system" in result.fail_reason
-    assert not Path("/usr/share/copr-lite-write-usr-test").exists()
+    return run.lines
 
 
 async def test_rpmbuild_without_bwrap_fails_clearly(fixture_srpm, tmp_path: Path):
