@@ -77,7 +77,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections import defaultdict
@@ -98,7 +97,7 @@ from copr_lite.config import load_config
 from copr_lite.db import Database
 from copr_lite.dispatcher import Dispatcher
 from copr_lite.keys import DB, DISPATCHER
-from copr_lite.liveserver import HOST, free_port, running, wait_ready
+from copr_lite.liveserver import HOST, free_port, running, serving_directory, wait_ready
 from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
@@ -735,24 +734,11 @@ def direct_once(plugin: ModuleType, srpm: Path, root: Path, keyring: Keyring) ->
     )
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @contextlib.contextmanager
 def srpm_server(directory: Path) -> Iterator[int]:
     """Serve `directory` over HTTP on 127.0.0.1 from a thread of this process; yield the port."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="srpm-server", daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving_directory(directory) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _tail_text(text: str, lines: int = 30) -> str:

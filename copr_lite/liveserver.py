@@ -1,7 +1,7 @@
 """Real processes on real ports for the tests and the benchmarks: a free port, the command
 line run once (`cli`), a process for the length of a block (`running`), `python -m copr_lite
-serve` until it says it is serving (`serving`), and polling until something holds
-(`wait_for`, `wait_ready`).
+serve` until it says it is serving (`serving`), polling until something holds (`wait_for`,
+`wait_ready`), and a directory served over HTTP (`serving_directory`).
 
 It lives in the package, not in tests/, so that tests (`pytest`) and benchmarks (`python
 bench/x.py`) import the same module without touching sys.path, and so that a plugin's own
@@ -11,7 +11,9 @@ tests can start a server the same way. It needs nothing beyond the standard libr
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
+import http.server
 import os
 import queue
 import signal
@@ -182,6 +184,34 @@ def _read_until_serving(
         f"copr_lite serve did not start (exit {proc.poll()}); stdout:\n{''.join(seen)}\n"
         f"server log:\n{tail(log_path)}"
     )
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    """Files of a directory over HTTP, without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def http_server(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on a free port of HOST, answering with `handler` from threads of this
+    process for the length of the block; its base URL (no trailing slash)."""
+    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="http-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def serving_directory(directory: Path) -> contextlib.AbstractContextManager[str]:
+    """`directory`'s files over HTTP for the length of the block; the base URL."""
+    return http_server(functools.partial(QuietFiles, directory=str(directory)))
 
 
 def request(

@@ -16,7 +16,6 @@ import importlib.util
 import platform
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
 from copr_lite.builder_image import provides_spec
 from copr_lite.config import ConfigError, load_config, render_config
 from copr_lite.conformance import make_srpm
-from copr_lite.liveserver import free_port, running
+from copr_lite.liveserver import free_port, http_server, running
 from copr_lite.repos import (
     METALINK,
     DnfRepo,
@@ -183,14 +182,8 @@ def serve_directory(directory: Path) -> Iterator[tuple[str, list[str]]]:
         (CountingHandler,),
         {"requests": requests, "__init__": _handler_init(directory)},
     )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(handler) as url:
+        yield f"{url}/", requests
 
 
 def _handler_init(directory: Path):  # type: ignore[no-untyped-def]

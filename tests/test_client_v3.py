@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from client_venv import Clients, assert_no_traceback, client_venv, client_versions, unique
 
-from copr_lite.liveserver import cli, free_port, serving
+from copr_lite.liveserver import cli, free_port, http_server, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -85,19 +85,11 @@ def srpm_server(srpm: Path) -> Iterator[str]:
     answer, so a build from one stays importing until it is canceled."""
     release = threading.Event()
     handler = type("Handler", (_Handler,), {"release": release})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(handler, directory=str(srpm.parent))
-    )
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with http_server(partial(handler, directory=str(srpm.parent))) as url:
+        try:
+            yield url
+        finally:
+            release.set()  # before the server stops: the stalled requests end
 
 
 # ---------------------------------------------------------------- the live server

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
-import http.server
 import json
 import os
 import re
@@ -28,7 +26,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -304,21 +301,8 @@ def srpm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """(base URL, directory): a plain HTTP server on 127.0.0.1 serving the directory."""
     directory = tmp_path_factory.mktemp("srpm-http")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(directory))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="e2e-srpm-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", directory
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with liveserver.serving_directory(directory) as url:
+        yield url, directory
 
 
 # ---------------------------------------------------------------- module fixtures
