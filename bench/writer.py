@@ -14,7 +14,6 @@ imports it and goes on to be built in CHROOT (every state of a build).
 from __future__ import annotations
 
 import http.client
-import http.server
 import json
 import os
 import sys
