@@ -102,7 +102,7 @@ from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, add_user, write_fake_rpm
+from copr_lite.testing import BuilderPlugin, add_user, store_builds, write_fake_rpm
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -444,17 +444,8 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
 
 def _insert_pending(conn: Any, project_id: int, user_id: int, count: int) -> list[int]:
     """`count` builds whose import is done, so their chroots are pending (like add_pending)."""
-    ids = store.insert_builds(
-        conn,
-        project_id,
-        user_id,
-        [store.NewBuild("http://x.example/hello-1-1.src.rpm")] * count,
-        [CHROOT],
-        memory_reqs=2048,
-        timeout=3600,
-        enable_net=False,
-        repos="",
-        background=False,
+    ids = store_builds(
+        conn, project_id, user_id, ["http://x.example/hello-1-1.src.rpm"] * count, [CHROOT]
     )
     for build_id in ids:
         # A distinct checksum each, or the dispatcher would skip them as already built.

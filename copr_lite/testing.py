@@ -17,8 +17,9 @@ import base64
 import contextlib
 import gzip
 import hashlib
+import sqlite3
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ __all__ = [
     "build_conformance_srpms",
     "check_builder",
     "job_factory",
+    "store_builds",
     "wait_until",
     "write_fake_rpm",
 ]
@@ -288,3 +290,30 @@ async def wait_until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)
+
+
+def store_builds(
+    conn: sqlite3.Connection,
+    project_id: int,
+    user_id: int,
+    urls: Sequence[str],
+    chroots: Sequence[str],
+    *,
+    timeout: int = 3600,
+    repos: str = "",
+) -> list[int]:
+    """Store one build per SRPM URL straight into the database (in a `db.write` function),
+    with new_build's default options; its chroots wait for the import (see
+    store.import_succeeded)."""
+    return store.insert_builds(
+        conn,
+        project_id,
+        user_id,
+        [store.NewBuild(url) for url in urls],
+        list(chroots),
+        memory_reqs=2048,
+        timeout=timeout,
+        enable_net=False,
+        repos=repos,
+        background=False,
+    )

@@ -36,7 +36,7 @@ from copr_lite.repos import (
     dependency_repos,
     dnf_config,
 )
-from copr_lite.testing import BuilderPlugin, FakeBuilder, wait_until
+from copr_lite.testing import BuilderPlugin, FakeBuilder, store_builds, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from container_image import builder_image_or_skip
@@ -494,10 +494,10 @@ async def test_the_dispatcher_hands_every_repository_to_the_builder(aiohttp_clie
     await app[DB].write(store.set_chroot_repos, project_id, "epel-9-x86_64", epel_repos)
 
     def insert(conn):  # type: ignore[no-untyped-def]
-        (build_id,) = store.insert_builds(
-            conn, project_id, user.id, [store.NewBuild("http://x.example/p-1-1.src.rpm")],
-            ["fedora-40-x86_64", "epel-9-x86_64"], memory_reqs=2048, timeout=60,
-            enable_net=False, repos="copr://bob/libs https://extra.example/r/", background=False,
+        (build_id,) = store_builds(
+            conn, project_id, user.id, ["http://x.example/p-1-1.src.rpm"],
+            ["fedora-40-x86_64", "epel-9-x86_64"], timeout=60,
+            repos="copr://bob/libs https://extra.example/r/",
         )  # fmt: skip
         store.import_succeeded(conn, build_id, "/nonexistent/p.src.rpm", "s", "p", None, "1", "1")
 
