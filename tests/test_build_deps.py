@@ -40,7 +40,7 @@ from copr_lite.testing import BuilderPlugin, FakeBuilder, store_builds, wait_unt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from container_image import builder_image_or_skip
-from test_builders import build
+from test_builders import build, make_job
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
@@ -220,15 +220,7 @@ def image() -> str:
 
 
 def job(srpm: Path, **fields: object) -> BuildJob:
-    return BuildJob(
-        build_id=9,
-        owner="alice",
-        project="demo",
-        chroot=Chroot.parse(CHROOT),
-        srpm=srpm,
-        package=None,
-        **fields,  # type: ignore[arg-type]
-    )
+    return make_job(srpm, CHROOT, build_id=9, **fields)
 
 
 # ---------------------------------------------------------------- the container builder

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from conftest import CONFORMANCE_MARKER
@@ -42,9 +43,12 @@ rpmbuild_plugin = load_plugin("rpmbuild")
 mock_plugin = load_plugin("mock")
 
 
-def make_job(srpm: Path, chroot: str = f"fedora-40-{HOST_ARCH}", **fields: object) -> BuildJob:
+def make_job(
+    srpm: Path, chroot: str = f"fedora-40-{HOST_ARCH}", build_id: int = 7, **fields: object
+) -> BuildJob:
+    """A job of alice/demo building `srpm` in `chroot` (no package known yet)."""
     return BuildJob(
-        build_id=7,
+        build_id=build_id,
         owner="alice",
         project="demo",
         chroot=Chroot.parse(chroot),
@@ -103,27 +107,27 @@ def standin_path(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------- conformance
 
 
-async def test_rpmbuild_builder_conforms(conformance_srpms: dict[str, Path], tmp_path: Path):
+async def conforms(builder: object, conformance_srpms: dict[str, Path], tmp_path: Path) -> Any:
+    """The conformance kit's report on `builder`, which passed every check."""
     report = await check_builder(
-        rpmbuild_plugin.RpmbuildBuilder(),
+        builder,  # type: ignore[arg-type]
         make_job=job_factory(conformance_srpms, chroot=f"fedora-40-{HOST_ARCH}"),
         tmp_path=tmp_path,
         marker=CONFORMANCE_MARKER,
     )
     assert report.passed == list(ALL_CHECKS)
+    return report
+
+
+async def test_rpmbuild_builder_conforms(conformance_srpms: dict[str, Path], tmp_path: Path):
+    report = await conforms(rpmbuild_plugin.RpmbuildBuilder(), conformance_srpms, tmp_path)
     assert "%build failed: copr-lite-conformance" in report.results["failure"].fail_reason
 
 
 async def test_mock_builder_conforms(
     conformance_srpms: dict[str, Path], tmp_path: Path, standin_path: None
 ):
-    report = await check_builder(
-        mock_plugin.MockBuilder(),
-        make_job=job_factory(conformance_srpms, chroot=f"fedora-40-{HOST_ARCH}"),
-        tmp_path=tmp_path,
-        marker=CONFORMANCE_MARKER,
-    )
-    assert report.passed == list(ALL_CHECKS)
+    report = await conforms(mock_plugin.MockBuilder(), conformance_srpms, tmp_path)
     assert report.results["failure"].fail_reason.startswith("mock failed with exit code 10: ")
 
 

@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
+from copr_lite import BuildJob, ChrootResult, Outcome
 from copr_lite.builders import BuilderRegistry
 from copr_lite.config import ConfigError, parse_plugin_settings
 from copr_lite.conformance import ALL_CHECKS, check_builder, job_factory, make_srpm, marker_pids
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CONFORMANCE_MARKER
 from container_image import IMAGE, builder_image_or_skip
 from test_builders import Run, build, check_read_only_sandbox
+from test_builders import make_job as builders_job
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
@@ -100,15 +101,7 @@ def clean(builder_image: str):
 
 
 def make_job(srpm: Path, chroot: str = CHROOT, **fields: object) -> BuildJob:
-    return BuildJob(
-        build_id=7,
-        owner="alice",
-        project="demo",
-        chroot=Chroot.parse(chroot),
-        srpm=srpm,
-        package=None,
-        **fields,  # type: ignore[arg-type]
-    )
+    return builders_job(srpm, chroot, **fields)
 
 
 def spec_srpm(tmp_path: Path, name: str, build_script: str) -> Path:
