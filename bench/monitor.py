@@ -82,7 +82,7 @@ async def measure_project(
     base = results_base(config, project)
     rows = MonitorRows(cache)
     latest, _ = await db.read(store.monitor, project.id, None)
-    packages = sorted({row["pkg_name"] for row in latest})
+    packages = sorted({row.pkg_name for row in latest})
     changed = iter(packages * repeats)
 
     async def nothing() -> None:

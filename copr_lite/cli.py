@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 from aiohttp import web
 
@@ -42,6 +42,7 @@ from .signing import Signer, SigningError
 
 log = logging.getLogger("copr_lite")
 T = TypeVar("T")
+P = ParamSpec("P")
 DEFAULT_CONFIG = Path("copr-lite.ini")
 
 
@@ -93,8 +94,13 @@ def _database(config: Config) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _write(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    return run_in_transaction(conn, fn, args)
+def _write(
+    conn: sqlite3.Connection,
+    fn: Callable[Concatenate[sqlite3.Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    return run_in_transaction(conn, fn, *args, **kwargs)
 
 
 def _new_token(conn: sqlite3.Connection, user_id: int, days: int) -> auth.NewToken:

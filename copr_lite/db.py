@@ -16,7 +16,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
@@ -24,6 +24,7 @@ from . import changes, migrations
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -34,7 +35,7 @@ PRAGMAS = (
 
 
 def _on_thread(
-    connection: aiosqlite.Connection, fn: Callable[..., T], *args: Any, **kwargs: Any
+    connection: aiosqlite.Connection, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
 ) -> Awaitable[T]:
     """`fn(*args, **kwargs)` on the connection's own thread (aiosqlite's `_execute`, which
     is untyped: typed here once)."""
@@ -115,7 +116,12 @@ class Database:
         await self._writer.close()
         self._point.close()
 
-    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def write(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Run `fn(conn, *args, **kwargs)` atomically on the writer thread.
 
         Writes that arrive while the writer is busy are run together in the next
@@ -123,10 +129,9 @@ class Database:
         back alone and its caller gets the exception. Concurrent writers thus share one
         thread hop and one commit, instead of queueing for a hop each.
         """
-        if kwargs:
-            fn = functools.partial(fn, **kwargs)
+        job: Callable[..., T] = functools.partial(fn, **kwargs) if kwargs else fn
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queued.append((fn, args, future))
+        self._queued.append((job, args, future))
         # One drainer task is the single writer; a caller that is cancelled while waiting
         # does not stop it (its job still runs, as a started transaction would).
         if self._drainer is None or self._drainer.done():
@@ -162,29 +167,45 @@ class Database:
             else:
                 future.set_exception(value)
 
-    async def write_unseen(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(conn, *args)` in its own transaction on the writer thread, not counted in
-        `writes`: for writes no cached answer depends on (the health probe). The writer
-        thread runs one call at a time, so it never interleaves with a batch."""
-        return await _on_thread(self._writer, run_in_transaction, self._writer._conn, fn, args)
+    async def write_unseen(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `fn(conn, *args, **kwargs)` in its own transaction on the writer thread, not
+        counted in `writes`: for writes no cached answer depends on (the health probe). The
+        writer thread runs one call at a time, so it never interleaves with a batch."""
+        conn = self._writer._conn
+        return await _on_thread(self._writer, lambda: run_in_transaction(conn, fn, *args, **kwargs))
 
-    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def read(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Run `fn(conn, *args, **kwargs)` on the reader thread (several queries, one hop)."""
         return await _on_thread(self._reader, fn, self._reader._conn, *args, **kwargs)
 
-    async def read_point(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(conn, *args)` on the event loop itself: only for a few rows read by their
-        key (a build's state), never anything that scans. Such a query takes about 10 us; the
-        hop to the reader thread and back costs twice that in CPU, which is most of a hot
-        read's cost (bench/api.py, build_status of random builds). In WAL mode a read does
-        not wait for writers; when the database is busy anyway (recovery after a crash), it
-        goes to the reader thread instead of holding up the loop."""
+    async def read_point(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `fn(conn, *args, **kwargs)` on the event loop itself: only for a few rows read
+        by their key (a build's state), never anything that scans. Such a query takes about
+        10 us; the hop to the reader thread and back costs twice that in CPU, which is most of
+        a hot read's cost (bench/api.py, build_status of random builds). In WAL mode a read
+        does not wait for writers; when the database is busy anyway (recovery after a crash),
+        it goes to the reader thread instead of holding up the loop."""
         try:
-            return fn(self._point, *args)
+            return fn(self._point, *args, **kwargs)
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            return await self.read(fn, *args)
+            return await self.read(fn, *args, **kwargs)
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """One read query; rows support index and name access."""
@@ -225,11 +246,17 @@ def run_batch(
     return outcomes, tags
 
 
-def run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    """Run `fn(conn, *args)` inside BEGIN IMMEDIATE; commit, or roll back on any error."""
+def run_in_transaction(
+    conn: sqlite3.Connection,
+    fn: Callable[Concatenate[sqlite3.Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run `fn(conn, *args, **kwargs)` inside BEGIN IMMEDIATE; commit, or roll back on any
+    error."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn(conn, *args)
+        result = fn(conn, *args, **kwargs)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

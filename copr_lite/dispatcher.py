@@ -316,9 +316,10 @@ class Dispatcher:
         per_owner = Counter(r.owner_id for r in self._running.values())
         per_builder = Counter(r.builder for r in self._running.values())
         queues: dict[int, list[tuple[int, str]]] = {}
-        for owner_id, build_id, chroot in candidates:
-            if (build_id, chroot) not in self._running:
-                queues.setdefault(owner_id, []).append((build_id, chroot))
+        for candidate in candidates:
+            key = (candidate.build_id, candidate.chroot)
+            if key not in self._running:
+                queues.setdefault(candidate.owner_id, []).append(key)
         while free > 0 and queues:
             # The owner with the fewest running chroots goes first, then the one served
             # longest ago, then the oldest build: owners take turns whatever their queues.

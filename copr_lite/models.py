@@ -235,3 +235,73 @@ class Worker:
             row["builder"],
             row["host"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LatestBuild:
+    """The newest non-canceled build of a package in one chroot of a project (a
+    latest_builds row with its build's state and version): one cell of the monitor."""
+
+    pkg_name: str
+    chroot: str
+    build_id: int
+    status: State
+    pkg_version: str | None
+    pkg_release: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> LatestBuild:
+        pkg_name, chroot, build_id, status, version, release = row
+        return cls(pkg_name, chroot, build_id, State.from_code(status), version, release)
+
+    @property
+    def version_release(self) -> str | None:
+        return f"{self.pkg_version}-{self.pkg_release}" if self.pkg_release else self.pkg_version
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltPackage:
+    """A binary (or source) package a build published in one of its chroots."""
+
+    chroot: str
+    name: str
+    epoch: int | None
+    version: str
+    release: str
+    arch: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChroot:
+    """A pending build chroot the dispatcher may start, with the owner of its project."""
+
+    owner_id: int
+    build_id: int
+    chroot: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The effective retention of one package of one project."""
+
+    auto_prune: bool = True
+    prune_days: int = 14
+    keep_last: int = 0
+    failed_log_days: int = 30
+
+
+@dataclass(frozen=True)
+class ChrootRow:
+    """One build chroot as retention sees it."""
+
+    project_id: int
+    owner: str
+    project: str
+    build_id: int
+    pkg_name: str | None
+    chroot: str
+    state: State
+    ended_on: int | None
+    disk_bytes: int
+    pruned_on: int | None
+    import_bytes: int

@@ -9,7 +9,6 @@ project's number of builds. The bytes are exactly `orjson.dumps` of the whole an
 
 from __future__ import annotations
 
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -20,16 +19,16 @@ from . import store
 from .cache import AnswerCache, Fresh
 from .changes import chroots_tag, package_tag, project_tag
 from .db import Database
-from .models import Build, Project
+from .models import Build, LatestBuild, Project
 from .states import State, derive_build_state
 
 
-def package_entries(latest: Iterable[sqlite3.Row], chroots: tuple[str, ...]) -> dict[str, Any]:
+def package_entries(latest: Iterable[LatestBuild], chroots: tuple[str, ...]) -> dict[str, Any]:
     """The monitor's package entries from latest_builds rows (`store.monitor`), by name."""
     packages: dict[str, dict[str, Any]] = {}
     newest: dict[str, int] = {}
     for row in latest:
-        name = row["pkg_name"]
+        name = row.pkg_name
         entry = packages.get(name)
         if entry is None:
             entry = packages[name] = {
@@ -37,15 +36,11 @@ def package_entries(latest: Iterable[sqlite3.Row], chroots: tuple[str, ...]) -> 
                 "pkg_version": None,
                 "results": dict.fromkeys(chroots),
             }
-        if row["chroot"] in entry["results"]:
-            entry["results"][row["chroot"]] = [
-                row["build_id"],
-                State.from_code(row["status"]).value,
-            ]
-        if row["build_id"] > newest.get(name, 0):
-            newest[name] = row["build_id"]
-            version, release = row["pkg_version"], row["pkg_release"]
-            entry["pkg_version"] = f"{version}-{release}" if release else version
+        if row.chroot in entry["results"]:
+            entry["results"][row.chroot] = [row.build_id, row.status.value]
+        if row.build_id > newest.get(name, 0):
+            newest[name] = row.build_id
+            entry["pkg_version"] = row.version_release
     return packages
 
 
@@ -108,7 +103,7 @@ class MonitorRows:
             and not changed_after(package.snapshot, enabled)
         ]
         names, latest, builds = await db.read(store.monitor_packages, project.id, current)
-        package_of = {row["build_id"]: row["pkg_name"] for row in latest}
+        package_of = {row.build_id: row.pkg_name for row in latest}
         builds_of: dict[str, list[Build]] = {}
         for build in builds:
             builds_of.setdefault(package_of[build.id], []).append(build)

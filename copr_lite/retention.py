@@ -29,38 +29,12 @@ from pathlib import Path
 
 from . import store
 from .db import Database
+from .models import ChrootRow, Policy
 from .publisher import Publisher
 from .states import State
 
 log = logging.getLogger(__name__)
 DAY = 86400
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The effective retention of one package of one project."""
-
-    auto_prune: bool = True
-    prune_days: int = 14
-    keep_last: int = 0
-    failed_log_days: int = 30
-
-
-@dataclass(frozen=True)
-class ChrootRow:
-    """One build chroot as retention sees it."""
-
-    project_id: int
-    owner: str
-    project: str
-    build_id: int
-    pkg_name: str | None
-    chroot: str
-    state: State
-    ended_on: int | None
-    disk_bytes: int
-    pruned_on: int | None
-    import_bytes: int
 
 
 @dataclass(frozen=True)
@@ -124,30 +98,7 @@ def human_bytes(size: int) -> str:
 
 def load(conn: sqlite3.Connection) -> tuple[list[ChrootRow], dict[tuple[int, str | None], Policy]]:
     """Every build chroot and every package's effective policy (on a database thread)."""
-    chroot_rows, policy_rows = store.retention_rows(conn)
-    rows = [
-        ChrootRow(
-            r["project_id"],
-            r["owner"],
-            r["project"],
-            r["build_id"],
-            r["pkg_name"],
-            r["chroot"],
-            State.from_code(r["status"]),
-            r["ended_on"],
-            r["disk_bytes"],
-            r["pruned_on"],
-            r["import_bytes"],
-        )
-        for r in chroot_rows
-    ]
-    policies = {
-        (r["project_id"], r["pkg_name"]): Policy(
-            bool(r["auto_prune"]), r["prune_days"], r["keep_last"], r["failed_log_days"]
-        )
-        for r in policy_rows
-    }
-    return rows, policies
+    return store.retention_rows(conn)
 
 
 def plan_removals(

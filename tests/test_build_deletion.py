@@ -28,7 +28,7 @@ def published(app, chroot: str = F40) -> list[str]:
 
 async def latest_build(app, project_id: int, chroot: str = F40) -> int | None:
     latest, _ = await app[DB].read(store.monitor, project_id, None)
-    return next((row["build_id"] for row in latest if row["chroot"] == chroot), None)
+    return next((row.build_id for row in latest if row.chroot == chroot), None)
 
 
 async def test_delete_removes_results_and_republishes(aiohttp_client, make_app):

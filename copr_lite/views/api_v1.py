@@ -398,7 +398,7 @@ async def _search(request: web.Request, query: str) -> web.Response:
     rows = await request.app[DB].read(store.search_projects, words, owner_part, name_part, limit)
     return ok(
         repos=[
-            {"username": r["username"], "coprname": r["coprname"], "description": r["description"]}
+            {"username": r.username, "coprname": r.coprname, "description": r.description}
             for r in rows
         ]
     )

@@ -301,7 +301,7 @@ async def project_search(request: web.Request) -> web.Response:
     words, owner_part, name_part = services.search_terms(param(request, "query"), "query")
     db = request.app[DB]
     rows = await db.read(store.search_projects, words, owner_part, name_part, offset + limit)
-    ids = [row["id"] for row in rows][offset:]
+    ids = [row.id for row in rows][offset:]
     projects = await db.read(store.projects_by_ids, ids)
     config = request.app[CONFIG]
     return items([project_json(config, p, chroots) for p, chroots in projects], offset, limit)
@@ -465,14 +465,14 @@ async def build_built_packages(request: web.Request) -> web.Response:
     build = await get_build(request, build_id)
     rows = await request.app[DB].read(store.built_package_rows, build_id)
     result: dict[str, Any] = {c.chroot: {"packages": []} for c in build.chroots}
-    for chroot, name, epoch, version, release, arch in rows:
-        result.setdefault(chroot, {"packages": []})["packages"].append(
+    for p in rows:
+        result.setdefault(p.chroot, {"packages": []})["packages"].append(
             {
-                "name": name,
-                "epoch": epoch or 0,
-                "version": version,
-                "release": release,
-                "arch": arch,
+                "name": p.name,
+                "epoch": p.epoch or 0,
+                "version": p.version,
+                "release": p.release,
+                "arch": p.arch,
             }
         )
     return json_response(result)
@@ -593,9 +593,15 @@ async def build_chroot_built_packages(request: web.Request) -> web.Response:
     build_chroot_json(request.app[CONFIG], build, chroot)  # 404 for a chroot it lacks
     rows = await request.app[DB].read(store.built_package_rows, build_id)
     packages = [
-        {"name": n, "epoch": e or 0, "version": v, "release": r, "arch": a}
-        for c, n, e, v, r, a in rows
-        if c == chroot
+        {
+            "name": p.name,
+            "epoch": p.epoch or 0,
+            "version": p.version,
+            "release": p.release,
+            "arch": p.arch,
+        }
+        for p in rows
+        if p.chroot == chroot
     ]
     return json_response({"packages": packages})
 
@@ -834,21 +840,19 @@ async def _monitor(request: web.Request, owner: str, name: str, extra: frozenset
     base = results_base(config, found.project.owner_name, found.project.name)
     packages: dict[str, dict[str, Any]] = {}
     for row in latest:
-        state = State.from_code(row["status"])
-        version, release = row["pkg_version"], row["pkg_release"]
         entry: dict[str, Any] = {
-            "build_id": row["build_id"],
-            "state": state.value,
-            "status": state.code,
-            "pkg_version": f"{version}-{release}" if release else version,
+            "build_id": row.build_id,
+            "state": row.status.value,
+            "status": row.status.code,
+            "pkg_version": row.version_release,
         }
-        build_dir = f"{base}{row['chroot']}/{build_dir_name(row['build_id'], row['pkg_name'])}/"
+        build_dir = f"{base}{row.chroot}/{build_dir_name(row.build_id, row.pkg_name)}/"
         if "url_build_log" in extra:
             entry["url_build_log"] = f"{build_dir}builder-live.log.gz"
         if "url_backend_log" in extra:
             entry["url_backend_log"] = f"{build_dir}backend.log.gz"
-        chroots = packages.setdefault(row["pkg_name"], {"name": row["pkg_name"], "chroots": {}})
-        chroots["chroots"][row["chroot"]] = entry
+        chroots = packages.setdefault(row.pkg_name, {"name": row.pkg_name, "chroots": {}})
+        chroots["chroots"][row.chroot] = entry
     answer = {
         "output": "ok",
         "message": "Project monitor request successful",

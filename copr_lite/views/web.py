@@ -22,10 +22,10 @@ from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
 from ..keys import CONFIG, DB
 from ..middlewares import expect_upload, form_routes
-from ..models import Build, BuildChroot, Project, User
+from ..models import Build, BuildChroot, Policy, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
-from ..retention import Policy, human_bytes
+from ..retention import human_bytes
 from ..states import BUILD_STATE_PRECEDENCE, State, derive_build_state
 from . import api_v1
 from .events import add_event_routes
@@ -302,13 +302,12 @@ def monitor_grid(overview: store.ProjectOverview) -> list[dict[str, Any]]:
     packages: dict[str, dict[str, Any]] = {}
     for row in overview.latest:
         entry = packages.setdefault(
-            row["pkg_name"], {"name": row["pkg_name"], "cells": {}, "version": None, "newest": 0}
+            row.pkg_name, {"name": row.pkg_name, "cells": {}, "version": None, "newest": 0}
         )
-        entry["cells"][row["chroot"]] = (row["build_id"], state_name(row["status"]))
-        if row["build_id"] > entry["newest"]:
-            entry["newest"] = row["build_id"]
-            version, release = row["pkg_version"], row["pkg_release"]
-            entry["version"] = f"{version}-{release}" if release else version
+        entry["cells"][row.chroot] = (row.build_id, state_name(row.status))
+        if row.build_id > entry["newest"]:
+            entry["newest"] = row.build_id
+            entry["version"] = row.version_release
     return [packages[name] for name in sorted(packages)]
 
 
@@ -645,8 +644,8 @@ async def build_state(request: web.Request) -> web.Response:
 async def search(request: web.Request) -> web.Response:
     query = request.query.get("q")
     errors: dict[str, str] = {}
-    rows: list[sqlite3.Row] | None = None
-    packages: list[sqlite3.Row] = []
+    rows: list[store.ProjectMatch] | None = None
+    packages: list[store.PackageMatch] = []
     if query is not None:
         terms = check(errors, "q", services.search_terms, query, "q")
         if terms is not None:
