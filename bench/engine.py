@@ -853,6 +853,22 @@ def write_server_config(path: Path, data_dir: Path, port: int) -> None:
     )
 
 
+@contextlib.contextmanager
+def served_api(config: Path, port: int, work: Path, srpms: Path) -> Iterator[tuple[Api, int]]:
+    """copr_lite serving `config` on `port` (its log in work/server.log) with the user OWNER,
+    and the directory `srpms` over HTTP: (OWNER's Api, the SRPM server's port)."""
+    login, token = create_user(config, work)
+    log = work / "server.log"
+    command = [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)]
+    with srpm_server(srpms) as srpm_port, running(command, log, work) as proc:
+        wait_ready(proc, port, log)
+        api = Api(port, login, token)
+        try:
+            yield api, srpm_port
+        finally:
+            api.close()
+
+
 def create_user(config: Path, work: Path) -> tuple[str, str]:
     """`copr_lite user add` and `user token` through the CLI; return (login, token)."""
     cli = [sys.executable, "-m", "copr_lite", "user"]
@@ -924,37 +940,25 @@ def package_phase(work: Path, repeats: int) -> PackageResult:
     port = free_port()
     config = work / "copr-lite.ini"
     write_server_config(config, data_dir, port)
-    login, token = create_user(config, work)
-    log = work / "server.log"
     server = []
-    with (
-        srpm_server(srpm.parent) as srpm_port,
-        running(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)], log, work
-        ) as proc,
-    ):
-        wait_ready(proc, port, log)
-        api = Api(port, login, token)
-        try:
-            url = f"http://{HOST}:{srpm_port}/{srpm.name}"
-            projects = ["warmup", *(f"hello-{index}" for index in range(repeats))]
-            for project in projects:
-                key_seconds.append(create_project(api, data_dir, project))
+    with served_api(config, port, work, srpm.parent) as (api, srpm_port):
+        url = f"http://{HOST}:{srpm_port}/{srpm.name}"
+        projects = ["warmup", *(f"hello-{index}" for index in range(repeats))]
+        for project in projects:
+            key_seconds.append(create_project(api, data_dir, project))
+        say(
+            "    project keys made in "
+            + ", ".join(f"{s:.2f}" for s in key_seconds[1:])
+            + " s (creation to pubkey.gpg)"
+        )
+        server_build(api, data_dir, "warmup", url)  # first-use costs are not measured
+        for index in range(repeats):
+            result = server_build(api, data_dir, f"hello-{index}", url)
+            server.append(result)
             say(
-                "    project keys made in "
-                + ", ".join(f"{s:.2f}" for s in key_seconds[1:])
-                + " s (creation to pubkey.gpg)"
+                f"    run {index + 1}: {1000 * result.total:6.0f} ms  (signing "
+                f"{result.packages} files: {1000 * result.sign:.0f} ms)"
             )
-            server_build(api, data_dir, "warmup", url)  # first-use costs are not measured
-            for index in range(repeats):
-                result = server_build(api, data_dir, f"hello-{index}", url)
-                server.append(result)
-                say(
-                    f"    run {index + 1}: {1000 * result.total:6.0f} ms  (signing "
-                    f"{result.packages} files: {1000 * result.sign:.0f} ms)"
-                )
-        finally:
-            api.close()
     return PackageResult(direct, server, key_seconds)
 
 
@@ -1195,42 +1199,29 @@ def deps_phase(work: Path, repeats: int) -> DepsResult:
         f"[repos]\n{chroot} = {repo.as_uri()}\n"
         f"[plugin:container]\nimage = {image}\n"
     )
-    login, token = create_user(config, work)
     server: dict[str, list[float]] = {kind: [] for kind in DEPS_KINDS}
-    with (
-        srpm_server(work / "srpms") as srpm_port,
-        running(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)],
-            work / "server.log",
-            work,
-        ) as proc,
-    ):
-        wait_ready(proc, port, work / "server.log")
-        api = Api(port, login, token)
-        try:
-            for project in ("free", "deps"):
-                api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, chroot: "y"})
-            release = iter(range(2, 3 * repeats + 10))
+    with served_api(config, port, work, work / "srpms") as (api, srpm_port):
+        for project in ("free", "deps"):
+            api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, chroot: "y"})
+        release = iter(range(2, 3 * repeats + 10))
 
-            def submit(project: str, kind: str) -> float:
-                srpm = deps_srpm(
-                    work, f"bench-{project}", names if kind == "deps" else (), next(release)
-                )
-                url = f"http://{HOST}:{srpm_port}/{srpm.name}"
-                return deps_server_build(api, project, url, data_dir)
+        def submit(project: str, kind: str) -> float:
+            srpm = deps_srpm(
+                work, f"bench-{project}", names if kind == "deps" else (), next(release)
+            )
+            url = f"http://{HOST}:{srpm_port}/{srpm.name}"
+            return deps_server_build(api, project, url, data_dir)
 
-            submit("free", "none")  # first-use costs
-            # The server's first build with dependencies fills its (empty) cache.
-            server["first"].append(submit("deps", "deps"))
-            for index in range(repeats):
-                server["none"].append(submit("free", "none"))
-                server["cached"].append(submit("deps", "deps"))
-                say(
-                    f"    server run {index + 1}: none {1000 * server['none'][-1]:.0f} ms, "
-                    f"cached {1000 * server['cached'][-1]:.0f} ms"
-                )
-        finally:
-            api.close()
+        submit("free", "none")  # first-use costs
+        # The server's first build with dependencies fills its (empty) cache.
+        server["first"].append(submit("deps", "deps"))
+        for index in range(repeats):
+            server["none"].append(submit("free", "none"))
+            server["cached"].append(submit("deps", "deps"))
+            say(
+                f"    server run {index + 1}: none {1000 * server['none'][-1]:.0f} ms, "
+                f"cached {1000 * server['cached'][-1]:.0f} ms"
+            )
     return DepsResult(builder, server, image_seconds)
 
 
