@@ -76,7 +76,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections import defaultdict
@@ -87,6 +86,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from aiohttp import web
+from scratch import scratch_dir
 
 import copr_lite.dispatcher as dispatcher_module
 import copr_lite.publisher as publisher_module
@@ -1556,46 +1556,49 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_phases(args: argparse.Namespace, work: Path) -> bool:
+    """The phases the arguments ask for, in `work`; whether every target was met."""
+    runs: list[EngineRun] = []
+    package = None
+    if not args.skip_engine:
+        say(f"(a) engine: {args.builds:,} builds through a no-op builder, data in {work}")
+        runs = engine_phase(work, args.quick, args.builds)
+    if not args.skip_package:
+        repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
+        say(f"(b) package: hello-copr-lite, {repeats} runs each way")
+        package = package_phase(work, repeats)
+    published: list[PublishSize] = []
+    if not args.skip_publish:
+        sizes = [int(size) for size in args.publish_sizes.split(",")]
+        quick = PUBLISH_SUCCESSES_QUICK if args.quick else PUBLISH_SUCCESSES
+        successes = args.publish_successes or quick
+        say(f"(c) publishing: {successes} successes into chroots of {sizes} packages")
+        published = publish_phase(work, sizes, successes)
+    deps = None
+    if not args.skip_deps:
+        repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
+        say(f"(d) build dependencies: {DEPS_COUNT} BuildRequires, {repeats} runs each")
+        deps = deps_phase(work, repeats)
+    return report(runs, package, published, deps)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    work = Path(tempfile.mkdtemp(prefix="copr-lite-engine-"))
-    server_log = open(work / "engine-server.log", "a", encoding="utf-8")  # noqa: SIM115
     try:
-        # The in-process server logs as `copr_lite serve` does, to a file.
-        setup_logging("INFO", server_log)
-        runs: list[EngineRun] = []
-        package = None
-        if not args.skip_engine:
-            say(f"(a) engine: {args.builds:,} builds through a no-op builder, data in {work}")
-            runs = engine_phase(work, args.quick, args.builds)
-        if not args.skip_package:
-            repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
-            say(f"(b) package: hello-copr-lite, {repeats} runs each way")
-            package = package_phase(work, repeats)
-        published: list[PublishSize] = []
-        if not args.skip_publish:
-            sizes = [int(size) for size in args.publish_sizes.split(",")]
-            quick = PUBLISH_SUCCESSES_QUICK if args.quick else PUBLISH_SUCCESSES
-            successes = args.publish_successes or quick
-            say(f"(c) publishing: {successes} successes into chroots of {sizes} packages")
-            published = publish_phase(work, sizes, successes)
-        deps = None
-        if not args.skip_deps:
-            repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
-            say(f"(d) build dependencies: {DEPS_COUNT} BuildRequires, {repeats} runs each")
-            deps = deps_phase(work, repeats)
-        ok = report(runs, package, published, deps)
+        with (
+            scratch_dir("copr-lite-engine-", args.keep) as work,
+            open(work / "engine-server.log", "a", encoding="utf-8") as server_log,
+        ):
+            # The in-process server logs as `copr_lite serve` does, to a file.
+            setup_logging("INFO", server_log)
+            try:
+                ok = run_phases(args, work)
+            finally:
+                logging.getLogger().handlers.clear()
     except KeyboardInterrupt:
         say("interrupted")
         return 130
-    finally:
-        logging.getLogger().handlers.clear()
-        server_log.close()
-        if args.keep:
-            say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     return 1 if args.check and not ok else 0
 
 
