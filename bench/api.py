@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from scratch import scratch_dir
+from runner import exit_status, scratch_dir
 
 from copr_lite import auth, migrations
 from copr_lite.conformance import make_srpm
@@ -1374,7 +1374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed: run ./dev setup")
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    try:
+
+    def measure() -> bool:
         with scratch_dir("copr-lite-bench-", args.keep) as work:
             (work / "data").mkdir()
             say(f"filling the database in {work / 'data'} ...")
@@ -1382,11 +1383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             size = data.db_path.stat().st_size / MIB
             counts = ", ".join(f"{n:,} {table}" for table, n in data.counts.items())
             say(f"filled in {data.fill_seconds:.1f} s ({size:.0f} MiB): {counts}")
-            ok = Bench(args, work, data).run()
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    return 1 if args.check and not ok else 0
+            return Bench(args, work, data).run()
+
+    return exit_status(measure, args.check)
 
 
 if __name__ == "__main__":

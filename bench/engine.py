@@ -86,7 +86,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from aiohttp import web
-from scratch import scratch_dir
+from runner import exit_status, scratch_dir
 
 import copr_lite.dispatcher as dispatcher_module
 import copr_lite.publisher as publisher_module
@@ -1585,7 +1585,8 @@ def run_phases(args: argparse.Namespace, work: Path) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    try:
+
+    def measure() -> bool:
         with (
             scratch_dir("copr-lite-engine-", args.keep) as work,
             open(work / "engine-server.log", "a", encoding="utf-8") as server_log,
@@ -1593,13 +1594,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The in-process server logs as `copr_lite serve` does, to a file.
             setup_logging("INFO", server_log)
             try:
-                ok = run_phases(args, work)
+                return run_phases(args, work)
             finally:
                 logging.getLogger().handlers.clear()
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    return 1 if args.check and not ok else 0
+
+    return exit_status(measure, args.check)
 
 
 if __name__ == "__main__":
