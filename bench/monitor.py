@@ -37,7 +37,7 @@ from copr_lite.db import Database
 from copr_lite.models import Project
 from copr_lite.monitor import MonitorRows, build_entry, package_entries
 from copr_lite.testing import store_builds
-from copr_lite.views.api_v1 import results_base
+from copr_lite.views.common import results_base
 
 
 async def whole(db: Database, project: Project, chroots: tuple[str, ...], base: str) -> bytes:
@@ -79,7 +79,7 @@ async def measure_project(
     found = await db.read(store.get_project_with_roles, API_USER, name, None)
     assert found is not None
     project, _, chroots = found
-    base = results_base(config, project)
+    base = results_base(config, project.owner_name, project.name)
     rows = MonitorRows(cache)
     latest, _ = await db.read(store.monitor, project.id, None)
     packages = sorted({row.pkg_name for row in latest})

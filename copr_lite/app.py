@@ -31,6 +31,7 @@ from .keys import (
     MONITOR,
     PLUGINS,
     PUBLISHER,
+    SERVICES,
     START_DISPATCHER,
     TOKEN_CACHE,
 )
@@ -40,6 +41,7 @@ from .plugins import call_each, fire, load_plugins
 from .publisher import Publisher
 from .resources import resource_dir
 from .retention import prune
+from .services import Services
 from .signing import Signer
 from .throttle import Guard
 from .views import setup_routes
@@ -132,6 +134,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(app[CONFIG], app[DB], app[PLUGINS], app[BUILDERS], app[PUBLISHER])
     app[DISPATCHER] = dispatcher
+    app[SERVICES] = Services(app[DB], app[CONFIG], dispatcher, app[PUBLISHER])
     if app[START_DISPATCHER]:
         await dispatcher.start()
     await fire(app[PLUGINS], "startup", app=app)

@@ -31,6 +31,7 @@ from aiohttp import web
 from . import store
 from .db import Database
 from .errors import Forbidden, TooManyRequests, Unauthorized
+from .keys import NEW_CSRF
 from .models import Project, User
 
 T = TypeVar("T")
@@ -312,8 +313,6 @@ async def session_user(db: Database, request: web.Request) -> User | None:
 
 def csrf_token(request: web.Request) -> str:
     """This visitor's CSRF token (the cookie is set by the middleware when new)."""
-    from .keys import NEW_CSRF
-
     token = request.cookies.get(CSRF_COOKIE) or request.get(NEW_CSRF)
     if not token:
         token = secrets.token_urlsafe(24)

@@ -50,6 +50,16 @@ def default_chroots() -> dict[str, str]:
     return {name: builder for name in names}
 
 
+class _InDataDir:
+    """A read-only attribute of a Config: the path of `name` in its data directory."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, config: Config, owner: type[Config]) -> Path:
+        return config.data_dir / self.name
+
+
 @dataclass(frozen=True)
 class Config:
     # [server]
@@ -292,25 +302,15 @@ class Config:
     def public_results_url(self) -> str:
         return self.results_url or f"{self.public_base_url}/results"
 
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / "copr-lite.sqlite3"
-
-    @property
-    def control_socket(self) -> Path:
-        """The server's control socket (operator commands such as `prune`, mode 0600)."""
-        return self.data_dir / "control.sock"
-
-    @property
-    def lock_path(self) -> Path:
-        """Locked by the process that owns the data directory (a server, or a command
-        that changes results while no server runs)."""
-        return self.data_dir / ".lock"
-
-    @property
-    def gnupg_home(self) -> Path:
-        """The keyring of the project keys (mode 0700)."""
-        return self.data_dir / "gnupg"
+    # Places in the data directory.
+    db_path = _InDataDir("copr-lite.sqlite3")
+    # The server's control socket (operator commands such as `prune`, mode 0600).
+    control_socket = _InDataDir("control.sock")
+    # Locked by the process that owns the data directory (a server, or a command that
+    # changes results while no server runs).
+    lock_path = _InDataDir(".lock")
+    # The keyring of the project keys (mode 0700).
+    gnupg_home = _InDataDir("gnupg")
 
     @property
     def upload_size_limit(self) -> int:

@@ -25,7 +25,7 @@ from aiohttp import web
 from . import retention, services
 from .config import Config
 from .errors import CoprLiteError
-from .keys import CONFIG, DB, PUBLISHER
+from .keys import CONFIG, DB, PUBLISHER, SERVICES
 from .models import User
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ OPERATOR = User(0, "(operator)", True, 0)
 async def _delete_builds(app: web.Application, request: web.Request) -> web.Response:
     try:
         ids = [int(part) for part in request.query.get("ids", "").split(",") if part]
-        deleted = await services.delete_builds(app, OPERATOR, ids)
+        deleted = await services.delete_builds(app[SERVICES], OPERATOR, ids)
     except (ValueError, CoprLiteError) as exc:
         message = exc.message if isinstance(exc, CoprLiteError) else "ids: whole numbers"
         return web.json_response({"error": message}, status=400)

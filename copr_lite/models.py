@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Self
 
 from .states import State
 
 
+@functools.cache
+def _reader(cls: type, skip: int) -> tuple[Callable[[sqlite3.Row], Any], tuple[int, ...]]:
+    fields = dataclasses.fields(cls)
+    fields = fields[: len(fields) - skip]
+    bools = tuple(i for i, f in enumerate(fields) if f.type == "bool")
+    return itemgetter(*(f.name for f in fields)), bools
+
+
+def _columns(cls: type, row: sqlite3.Row, *rest: Any) -> list[Any]:
+    """The field values of the row dataclass `cls`, in order: each read from the row's
+    column of the same name (made a bool for a bool field: SQLite has 0 and 1), but the last
+    ones, which are not columns, given as `rest`."""
+    get, bools = _reader(cls, len(rest))
+    values = list(get(row))
+    for index in bools:
+        values[index] = bool(values[index])
+    values += rest
+    return values
+
+
+class FromColumns:
+    """A row dataclass whose fields are the row's columns of the same names."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self:
+        return cls(*_columns(cls, row))
+
+
 @dataclass(frozen=True, slots=True)
-class User:
+class User(FromColumns):
     id: int
     name: str
     is_admin: bool
     created_on: int
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> User:
-        return cls(row["id"], row["name"], bool(row["is_admin"]), row["created_on"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +60,7 @@ class ApiCredential:
 
 
 @dataclass(frozen=True, slots=True)
-class Project:
+class Project(FromColumns):
     id: int
     owner_id: int
     owner_name: str
@@ -52,31 +83,6 @@ class Project:
     keep_last: int = 0
     failed_log_days: int = 30
     disk_bytes: int = 0  # bytes of its results tree, kept up to date as results change
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Project:
-        return cls(
-            row["id"],
-            row["owner_id"],
-            row["owner_name"],
-            row["name"],
-            row["description"],
-            row["instructions"],
-            row["repos"],
-            row["homepage"],
-            row["contact"],
-            bool(row["auto_createrepo"]),
-            bool(row["build_enable_net"]),
-            bool(row["unlisted_on_hp"]),
-            bool(row["persistent"]),
-            bool(row["auto_prune"]),
-            bool(row["use_bootstrap_container"]),
-            row["created_on"],
-            row["prune_days"],
-            row["keep_last"],
-            row["failed_log_days"],
-            row["disk_bytes"],
-        )
 
     @property
     def full_name(self) -> str:
@@ -177,31 +183,7 @@ class Build:
     @classmethod
     def from_row(cls, row: sqlite3.Row, chroots: list[BuildChroot]) -> Build:
         built = tuple(dict.fromkeys(p for c in chroots for p in c.built_packages))
-        return cls(
-            row["id"],
-            row["project_id"],
-            row["owner_name"],
-            row["project_name"],
-            row["submitter_name"],
-            row["source_url"],
-            row["srpm_path"],
-            row["srpm_sha256"],
-            row["pkg_name"],
-            row["pkg_epoch"],
-            row["pkg_version"],
-            row["pkg_release"],
-            row["memory_reqs"],
-            row["timeout"],
-            bool(row["enable_net"]),
-            row["repos"],
-            bool(row["background"]),
-            bool(row["canceled"]),
-            row["submitted_on"],
-            row["started_on"],
-            row["ended_on"],
-            tuple(chroots),
-            built,
-        )
+        return cls(*_columns(cls, row, tuple(chroots), built))
 
     @property
     def version_release(self) -> str | None:
@@ -211,7 +193,7 @@ class Build:
 
 
 @dataclass(frozen=True, slots=True)
-class Worker:
+class Worker(FromColumns):
     """A remote build machine's credential and what it last reported (the `workers` table)."""
 
     id: int
@@ -222,19 +204,6 @@ class Worker:
     serves: str  # comma-separated chroot patterns, e.g. "epel-9-x86_64,*-aarch64"
     builder: str
     host: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Worker:
-        return cls(
-            row["id"],
-            row["name"],
-            row["created_on"],
-            row["revoked_on"],
-            row["last_seen"],
-            row["serves"],
-            row["builder"],
-            row["host"],
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,10 @@ values with the operation's declaration and writes, in one database transaction 
 hop), then tells the dispatcher and the publisher. `precheck`, where offered, is the calling
 API's own check of the request (v1 refuses keys it does not know), run in that transaction
 after the permission check, so errors come in the order of spec A17: 404, 403, then 400.
+
+Each takes a `Services` first: the database, the settings, the build queue (the dispatcher)
+and the publisher, built once by app.py (keys.SERVICES), so the services never reach into
+the web application.
 """
 
 from __future__ import annotations
@@ -16,17 +20,15 @@ import secrets
 import shutil
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from aiohttp import web
+from typing import Protocol
 
 from . import auth, forms, operations, store
 from .config import Config
 from .db import Database
 from .errors import BadRequest, Conflict, Forbidden, NotFound
-from .keys import CONFIG, DB, DISPATCHER, PUBLISHER
 from .models import Build, Project, User
 from .publisher import Publisher
 
@@ -37,6 +39,29 @@ DELETE_WAIT = 12.0
 
 # The calling API's own check of a request against the project and its enabled chroots.
 Precheck = Callable[[Project, tuple[str, ...]], None]
+
+
+class BuildQueue(Protocol):
+    """What the services tell the build engine (the dispatcher)."""
+
+    def submitted(self, build_ids: Iterable[int]) -> None:
+        """New builds were stored: start their imports."""
+
+    def prepare_repos(self, owner: str, project: str, chroots: Iterable[str]) -> None:
+        """Create the empty repositories of a project's new chroots."""
+
+    async def cancel_build(self, build_id: int) -> None:
+        """Stop the running chroots of a build already marked canceled."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every service function works with, built once per app (keys.SERVICES)."""
+
+    db: Database
+    config: Config
+    builds: BuildQueue
+    publisher: Publisher
 
 
 @dataclass(frozen=True)
@@ -75,10 +100,10 @@ def _allowed(
 
 
 async def check_allowed(
-    app: web.Application, user: User, owner: str, name: str, operation: operations.Operation
+    ctx: Services, user: User, owner: str, name: str, operation: operations.Operation
 ) -> Found:
     """The project, once `user` is found allowed to do `operation` on it (404, 403)."""
-    return await app[DB].read(_allowed, user, owner, name, operation, None)
+    return await ctx.db.read(_allowed, user, owner, name, operation, None)
 
 
 def _chroot_names(names: object, offered: tuple[str, ...] | set[str]) -> list[str]:
@@ -96,7 +121,7 @@ _PROJECT_COLUMNS = store.MODIFIABLE_PROJECT_FIELDS
 
 
 async def create_project(
-    app: web.Application,
+    ctx: Services,
     user: User,
     values: Mapping[str, object],
     *,
@@ -105,14 +130,12 @@ async def create_project(
     """Create a project (operations.CREATE_PROJECT) of the caller, or of `owner_name` when
     the caller is a system admin, with builds of its `initial_pkgs`; returns the project,
     its chroots and the build ids. Conflict when the owner has a project so named."""
-    config = app[CONFIG]
-    project, chroots, build_ids = await app[DB].write(
-        _create_project, user, owner_name, values, config
+    project, chroots, build_ids = await ctx.db.write(
+        _create_project, user, owner_name, values, ctx.config
     )
-    dispatcher = app[DISPATCHER]
-    dispatcher.prepare_repos(project.owner_name, project.name, chroots)
+    ctx.builds.prepare_repos(project.owner_name, project.name, chroots)
     if build_ids:
-        dispatcher.submitted(build_ids)
+        ctx.builds.submitted(build_ids)
     log.info("project created owner=%s name=%s id=%d", project.owner_name, project.name, project.id)
     return project, chroots, build_ids
 
@@ -165,7 +188,7 @@ def _create_project(
 
 
 async def edit_project(
-    app: web.Application,
+    ctx: Services,
     user: User,
     owner: str,
     name: str,
@@ -174,12 +197,11 @@ async def edit_project(
 ) -> tuple[Project, tuple[str, ...]]:
     """Change the given settings (operations.EDIT_PROJECT); `chroots`, when given, become
     the project's chroots. Returns the project and its chroots as stored."""
-    config = app[CONFIG]
-    project, chroots, added = await app[DB].write(
-        _edit_project, user, owner, name, values, precheck, config
+    project, chroots, added = await ctx.db.write(
+        _edit_project, user, owner, name, values, precheck, ctx.config
     )
     if added:
-        app[DISPATCHER].prepare_repos(project.owner_name, project.name, added)
+        ctx.builds.prepare_repos(project.owner_name, project.name, added)
     return project, chroots
 
 
@@ -211,7 +233,7 @@ def _edit_project(
 
 
 async def delete_project(
-    app: web.Application,
+    ctx: Services,
     user: User,
     owner: str,
     name: str,
@@ -220,21 +242,20 @@ async def delete_project(
     """Cancel the project's unfinished builds, then remove it, its builds and its
     published results (spec A11). Forbidden for a persistent project; NotFound when a
     concurrent delete removed it first."""
-    db = app[DB]
+    db = ctx.db
     project, canceled = await db.write(_cancel_unfinished, user, owner, name, precheck)
     if canceled:
         # Running builders get DELETE_WAIT seconds to stop; the rest finish stopping
         # in the background after the project is gone (spec A22).
-        dispatcher = app[DISPATCHER]
         await asyncio.wait(
-            [asyncio.ensure_future(dispatcher.cancel_build(b)) for b in canceled],
+            [asyncio.ensure_future(ctx.builds.cancel_build(b)) for b in canceled],
             timeout=DELETE_WAIT,
         )
     if not await db.write(store.delete_project, project.id):
         # Another delete of the same project won; its results are that one's to remove.
         raise NotFound(f"Project {project.owner_name}/{project.name} does not exist.")
-    await app[PUBLISHER].remove_project(project.owner_name, project.name)
-    signer = app[PUBLISHER].signer
+    await ctx.publisher.remove_project(project.owner_name, project.name)
+    signer = ctx.publisher.signer
     if signer is not None:
         await signer.forget(project.owner_name, project.name)
     log.info("project deleted owner=%s name=%s", project.owner_name, project.name)
@@ -253,10 +274,10 @@ def _cancel_unfinished(
     return found.project, build_ids
 
 
-async def regenerate_repos(app: web.Application, user: User, owner: str, name: str) -> Project:
+async def regenerate_repos(ctx: Services, user: User, owner: str, name: str) -> Project:
     """Write the repository metadata of each of the project's chroots again."""
-    found = await app[DB].read(_allowed, user, owner, name, operations.REGENERATE_REPOS, None)
-    publisher = app[PUBLISHER]
+    found = await ctx.db.read(_allowed, user, owner, name, operations.REGENERATE_REPOS, None)
+    publisher = ctx.publisher
     project = found.project
     for chroot in found.chroots:
         await publisher.createrepo(publisher.chroot_dir(project.owner_name, project.name, chroot))
@@ -268,7 +289,7 @@ async def regenerate_repos(app: web.Application, user: User, owner: str, name: s
 
 
 async def edit_chroot(
-    app: web.Application,
+    ctx: Services,
     user: User,
     owner: str,
     name: str,
@@ -278,7 +299,7 @@ async def edit_chroot(
 ) -> tuple[Project, str, str]:
     """Change a chroot's buildroot packages and extra repositories (operations.EDIT_CHROOT);
     returns the project and the chroot's (packages, repositories) as stored."""
-    return await app[DB].write(_edit_chroot, user, owner, name, chroot, values, precheck)
+    return await ctx.db.write(_edit_chroot, user, owner, name, chroot, values, precheck)
 
 
 def find_chroot(found: Found, chroot: str) -> str:
@@ -318,7 +339,7 @@ def _edit_chroot(
 
 
 async def set_permissions(
-    app: web.Application,
+    ctx: Services,
     user: User,
     owner: str,
     name: str,
@@ -326,7 +347,7 @@ async def set_permissions(
 ) -> dict[str, dict[str, str]]:
     """Set roles (operations.SET_PERMISSIONS): `{user name: {role: state}}` with roles
     builder/admin and states nothing/request/approved. Returns every user's roles."""
-    return await app[DB].write(_set_permissions, user, owner, name, changes)
+    return await ctx.db.write(_set_permissions, user, owner, name, changes)
 
 
 def _set_permissions(
@@ -358,12 +379,12 @@ def _set_permissions(
 
 
 async def request_permissions(
-    app: web.Application, user: User, owner: str, name: str, values: Mapping[str, object]
+    ctx: Services, user: User, owner: str, name: str, values: Mapping[str, object]
 ) -> dict[str, str]:
     """Ask for (true) or withdraw (false) the builder and admin roles on someone else's
     project (operations.REQUEST_PERMISSIONS). An approved role asked for again stays
     approved. Returns the caller's roles on the project afterwards."""
-    return await app[DB].write(_request_permissions, user, owner, name, values)
+    return await ctx.db.write(_request_permissions, user, owner, name, values)
 
 
 def _request_permissions(
@@ -386,10 +407,10 @@ def _request_permissions(
 
 
 async def get_permissions(
-    app: web.Application, user: User, owner: str, name: str
+    ctx: Services, user: User, owner: str, name: str
 ) -> dict[str, dict[str, str]]:
     """Every user's roles on the project; only its owner and admins may see them."""
-    return await app[DB].read(_get_permissions, user, owner, name)
+    return await ctx.db.read(_get_permissions, user, owner, name)
 
 
 def _get_permissions(
@@ -403,7 +424,7 @@ def _get_permissions(
 
 
 async def submit_builds(
-    app: web.Application,
+    ctx: Services,
     user: User,
     owner: str,
     name: str,
@@ -413,11 +434,10 @@ async def submit_builds(
 ) -> tuple[Project, list[int]]:
     """Store one build per SRPM URL of `pkgs` (or of the `upload`), its chroots in
     `importing`, and start their imports (operations.SUBMIT_BUILD)."""
-    config = app[CONFIG]
-    project, ids = await app[DB].write(
-        submit_builds_in, user, owner, name, values, upload, precheck, config
+    project, ids = await ctx.db.write(
+        submit_builds_in, user, owner, name, values, upload, precheck, ctx.config
     )
-    app[DISPATCHER].submitted(ids)
+    ctx.builds.submitted(ids)
     return project, ids
 
 
@@ -477,25 +497,23 @@ def submit_builds_in(
     return project, ids
 
 
-async def cancel_build(app: web.Application, user: User, build_id: int) -> list[str]:
+async def cancel_build(ctx: Services, user: User, build_id: int) -> list[str]:
     """Cancel a build for `user` (spec A10): NotFound, Forbidden, or Conflict when nothing
     is left to cancel. Returns the canceled chroots."""
-    canceled = await app[DB].write(_cancel_build, user, build_id)
-    await app[DISPATCHER].cancel_build(build_id)
+    canceled = await ctx.db.write(_cancel_build, user, build_id)
+    await ctx.builds.cancel_build(build_id)
     log.info("build canceled id=%d chroots=%s", build_id, ",".join(canceled))
     return canceled
 
 
-async def rebuild(
-    app: web.Application, user: User, build_id: int, chroots: list[str] | None
-) -> int:
+async def rebuild(ctx: Services, user: User, build_id: int, chroots: list[str] | None) -> int:
     """Submit the source of build `build_id` again (operations.SUBMIT_BUILD), for `chroots`
     (None: the build's own chroots that the project still has), with the build's memory,
     timeout, network and background settings. The imported SRPM is copied, so the rebuild
     takes exactly what the first build took; a build whose import failed is fetched again
     from its URL. NotFound, Forbidden, or BadRequest for a chroot the project does not have
     or nothing to rebuild from. Returns the new build's id."""
-    db, config = app[DB], app[CONFIG]
+    db, config = ctx.db, ctx.config
     found = await db.read(store.build_with_roles, build_id, user.id)
     if found is None:
         raise NotFound(f"Build {build_id} does not exist.")
@@ -522,7 +540,7 @@ async def rebuild(
     if upload is None:
         values["pkgs"] = source.source_url
     try:
-        _, ids = await submit_builds(app, user, project.owner_name, project.name, values, upload)
+        _, ids = await submit_builds(ctx, user, project.owner_name, project.name, values, upload)
     except BaseException:
         if source.srpm_path is not None:
             shutil.rmtree(Path(source.srpm_path).parent, ignore_errors=True)
@@ -561,12 +579,12 @@ def _cancel_build(conn: sqlite3.Connection, user: User, build_id: int) -> list[s
     return canceled
 
 
-async def delete_builds(app: web.Application, user: User, build_ids: list[int]) -> list[int]:
+async def delete_builds(ctx: Services, user: User, build_ids: list[int]) -> list[int]:
     """Delete finished builds for `user`: their rows, results, logs and imported SRPMs, and
     republish the repositories they were published in. All or nothing: NotFound for an
     unknown build, Forbidden unless `user` submitted it or may modify its project, Conflict
     while one is unfinished (cancel it first). Returns the ids deleted."""
-    return await remove_builds(app[DB], app[PUBLISHER], user, build_ids)
+    return await remove_builds(ctx.db, ctx.publisher, user, build_ids)
 
 
 async def remove_builds(
@@ -621,14 +639,14 @@ def _delete_finished(conn: sqlite3.Connection, user: User, build_ids: list[int])
 
 
 async def delete_package(
-    app: web.Application, user: User, owner: str, name: str, package: str
+    ctx: Services, user: User, owner: str, name: str, package: str
 ) -> tuple[Project, store.Package]:
     """Delete a package's builds (see delete_builds) and its record
     (operations.DELETE_PACKAGE). Returns the project and the package as it was."""
-    db = app[DB]
+    db = ctx.db
     project, found, build_ids = await db.read(_package_builds, user, owner, name, package)
     if build_ids:
-        await delete_builds(app, user, build_ids)
+        await delete_builds(ctx, user, build_ids)
     await db.write(store.delete_package, project.id, package)
     log.info("package deleted owner=%s project=%s name=%s", owner, name, package)
     return project, found
@@ -644,17 +662,15 @@ def _package_builds(
     return project, found[0], store.project_build_ids(conn, project.id, package)
 
 
-async def reset_package(
-    app: web.Application, user: User, owner: str, name: str, package: str
-) -> Project:
+async def reset_package(ctx: Services, user: User, owner: str, name: str, package: str) -> Project:
     """Reset a package's default source (operations.RESET_PACKAGE). Packages here come from
     SRPMs and have no default source, so nothing changes once the checks pass."""
-    project, _, _ = await app[DB].read(_package_builds, user, owner, name, package)
+    project, _, _ = await ctx.db.read(_package_builds, user, owner, name, package)
     return project
 
 
 async def set_package_retention(
-    app: web.Application,
+    ctx: Services,
     user: User,
     owner: str,
     name: str,
@@ -664,23 +680,16 @@ async def set_package_retention(
     """Store a package's own retention settings (None: the project's value), once `user` is
     found allowed to edit the project (404, 403) and the project has built the package
     (404). The values are checked by the caller's form (forms.RETENTION_LIMITS)."""
-    project = await app[DB].write(_set_package_retention, user, owner, name, pkg_name, values)
+
+    def write(conn: sqlite3.Connection) -> Project:
+        project = _allowed(conn, user, owner, name, operations.EDIT_PROJECT, None).project
+        if pkg_name not in store.project_packages(conn, project.id):
+            raise NotFound(f"Package {pkg_name[:100]} does not exist in {project.full_name}.")
+        store.set_package_settings(conn, project.id, pkg_name, values)
+        return project
+
+    project = await ctx.db.write(write)
     log.info("package retention project=%s package=%s %s", project.full_name, pkg_name, values)
-    return project
-
-
-def _set_package_retention(
-    conn: sqlite3.Connection,
-    user: User,
-    owner: str,
-    name: str,
-    pkg_name: str,
-    values: dict[str, int | None],
-) -> Project:
-    project = _allowed(conn, user, owner, name, operations.EDIT_PROJECT, None).project
-    if pkg_name not in store.project_packages(conn, project.id):
-        raise NotFound(f"Package {pkg_name[:100]} does not exist in {project.full_name}.")
-    store.set_package_settings(conn, project.id, pkg_name, values)
     return project
 
 

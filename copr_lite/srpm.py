@@ -30,6 +30,7 @@ from yarl import URL
 from .builders import LogWriter, PackageInfo, is_rpm_file, read_rpm_headers
 from .forms import MAX_FILE_NAME, SRPM_SUFFIXES, address_policy, literal_address
 from .publisher import NAME_RE
+from .rpmtools import sha256_file
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -75,15 +76,6 @@ def _first_line(text: str) -> str:
 async def _emit(log: LogWriter | None, line: str) -> None:
     if log is not None:
         await log(line)
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 hex digest of a file, read in chunks (blocking: call it in a thread)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_FLUSH_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def srpm_file_name(name: str) -> str:

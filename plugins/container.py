@@ -36,8 +36,8 @@ machine), because dnf's lock files hold a pid, which does not tell processes of 
 containers apart. The script in the container prints DEPS_DONE or DEPS_FAILED between
 the phases: the turn ends there, and a failure is reported with dnf's own error.
 
-Arches follow the `rpmbuild` builder's rules (its functions are reused): an arch-specific
-package builds only for the host's arch.
+Arches follow the `rpmbuild` builder's rules (both use copr_lite.rpmtools): an
+arch-specific package builds only for the host's arch.
 
 The image needs `sh`, `cat`, `rpmbuild` and `dnf` (Fedora: `rpm-build`; Debian: `rpm`, `dnf`;
 `python -m copr_lite builder-image` makes one offline). podman's defaults fail on some
@@ -58,17 +58,13 @@ import asyncio
 import collections
 import contextlib
 import fcntl
-import importlib.util
 import os
-import platform
 import secrets
 import shlex
 import shutil
-import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from copr_lite import (
@@ -83,6 +79,19 @@ from copr_lite import (
     run_logged,
 )
 from copr_lite.repos import dependency_repos, dnf_config, releasever
+from copr_lite.rpmtools import (
+    arch_refusal,
+    built_rpms,
+    chroot_summary,
+    failure_line,
+    host_arch,
+    last_line,
+    move_results,
+    prepare_build_dir,
+    rpmbuild_args,
+    short,
+    srpm_facts,
+)
 
 if TYPE_CHECKING:
     from copr_lite.builders import BuilderRegistry, LogWriter
@@ -178,39 +187,8 @@ def dnf_error(lines: Sequence[str]) -> str:
         if lines[index].startswith("Error:"):
             text = [lines[index].removeprefix("Error:").strip()]
             text += [line.strip() for line in lines[index + 1 : index + 4] if line.strip()]
-            return _short(" ".join(t for t in text if t and t != DEPS_FAILED))
+            return short(" ".join(t for t in text if t and t != DEPS_FAILED))
     return podman_error([line for line in lines if line != DEPS_FAILED])
-
-
-def _load_rpmbuild_plugin() -> ModuleType:
-    """The sibling `rpmbuild` plugin, for its SRPM checks and failure-line parsing (loaded by
-    path under a private name, so it works whether or not that plugin is blocklisted)."""
-    name = "copr_lite_container_rpmbuild_rules"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("rpmbuild.py"))
-    if spec is None or spec.loader is None:
-        raise ImportError("cannot load the rpmbuild plugin next to the container plugin")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
-_rules = _load_rpmbuild_plugin()
-
-
-def host_arch() -> str:
-    return platform.machine()
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def podman_error(lines: Sequence[str]) -> str:
@@ -218,11 +196,8 @@ def podman_error(lines: Sequence[str]) -> str:
     for line in reversed(lines):
         text = line.strip()
         if text.startswith("Error: "):
-            return _short(text.removeprefix("Error: "))
-    for line in reversed(lines):
-        if line.strip():
-            return _short(line.strip())
-    return "no output"
+            return short(text.removeprefix("Error: "))
+    return last_line(lines)
 
 
 def memory_note(line: str, memory_mib: int) -> str | None:
@@ -394,10 +369,9 @@ class ContainerBuilder:
         self, job: BuildJob, *, nodeps: bool, target: str | None, private_rpmdb: bool = True
     ) -> list[str]:
         """The same rpmbuild command line as the host builder, run by the image's rpmbuild."""
-        args: list[str] = _rules.RpmbuildBuilder().rpmbuild_args(
-            job, nodeps=nodeps, target=target, private_rpmdb=private_rpmdb
+        return rpmbuild_args(
+            "rpmbuild", job, nodeps=nodeps, target=target, private_rpmdb=private_rpmdb
         )
-        return args
 
     def dnf_args(self, job: BuildJob, wanted: Sequence[str], *options: str) -> list[str]:
         """dnf installing `wanted` into the container, with the repositories in
@@ -413,10 +387,7 @@ class ContainerBuilder:
             f"copr-lite container builder: rpmbuild in a fresh podman container from image {image}"
         )
         await ctx.log(
-            f"chroot {job.chroot.name}: "
-            + (" ".join(f"%{k}={v}" for k, v in job.chroot.macros.items()) or "no dist macros")
-            + f"; network {'enabled' if job.enable_net else 'disabled'}"
-            + f"; memory {job.memory_reqs} MiB; timeout {job.timeout} s"
+            f"{chroot_summary(job)}; memory {job.memory_reqs} MiB; timeout {job.timeout} s"
         )
         if shutil.which(self.podman) is None:
             reason = f"podman ({self.podman}) is not installed on this server"
@@ -437,7 +408,7 @@ class ContainerBuilder:
 
         target = job.chroot.arch if job.chroot.arch == host_arch() else None
         build_dir = ctx.work_dir / "container"
-        await asyncio.to_thread(_rules._prepare, build_dir, ctx.result_dir)
+        await asyncio.to_thread(prepare_build_dir, build_dir, ctx.result_dir)
         srpm_in = f"/srpm/{job.srpm.name}"
         # With BuildRequires installed, rpmbuild checks them against the container's own rpm
         # database; without, a private one keeps the read-only root untouched.
@@ -457,19 +428,21 @@ class ContainerBuilder:
             await ctx.log(f"error: {reason}")
             return ChrootResult.failed(reason)
 
-        files = await asyncio.to_thread(_rules._collect, build_dir / "top", ctx.result_dir)
+        files = await asyncio.to_thread(
+            lambda: move_results(built_rpms(build_dir / "top"), ctx.result_dir)
+        )
         return await built_result(files, ctx, "rpmbuild succeeded but produced no RPM")
 
     async def _wanted(self, job: BuildJob, ctx: BuildContext) -> ChrootResult | list[str]:
         """The packages to install before the build (BuildRequires, then the chroot's
         buildroot packages), or a failure when this host cannot build the package."""
         try:
-            facts = await _rules.srpm_facts(job.srpm)
+            facts = await srpm_facts(job.srpm)
         except ValueError as exc:
             reason = f"cannot read the SRPM: {exc}"
             await ctx.log(f"error: {reason}")
             return ChrootResult.failed(reason)
-        refusal = _rules.arch_refusal(
+        refusal = arch_refusal(
             facts.build_arches, facts.exclusive, facts.exclude, job.chroot.arch, host_arch()
         )
         if refusal:
@@ -668,11 +641,11 @@ class ContainerBuilder:
         if code == 137:
             return (
                 f"the build was killed (SIGKILL; over its memory limit of {job.memory_reqs} "
-                f"MiB?): {_rules.failure_line(lines)}"
+                f"MiB?): {failure_line(lines)}"
             )
         if code == 255 and not any(line.startswith("error:") for line in lines):
             return f"the container was stopped at its timeout of {job.timeout} s"
-        reason = f"rpmbuild failed with exit code {code}: {_rules.failure_line(lines)}"
+        reason = f"rpmbuild failed with exit code {code}: {failure_line(lines)}"
         if reason.endswith("Killed") and job.memory_reqs > 0:
             reason += f" (over the memory limit of {job.memory_reqs} MiB?)"
         return reason

@@ -31,6 +31,7 @@ import asyncio
 import collections
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ from copr_lite import (
     plugin_setting,
     run_logged,
 )
+from copr_lite.rpmtools import error_line, last_line
 
 if TYPE_CHECKING:
     from copr_lite.builders import BuilderRegistry
@@ -51,7 +53,6 @@ if TYPE_CHECKING:
 
 NOT_INSTALLED = "mock is not installed on this server"
 FOLLOW_INTERVAL = 0.2
-_BAD_EXIT = re.compile(r"Bad exit status from \S+ \((%\w+)\)")
 _ERROR = re.compile(r"^(?:error:|ERROR:)\s*(.*)$")
 
 
@@ -100,27 +101,9 @@ class _Follower:
         return [line.decode("utf-8", "replace") for line in lines if line or not final]
 
 
-def failure_line(lines: list[str]) -> str | None:
+def failure_line(lines: Sequence[str]) -> str | None:
     """The last meaningful error line of a log, or None."""
-    for index in range(len(lines) - 1, -1, -1):
-        match = _ERROR.match(lines[index].strip())
-        if not match:
-            continue
-        message = match.group(1)
-        bad_exit = _BAD_EXIT.search(message)
-        if bad_exit:
-            for before in reversed(lines[:index]):
-                text = before.strip()
-                if text and not text.startswith("+ ") and text != "+":
-                    return _short(f"{bad_exit.group(1)} failed: {text}")
-            return _short(f"{bad_exit.group(1)} failed")
-        return _short(message)
-    return None
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return error_line(lines, _ERROR)
 
 
 def _tail(path: Path, count: int = 400) -> list[str]:
@@ -186,13 +169,7 @@ class MockBuilder:
             line = failure_line(lines)
             if line:
                 return line
-        line = failure_line(console)
-        if line:
-            return line
-        for text in reversed(console):
-            if text.strip():
-                return _short(text)
-        return "no output"
+        return failure_line(console) or last_line(console)
 
 
 @hookimpl

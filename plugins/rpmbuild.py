@@ -40,13 +40,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import platform
-import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from copr_lite import (
     BuildContext,
@@ -55,8 +52,19 @@ from copr_lite import (
     built_result,
     hookimpl,
     plugin_setting,
-    processes,
     run_logged,
+)
+from copr_lite.rpmtools import (
+    arch_refusal,
+    built_rpms,
+    chroot_summary,
+    dep_name,
+    failure_line,
+    host_arch,
+    move_results,
+    prepare_build_dir,
+    rpmbuild_args,
+    srpm_facts,
 )
 
 if TYPE_CHECKING:
@@ -68,7 +76,6 @@ HOST_BUILD_NOTICE = (
     "the packages are real RPMs, built against the host's compilers and libraries"
 )
 _ERROR_TAIL = 200  # output lines kept to explain a failure
-_BAD_EXIT = re.compile(r"Bad exit status from \S+ \((%\w+)\)")
 
 
 @dataclass(frozen=True)
@@ -77,100 +84,6 @@ class RpmbuildSettings:
     rpmbuild: str = plugin_setting(
         "rpmbuild", "The rpmbuild executable run inside the sandbox: a name on PATH or a path."
     )
-
-
-def host_arch() -> str:
-    return platform.machine()
-
-
-def dep_name(requirement: str) -> str:
-    """The name part of a dependency: "foo >= 1.0" -> "foo"."""
-    return requirement.split()[0] if requirement.split() else ""
-
-
-async def _query(args: list[str]) -> tuple[int, str, str]:
-    with tempfile.TemporaryDirectory(prefix="copr-lite-rpmdb-") as dbpath:
-        code, out, err = await processes.run_captured(
-            ["rpm", "--define", f"_dbpath {dbpath}", *args]
-        )
-    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-
-class SrpmFacts(NamedTuple):
-    """What the builder checks before building: BuildRequires (rpmlib() features left
-    out), BuildArch, ExclusiveArch and ExcludeArch."""
-
-    requires: list[str]
-    build_arches: list[str]
-    exclusive: list[str]
-    exclude: list[str]
-
-
-async def srpm_facts(srpm: Path) -> SrpmFacts:
-    """Read everything `_check_srpm` needs with one rpm call."""
-    fmt = (
-        "B:[%{BUILDARCHS} ]\\nI:[%{EXCLUSIVEARCH} ]\\nX:[%{EXCLUDEARCH} ]\\n[R:%{REQUIRENEVRS}\\n]"
-    )
-    code, out, err = await _query(["-qp", "--nosignature", "--nodigest", "--qf", fmt, str(srpm)])
-    if code != 0:
-        raise ValueError(err.strip().splitlines()[-1] if err.strip() else "rpm -qp failed")
-    fields: dict[str, list[str]] = {}
-    requires = []
-    for line in out.splitlines():
-        kind, value = line[:1], line[2:]
-        if line[1:2] != ":":
-            continue
-        if kind == "R":
-            if value.strip() and not value.startswith("rpmlib("):
-                requires.append(value.strip())
-        else:
-            fields[kind] = value.split()
-    return SrpmFacts(requires, fields.get("B", []), fields.get("I", []), fields.get("X", []))
-
-
-def arch_refusal(
-    build_arches: list[str], exclusive: list[str], exclude: list[str], target: str, host: str
-) -> str | None:
-    """Why a package cannot be built for `target` on this `host`, or None."""
-    if exclusive and target not in exclusive and "noarch" not in exclusive:
-        return f"architecture {target} is not in the package's ExclusiveArch: {' '.join(exclusive)}"
-    if target in exclude:
-        return f"architecture {target} is in the package's ExcludeArch"
-    if build_arches and all(arch == "noarch" for arch in build_arches):
-        return None
-    if target != host:
-        return (
-            f"cannot build an arch-specific package for {target} on this {host} host "
-            "(no cross compiler or emulation; only noarch packages build for other arches)"
-        )
-    return None
-
-
-def failure_line(lines: list[str]) -> str:
-    """The last meaningful error line of rpmbuild's output, made one short line."""
-    for index in range(len(lines) - 1, -1, -1):
-        line = lines[index].strip()
-        if not line.startswith("error:"):
-            continue
-        message = line.removeprefix("error:").strip()
-        bad_exit = _BAD_EXIT.search(message)
-        if bad_exit:
-            # The spec's own last words before the scriptlet failed say more.
-            for before in reversed(lines[:index]):
-                text = before.strip()
-                if text and not text.startswith("+ ") and text != "+":
-                    return _short(f"{bad_exit.group(1)} failed: {text}")
-            return _short(f"{bad_exit.group(1)} failed")
-        return _short(message)
-    for line in reversed(lines):
-        if line.strip():
-            return _short(line.strip())
-    return "no output"
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _root_links() -> list[str]:
@@ -226,30 +139,14 @@ class RpmbuildBuilder:
     def rpmbuild_args(
         self, job: BuildJob, *, nodeps: bool, target: str | None, private_rpmdb: bool = True
     ) -> list[str]:
-        """rpmbuild's command line; `private_rpmdb=False` keeps the build root's own rpm
-        database (where installed BuildRequires are recorded)."""
-        args = [
-            self.rpmbuild,
-            "--define", "_topdir /build/top",
-            "--define", "_tmppath /build/tmp",
-        ]  # fmt: skip
-        if private_rpmdb:
-            args += ["--define", "_dbpath /build/rpmdb"]
-        for macro, value in job.chroot.macros.items():
-            args += ["--define", f"{macro} {value}"]
-        if nodeps:
-            args.append("--nodeps")
-        if target:
-            args += ["--target", target]
-        return args
+        """rpmbuild's command line (see `copr_lite.rpmtools.rpmbuild_args`)."""
+        return rpmbuild_args(
+            self.rpmbuild, job, nodeps=nodeps, target=target, private_rpmdb=private_rpmdb
+        )
 
     async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
         await ctx.log(f"copr-lite rpmbuild builder: {HOST_BUILD_NOTICE}.")
-        await ctx.log(
-            f"chroot {job.chroot.name}: "
-            + (" ".join(f"%{k}={v}" for k, v in job.chroot.macros.items()) or "no dist macros")
-            + f"; network {'enabled' if job.enable_net else 'disabled'}"
-        )
+        await ctx.log(chroot_summary(job))
         for command in (self.bwrap, self.rpmbuild):
             if shutil.which(command) is None:
                 reason = (
@@ -268,7 +165,7 @@ class RpmbuildBuilder:
         arch = host_arch()
         target = job.chroot.arch if job.chroot.arch == arch else None
         build_dir = ctx.work_dir / "rpmbuild"
-        await asyncio.to_thread(_prepare, build_dir, ctx.result_dir)
+        await asyncio.to_thread(prepare_build_dir, build_dir, ctx.result_dir)
         srpm_in = f"/srpm/{job.srpm.name}"
         sandbox = self.bwrap_argv(job, build_dir, srpm_in)
         rpmbuild = self.rpmbuild_args(job, nodeps=nodeps, target=target)
@@ -287,7 +184,9 @@ class RpmbuildBuilder:
             await ctx.log(f"error: {reason}")
             return ChrootResult.failed(reason)
 
-        files = await asyncio.to_thread(_collect, build_dir / "top", ctx.result_dir)
+        files = await asyncio.to_thread(
+            lambda: move_results(built_rpms(build_dir / "top"), ctx.result_dir)
+        )
         return await built_result(files, ctx, "rpmbuild succeeded but produced no RPM")
 
     async def _check_srpm(self, job: BuildJob, ctx: BuildContext) -> ChrootResult | bool:
@@ -327,22 +226,6 @@ class RpmbuildBuilder:
             "host): building with --nodeps"
         )
         return True
-
-
-def _prepare(build_dir: Path, result_dir: Path) -> None:
-    for sub in ("top", "tmp", "rpmdb"):
-        (build_dir / sub).mkdir(parents=True, exist_ok=True)
-    result_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _collect(top: Path, result_dir: Path) -> list[Path]:
-    """Move the produced RPMs (binary, then source) into the result dir."""
-    moved = []
-    for path in [*sorted(top.glob("RPMS/*/*.rpm")), *sorted(top.glob("SRPMS/*.rpm"))]:
-        destination = result_dir / path.name
-        shutil.move(path, destination)
-        moved.append(destination)
-    return moved
 
 
 @hookimpl

@@ -12,11 +12,11 @@ from conftest import new_project
 from copr_lite import services, store
 from copr_lite.cache import AnswerCache, Fresh
 from copr_lite.changes import build_tag, chroots_tag, project_tag
-from copr_lite.keys import ANSWERS, CONFIG, DB
+from copr_lite.keys import ANSWERS, CONFIG, DB, SERVICES
 from copr_lite.monitor import build_entry, package_entries
 from copr_lite.states import State
 from copr_lite.testing import basic_auth
-from copr_lite.views.api_v1 import results_base
+from copr_lite.views.common import results_base
 
 CHROOTS = ("epel-9-x86_64", "fedora-41-x86_64")
 
@@ -132,7 +132,7 @@ async def test_the_monitor_kept_rows_are_the_whole_answer(client, token):
         got = await (await client.get("/api/coprs/alice/one/monitor/")).read()
         project, _, chroots = await db.read(store.get_project_with_roles, "alice", "one", None)
         latest, builds = await db.read(store.monitor, project.id, None)
-        base = results_base(app[CONFIG], project)
+        base = results_base(app[CONFIG], project.owner_name, project.name)
         packages = package_entries(latest, chroots)
         whole = {
             "output": "ok",
@@ -269,7 +269,7 @@ async def test_deleted_builds_leave_the_cached_answers(client, token):
     assert await monitored() == {newer}
     assert (await client.get(f"/api/coprs/build/{newer}/")).status == 200
     alice = await db.read(store.get_user, "alice")
-    assert await services.delete_builds(app, alice, [newer]) == [newer]
+    assert await services.delete_builds(app[SERVICES], alice, [newer]) == [newer]
     assert (await client.get(f"/api/coprs/build/{newer}/")).status == 404
     assert await monitored() == {older}
 

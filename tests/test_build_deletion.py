@@ -12,7 +12,7 @@ from test_retention import two_built
 
 from copr_lite import services, store
 from copr_lite.errors import Conflict, Forbidden, NotFound
-from copr_lite.keys import DB, PUBLISHER
+from copr_lite.keys import DB, PUBLISHER, SERVICES
 from copr_lite.testing import FakeBuilder, Script, add_user
 
 F40 = "fedora-40-x86_64"
@@ -41,7 +41,7 @@ async def test_delete_removes_results_and_republishes(aiohttp_client, make_app):
     assert newer_dir.is_dir() and len(published(app)) == 2
     assert await latest_build(app, project_id) == newer
 
-    assert await services.delete_builds(app, alice, [newer]) == [newer]
+    assert await services.delete_builds(app[SERVICES], alice, [newer]) == [newer]
 
     assert await app[DB].read(store.get_build, newer) is None
     for chroot in CHROOTS:
@@ -51,7 +51,7 @@ async def test_delete_removes_results_and_republishes(aiohttp_client, make_app):
     assert not publisher.import_dir("alice", "proj", newer).exists()
     assert await latest_build(app, project_id) == older
 
-    await services.delete_builds(app, alice, [older])
+    await services.delete_builds(app[SERVICES], alice, [older])
     assert published(app) == []
     assert await latest_build(app, project_id) is None
 
@@ -67,9 +67,9 @@ async def test_unfinished_or_unknown_builds_stop_the_whole_delete(aiohttp_client
     await wait_state(app, slow, "running")
 
     with pytest.raises(Conflict, match=f"`{slow}` which is not finished"):
-        await services.delete_builds(app, alice, [done, slow])
+        await services.delete_builds(app[SERVICES], alice, [done, slow])
     with pytest.raises(NotFound, match="Build 999999 does not exist"):
-        await services.delete_builds(app, alice, [done, 999999])
+        await services.delete_builds(app[SERVICES], alice, [done, 999999])
     assert await app[DB].read(store.get_build, done) is not None
     assert len(published(app)) == 1
 
@@ -86,9 +86,9 @@ async def test_only_the_submitter_or_a_project_admin_deletes(aiohttp_client, mak
     await wait_state(app, by_alice, "succeeded")
 
     with pytest.raises(Forbidden, match=f"not allowed to delete build {by_alice}"):
-        await services.delete_builds(app, bob, [by_alice])
+        await services.delete_builds(app[SERVICES], bob, [by_alice])
     with pytest.raises(Forbidden):
-        await services.delete_builds(app, carol, [by_bob])
-    assert await services.delete_builds(app, bob, [by_bob]) == [by_bob]
+        await services.delete_builds(app[SERVICES], carol, [by_bob])
+    assert await services.delete_builds(app[SERVICES], bob, [by_bob]) == [by_bob]
     await app[DB].write(store.grant, project_id, carol.id, "admin")
-    assert await services.delete_builds(app, carol, [by_alice]) == [by_alice]
+    assert await services.delete_builds(app[SERVICES], carol, [by_alice]) == [by_alice]

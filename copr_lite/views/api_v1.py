@@ -7,7 +7,6 @@ or chroot (404), permission (403), the body (400, 413), then the state (409).
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from typing import Any
@@ -21,42 +20,31 @@ from ..changes import Tag, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, CoprLiteError, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB, MONITOR
+from ..keys import ANSWERS, CONFIG, DB, MONITOR, SERVICES
 from ..models import Build, Project, User
 from ..monitor import build_entry, package_entries
 from ..openapi import openapi_document
 from ..responses import json_response
 from ..states import State, derive_build_state
+from .common import (
+    build_id_of,
+    package_name_from_url,
+    project_of,
+    read_with_srpm,
+    results_base,
+    uploaded_srpm,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_BUILD_ID = 2**63 - 1
-_BUILD_ID = re.compile(r"^[0-9]{1,19}$")
-
 # Fields historic clients send (spec A4, §5); those that mean something here are stored.
-CREATE_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "instructions",
-        "repos",
-        "initial_pkgs",
-        "disable_createrepo",
-        "auto_createrepo",
-        "build_enable_net",
-        "unlisted_on_hp",
-        "persistent",
-        "auto_prune",
-        "use_bootstrap_container",
-        *forms.RETENTION_LIMITS,
-        "homepage",
-        "contact",
-        "id",
-        "group_id",
-        "username",
-        "chroots",
-    }
-)
+MODIFY_FIELDS = store.MODIFIABLE_PROJECT_FIELDS | {
+    "disable_createrepo",
+    "username",
+    "id",
+    "chroots",
+}
+CREATE_FIELDS = MODIFY_FIELDS | {"name", "initial_pkgs", "group_id"}
 BUILD_FIELDS = frozenset(
     {
         "pkgs",
@@ -72,29 +60,8 @@ BUILD_FIELDS = frozenset(
         "id",
     }
 )
-MODIFY_FIELDS = frozenset(
-    {
-        "description",
-        "instructions",
-        "repos",
-        "disable_createrepo",
-        "auto_createrepo",
-        "build_enable_net",
-        "unlisted_on_hp",
-        "persistent",
-        "auto_prune",
-        "use_bootstrap_container",
-        *forms.RETENTION_LIMITS,
-        "homepage",
-        "contact",
-        "username",
-        "id",
-        "chroots",
-    }
-)
 CHROOT_MODIFY_FIELDS = frozenset({"buildroot_pkgs", "username", "id"})
 DELETE_FIELDS = frozenset({"verify", "username", "id"})
-# Checkbox fields of a project: (stored column, default when absent on create).
 
 
 # ---------------------------------------------------------------- helpers
@@ -124,52 +91,21 @@ async def caller(request: web.Request) -> User:
     return await signin.api_user(request)
 
 
-def build_id_of(request: web.Request) -> int:
-    return parse_build_id(request.match_info["build_id"])
-
-
-def parse_build_id(text: str) -> int:
-    """A build id from a URL: decimal digits up to 2^63-1, else NotFound."""
-    if _BUILD_ID.match(text) and int(text) <= MAX_BUILD_ID:
-        return int(text)
-    raise NotFound(f"Build {text[:40]} does not exist.")
-
-
 def _name(request: web.Request, key: str) -> str:
     return request.match_info[key]
-
-
-async def project_of(
-    request: web.Request, user: User | None = None
-) -> tuple[Project, frozenset[str], tuple[str, ...]]:
-    """The addressed project, the caller's roles on it and its enabled chroots, or 404."""
-    owner, name = _name(request, "username"), _name(request, "project")
-    found = None
-    if forms.NAME_RE.match(owner) and forms.NAME_RE.match(name):
-        found = await request.app[DB].read(
-            store.get_project_with_roles, owner, name, user.id if user else None
-        )
-    if found is None:
-        raise NotFound(f"Project {owner[:100]}/{name[:100]} does not exist.")
-    return found
-
-
-def results_base(config: Config, project: Project | Build) -> str:
-    if isinstance(project, Build):
-        return f"{config.public_results_url}/{project.owner_name}/{project.project_name}/"
-    return f"{config.public_results_url}/{project.owner_name}/{project.name}/"
 
 
 def yum_repos(
     config: Config, project: Project, chroots: list[str] | tuple[str, ...]
 ) -> dict[str, str]:
-    base = results_base(config, project)
+    base = results_base(config, project.owner_name, project.name)
     return {chroot: f"{base}{chroot}/" for chroot in chroots}
 
 
 def project_json(
     config: Config, project: Project, chroots: list[str] | tuple[str, ...]
 ) -> dict[str, Any]:
+    yum_base = results_base(config, project.owner_name, project.name)
     return {
         "name": project.name,
         "description": project.description,
@@ -177,7 +113,7 @@ def project_json(
         "additional_repos": project.repos,
         "yum_repos": yum_repos(config, project, chroots),
         # Added field (old clients ignore it): where dnf's gpgkey= points.
-        "gpg_key_url": f"{results_base(config, project)}pubkey.gpg" if config.sign else None,
+        "gpg_key_url": f"{yum_base}pubkey.gpg" if config.sign else None,
         "auto_createrepo": project.auto_createrepo,
         "build_enable_net": project.build_enable_net,
         "persistent": project.persistent,
@@ -189,15 +125,6 @@ def project_json(
         "failed_log_days": project.failed_log_days,
         "disk_usage": project.disk_bytes,
     }
-
-
-def package_name_from_url(url: str) -> str:
-    """The package name in an SRPM file name (N-V-R.src.rpm), for result paths."""
-    base = url.rstrip("/").rsplit("/", 1)[-1]
-    for suffix in forms.SRPM_SUFFIXES:
-        base = base.removesuffix(suffix)
-    parts = base.rsplit("-", 2)
-    return parts[0] if len(parts) == 3 and parts[0] else base
 
 
 # ---------------------------------------------------------------- projects
@@ -293,7 +220,7 @@ async def create_project(request: web.Request) -> web.Response:
     form.refuse_unknown(CREATE_FIELDS | offered)
     values = v1_values(form, offered, keep=operations.CREATE_PROJECT.names)
     _, _, build_ids = await services.create_project(
-        request.app, user, values, owner_name=owner_name
+        request.app[SERVICES], user, values, owner_name=owner_name
     )
     message = "New project was successfully created."
     if build_ids:
@@ -309,7 +236,7 @@ async def modify_project(request: web.Request) -> web.Response:
     values = v1_values(form, (), keep=operations.EDIT_PROJECT.names - {"chroots"})
     values.pop("chroots", None)
     project, _ = await services.edit_project(
-        request.app,
+        request.app[SERVICES],
         user,
         _name(request, "username"),
         _name(request, "project"),
@@ -333,7 +260,7 @@ async def delete_project(request: web.Request) -> web.Response:
             raise forms.validation_error("verify", "Must be exactly 'yes' to delete the project.")
 
     project = await services.delete_project(
-        request.app, user, _name(request, "username"), _name(request, "project"), check
+        request.app[SERVICES], user, _name(request, "username"), _name(request, "project"), check
     )
     return ok(message=f"Project {project.name} has been deleted.")
 
@@ -342,7 +269,7 @@ async def modify_chroot(request: web.Request) -> web.Response:
     user = await caller(request)
     form = await read_form_checked(request, user, auth.Action.MODIFY)
     _, packages, _ = await services.edit_chroot(
-        request.app,
+        request.app[SERVICES],
         user,
         _name(request, "username"),
         _name(request, "project"),
@@ -430,7 +357,7 @@ async def new_build(request: web.Request) -> web.Response:
     user = await caller(request)
     form = await read_form_checked(request, user, auth.Action.BUILD)
     project, ids = await services.submit_builds(
-        request.app,
+        request.app[SERVICES],
         user,
         _name(request, "username"),
         _name(request, "project"),
@@ -446,19 +373,11 @@ async def new_build_upload(request: web.Request) -> web.Response:
     # 404 and 403 come before the upload is stored.
     project, roles, _ = await project_of(request, user)
     auth.check_permission(user, project, roles, auth.Action.BUILD)
-    config = request.app[CONFIG]
-    form = await forms.read_form(
-        request,
-        file_field="pkgs",
-        upload_dir=config.data_dir / "uploads",
-        file_limit=config.upload_size_limit,
-    )
+    form = await read_with_srpm(request, forms.read_form)
     try:
-        if form.upload is None:
-            raise forms.validation_error("pkgs", "Attach the SRPM as the file part 'pkgs'.")
-        source = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
+        source = uploaded_srpm(form)
         project, ids = await services.submit_builds(
-            request.app,
+            request.app[SERVICES],
             user,
             project.owner_name,
             project.name,
@@ -490,12 +409,12 @@ def build_results_url(config: Config, build: Build) -> str | None:
     waiting = {State.IMPORTING, State.PENDING, State.STARTING}
     if not build.chroots or any(c.status in waiting for c in build.chroots):
         return None
-    return results_base(config, build)
+    return results_base(config, build.owner_name, build.project_name)
 
 
 def build_json(config: Config, build: Build) -> dict[str, Any]:
     """The build detail answer (spec §4.8 with results_by_chroot and fail_reasons)."""
-    base = results_base(config, build)
+    base = results_base(config, build.owner_name, build.project_name)
     package = build.pkg_name or package_name_from_url(build.source_url)
     return {
         "status": derive_build_state(build.canceled, (c.status for c in build.chroots)),
@@ -541,7 +460,7 @@ async def cancel_build(request: web.Request) -> web.Response:
     """POST /api/coprs/cancel_build/<id>/ (spec A10)."""
     user = await caller(request)
     build_id = build_id_of(request)
-    await services.cancel_build(request.app, user, build_id)
+    await services.cancel_build(request.app[SERVICES], user, build_id)
     return ok(status="Build canceled")
 
 
@@ -557,7 +476,7 @@ async def monitor(request: web.Request) -> web.Response:
     async def compute() -> Fresh:
         snapshot = request.app[ANSWERS].version  # before anything is read
         project, _, chroots = await project_of(request)
-        base = results_base(request.app[CONFIG], project)
+        base = results_base(request.app[CONFIG], project.owner_name, project.name)
         if page is None:
             # Kept as encoded rows per package: only changed packages are read again.
             rows = request.app[MONITOR]

@@ -19,13 +19,19 @@ from ..cache import Computed, cached_json
 from ..changes import ALL_PROJECTS, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, Forbidden, NotFound
-from ..keys import ANSWERS, CONFIG, DB
+from ..keys import ANSWERS, CONFIG, DB, SERVICES
 from ..models import Build, Project, User
 from ..openapi_v3 import openapi_v3_document
-from ..publisher import build_dir_name
+from ..publisher import MAX_BUILD_ID, build_dir_name
 from ..responses import json_response
 from ..states import State, derive_build_state
-from . import api_v1
+from .common import (
+    package_name_from_url,
+    parse_build_id,
+    read_with_srpm,
+    results_base,
+    uploaded_srpm,
+)
 
 DEFAULT_LIMIT = 100
 # Package sources other than an SRPM (by URL or uploaded) that Copr knows.
@@ -132,7 +138,7 @@ def flag_param(request: web.Request, key: str) -> bool:
     return request.query.get(key, "").lower() in ("true", "1", "yes", "y", "on")
 
 
-build_id_param = api_v1.parse_build_id
+build_id_param = parse_build_id
 
 
 def renamed(values: Mapping[str, object], renames: Mapping[str, str]) -> dict[str, object]:
@@ -145,12 +151,14 @@ async def body(request: web.Request) -> dict[str, object]:
     return data
 
 
+async def caller_and_project(request: web.Request) -> tuple[User, str, str]:
+    """The signed-in caller, then the owner and project names of the URL."""
+    user = await signin.api_user(request)
+    return user, request.match_info["ownername"], request.match_info["projectname"]
+
+
 async def project_found(request: web.Request, owner: str, name: str) -> services.Found:
     return await request.app[DB].read(services.find_project, owner, name, None)
-
-
-def results_base(config: Config, owner: str, project: str) -> str:
-    return f"{config.public_results_url}/{owner}/{project}/"
 
 
 def project_json(config: Config, project: Project, chroots: list[str] | tuple[str, ...]) -> Any:
@@ -216,7 +224,7 @@ def result_url(config: Config, build: Build, chroot: str, status: State) -> str 
     """Where a build's results in a chroot are published, once it has started there."""
     if status in WAITING:
         return None
-    package = build.pkg_name or api_v1.package_name_from_url(build.source_url)
+    package = build.pkg_name or package_name_from_url(build.source_url)
     base = results_base(config, build.owner_name, build.project_name)
     return f"{base}{chroot}/{build_dir_name(build.id, package)}/"
 
@@ -321,68 +329,52 @@ async def project_add(request: web.Request) -> web.Response:
             pass
         else:
             return json_response(project_json(request.app[CONFIG], found.project, found.chroots))
-    project, chroots, _ = await services.create_project(request.app, user, values, owner_name=owner)
-    return json_response(project_json(request.app[CONFIG], project, chroots))
-
-
-async def project_edit(request: web.Request) -> web.Response:
-    user = await signin.api_user(request)
-    values = renamed(await body(request), PROJECT_RENAMES)
-    project, chroots = await services.edit_project(
-        request.app,
-        user,
-        request.match_info["ownername"],
-        request.match_info["projectname"],
-        values,
+    project, chroots, _ = await services.create_project(
+        request.app[SERVICES], user, values, owner_name=owner
     )
     return json_response(project_json(request.app[CONFIG], project, chroots))
 
 
+async def project_edit(request: web.Request) -> web.Response:
+    user, owner, name = await caller_and_project(request)
+    values = renamed(await body(request), PROJECT_RENAMES)
+    project, chroots = await services.edit_project(request.app[SERVICES], user, owner, name, values)
+    return json_response(project_json(request.app[CONFIG], project, chroots))
+
+
 async def project_delete(request: web.Request) -> web.Response:
-    user = await signin.api_user(request)
+    user, owner, name = await caller_and_project(request)
     data = await body(request)
 
     def check(project: Project, chroots: tuple[str, ...]) -> None:
         if data.get("verify") not in (True, "y", "yes", "true"):
             raise forms.validation_error("verify", "Confirm the deletion with verify=true.")
 
-    found = await project_found(
-        request, request.match_info["ownername"], request.match_info["projectname"]
-    )
+    found = await project_found(request, owner, name)
     project = await services.delete_project(
-        request.app, user, found.project.owner_name, found.project.name, check
+        request.app[SERVICES], user, found.project.owner_name, found.project.name, check
     )
     return json_response(project_json(request.app[CONFIG], project, found.chroots))
 
 
 async def permissions_get(request: web.Request) -> web.Response:
-    user = await signin.api_user(request)
-    states = await services.get_permissions(
-        request.app, user, request.match_info["ownername"], request.match_info["projectname"]
-    )
+    user, owner, name = await caller_and_project(request)
+    states = await services.get_permissions(request.app[SERVICES], user, owner, name)
     return json_response({"permissions": states})
 
 
 async def permissions_set(request: web.Request) -> web.Response:
-    user = await signin.api_user(request)
+    user, owner, name = await caller_and_project(request)
     states = await services.set_permissions(
-        request.app,
-        user,
-        request.match_info["ownername"],
-        request.match_info["projectname"],
-        await body(request),
+        request.app[SERVICES], user, owner, name, await body(request)
     )
     return json_response({"updated": True, "permissions": states})
 
 
 async def permissions_request(request: web.Request) -> web.Response:
-    user = await signin.api_user(request)
+    user, owner, name = await caller_and_project(request)
     roles = await services.request_permissions(
-        request.app,
-        user,
-        request.match_info["ownername"],
-        request.match_info["projectname"],
-        await body(request),
+        request.app[SERVICES], user, owner, name, await body(request)
     )
     return json_response({"updated": True, "permissions": {user.name: roles}})
 
@@ -408,10 +400,8 @@ async def can_build_in(request: web.Request) -> web.Response:
 
 
 async def regenerate_repos(request: web.Request) -> web.Response:
-    user = await signin.api_user(request)
-    project = await services.regenerate_repos(
-        request.app, user, request.match_info["ownername"], request.match_info["projectname"]
-    )
+    user, owner, name = await caller_and_project(request)
+    project = await services.regenerate_repos(request.app[SERVICES], user, owner, name)
     found = await project_found(request, project.owner_name, project.name)
     return json_response(project_json(request.app[CONFIG], project, found.chroots))
 
@@ -490,7 +480,7 @@ async def check_before_build(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     data = await body(request)
     owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
-    await services.check_allowed(request.app, user, owner, name, operations.SUBMIT_BUILD)
+    await services.check_allowed(request.app[SERVICES], user, owner, name, operations.SUBMIT_BUILD)
     return json_response({"message": "It should be safe to submit a build like this."})
 
 
@@ -498,7 +488,9 @@ async def build_create_url(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     data = await body(request)
     owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
-    _, ids = await services.submit_builds(request.app, user, owner, name, build_values(data))
+    _, ids = await services.submit_builds(
+        request.app[SERVICES], user, owner, name, build_values(data)
+    )
     builds = await request.app[DB].read(store.get_builds, ids)
     config = request.app[CONFIG]
     return items([build_json(config, b) for b in builds], 0, len(ids))
@@ -507,19 +499,12 @@ async def build_create_url(request: web.Request) -> web.Response:
 async def build_create_upload(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     config = request.app[CONFIG]
-    data, form = await forms.read_json_object(
-        request,
-        file_field="pkgs",
-        upload_dir=config.data_dir / "uploads",
-        file_limit=config.upload_size_limit,
-    )
+    data, form = await read_with_srpm(request, forms.read_json_object)
     try:
-        if form.upload is None:
-            raise forms.validation_error("pkgs", "Attach the SRPM as the file part 'pkgs'.")
+        source = uploaded_srpm(form)
         owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
-        source = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
         _, ids = await services.submit_builds(
-            request.app, user, owner, name, build_values(data), upload=source
+            request.app[SERVICES], user, owner, name, build_values(data), upload=source
         )
     except BaseException:
         forms.discard_upload(form)
@@ -540,7 +525,7 @@ async def build_create_other(request: web.Request) -> web.Response:
 async def build_cancel(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     build_id = build_id_param(request.match_info["build_id"])
-    await services.cancel_build(request.app, user, build_id)
+    await services.cancel_build(request.app[SERVICES], user, build_id)
     build = await get_build(request, build_id)
     return json_response(build_json(request.app[CONFIG], build))
 
@@ -549,14 +534,12 @@ async def build_delete(request: web.Request) -> web.Response:
     user = await signin.api_user(request)
     build_id = build_id_param(request.match_info["build_id"])
     build = await get_build(request, build_id)
-    await services.delete_builds(request.app, user, [build_id])
+    await services.delete_builds(request.app[SERVICES], user, [build_id])
     return json_response(build_json(request.app[CONFIG], build))
 
 
 def _is_build_id(value: object) -> bool:
-    return (
-        isinstance(value, int) and not isinstance(value, bool) and 0 < value <= api_v1.MAX_BUILD_ID
-    )
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_BUILD_ID
 
 
 async def build_delete_list(request: web.Request) -> web.Response:
@@ -565,7 +548,7 @@ async def build_delete_list(request: web.Request) -> web.Response:
     ids = data.get("builds")
     if not isinstance(ids, list) or not ids or not all(_is_build_id(i) for i in ids):
         raise BadRequest("Give the ids of the builds to delete as a list: {'builds': [...]}.")
-    deleted = await services.delete_builds(request.app, user, [int(i) for i in ids])
+    deleted = await services.delete_builds(request.app[SERVICES], user, [int(i) for i in ids])
     return json_response({"builds": deleted})
 
 
@@ -705,20 +688,20 @@ async def project_chroot_build_config(request: web.Request) -> web.Response:
 
 
 async def project_chroot_edit(request: web.Request) -> web.Response:
-    user = await signin.api_user(request)
+    user, owner, name = await caller_and_project(request)
     data, form = await forms.read_json_object(request)
     forms.discard_upload(form)
     values = renamed(data, CHROOT_RENAMES)
     reset = data.get("reset_fields") or []
     if isinstance(reset, list):
-        for name in reset:
-            if isinstance(name, str) and name in CHROOT_RENAMES:
-                values[CHROOT_RENAMES[name]] = ""
+        for field in reset:
+            if isinstance(field, str) and field in CHROOT_RENAMES:
+                values[CHROOT_RENAMES[field]] = ""
     project, packages, repos = await services.edit_chroot(
-        request.app,
+        request.app[SERVICES],
         user,
-        request.match_info["ownername"],
-        request.match_info["projectname"],
+        owner,
+        name,
         request.match_info["chrootname"],
         {k: v for k, v in values.items() if k in ("buildroot_pkgs", "repos")},
     )
@@ -806,14 +789,16 @@ async def _package_target(request: web.Request) -> tuple[User, str, str, str]:
 async def package_reset(request: web.Request) -> web.Response:
     """An SRPM-built package has no default source to reset: it is answered as it is."""
     user, owner, name, package = await _package_target(request)
-    project = await services.reset_package(request.app, user, owner, name, package)
+    project = await services.reset_package(request.app[SERVICES], user, owner, name, package)
     packages = await request.app[DB].read(store.packages_page, project.id, package, 0, 1, False)
     return json_response(package_json(request.app[CONFIG], project, packages[0]))
 
 
 async def package_delete(request: web.Request) -> web.Response:
     user, owner, name, package = await _package_target(request)
-    project, found = await services.delete_package(request.app, user, owner, name, package)
+    project, found = await services.delete_package(
+        request.app[SERVICES], user, owner, name, package
+    )
     return json_response(package_json(request.app[CONFIG], project, found))
 
 

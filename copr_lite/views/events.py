@@ -32,8 +32,8 @@ from ..keys import CONFIG, DB
 from ..models import Build
 from ..publisher import LIVE_LOG, NAME_RE, SRPM_BUILDS, build_dir_name
 from ..states import State, derive_build_state
-from .api_v1 import build_id_of
-from .results import _LogReader, _stopping, locate, results_root
+from .common import build_id_of, start_event_stream
+from .results import LogReader, locate, results_root, stopping_event
 
 EVENTS_POLL = 0.25  # seconds between looks at the logs and the build's state
 LIST_POLL = 1.0  # seconds between looks at the states of a list page's builds
@@ -70,26 +70,14 @@ def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
     return f"{head}event: {event}\ndata: {text}\n\n".encode()
 
 
-async def _start(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache, no-store",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
-    return response
-
-
 def _gone(request: web.Request) -> bool:
     transport = request.transport
-    return transport is None or transport.is_closing() or _stopping(request.app).is_set()
+    return transport is None or transport.is_closing() or stopping_event(request.app).is_set()
 
 
 async def _pause(request: web.Request, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_stopping(request.app).wait(), seconds)
+        await asyncio.wait_for(stopping_event(request.app).wait(), seconds)
 
 
 # ---------------------------------------------------------------- one build
@@ -104,13 +92,13 @@ class LogCursor:
     lines: int = 0
     held_since: float | None = None
     skipped: int = 0  # lines left out at the start of a long log, not sent yet as a note
-    reader: _LogReader | None = field(default=None, repr=False, compare=False)
+    reader: LogReader | None = field(default=None, repr=False, compare=False)
 
     def read(self, root: Path, rel: str, offset: int, limit: int) -> tuple[int, bytes] | None:
         """Bytes of the log from `offset`: builder-live.log, or the .gz it becomes when
-        its chroot ends (see results._LogReader)."""
+        its chroot ends (see results.LogReader)."""
         if self.reader is None:
-            self.reader = _LogReader(root)
+            self.reader = LogReader(root)
         return self.reader.read(rel, offset, limit)
 
     def close(self) -> None:
@@ -299,7 +287,7 @@ async def stream_build(request: web.Request, build_view: BuildView) -> web.Strea
             keys, _resume_point(request.headers.get("Last-Event-ID"), keys), strict=True
         )
     ]
-    response = await _start(request)
+    response = await start_event_stream(request, "no-cache, no-store")
     loop = asyncio.get_running_loop()
     sent_view = ""
     last_sent = state_sent = loop.time()
@@ -377,7 +365,7 @@ async def list_events(request: web.Request) -> web.StreamResponse:
         raise BadRequest(f"ids: up to {MAX_LIST_IDS} build ids, comma-separated.")
     ids = list(dict.fromkeys(int(n) for n in raw.split(",")))
     db = request.app[DB]
-    response = await _start(request)
+    response = await start_event_stream(request, "no-cache, no-store")
     loop = asyncio.get_running_loop()
     sent: dict[str, Any] = {}
     last_sent = loop.time()

@@ -32,14 +32,13 @@ from ..middlewares import form_routes
 from ..models import Build
 from ..publisher import LIVE_LOG, LIVE_LOG_GZ, NAME_RE, SRPM_BUILDS, build_dir_name
 from ..states import State
+from .common import is_build_id, start_event_stream
 from .pages import render_page
 
 log = logging.getLogger(__name__)
 
 RESULTS_PREFIX = "/results/"
-_BUILD_ID = re.compile(r"^[0-9]{1,19}$")
 _ARCH = re.compile(r"^[A-Za-z0-9_]{1,32}$")
-MAX_BUILD_ID = 2**63 - 1
 
 # Content types by suffix; anything else is guessed by FileResponse (octet-stream fallback).
 # `.gz` is application/gzip *without* Content-Encoding: dnf checksums the compressed bytes.
@@ -83,7 +82,8 @@ def add_results_routes(router: web.UrlDispatcher) -> None:
 _STOPPING: weakref.WeakKeyDictionary[web.Application, asyncio.Event] = weakref.WeakKeyDictionary()
 
 
-def _stopping(app: web.Application) -> asyncio.Event:
+def stopping_event(app: web.Application) -> asyncio.Event:
+    """Set when the app shuts down: open streams end then."""
     event = _STOPPING.get(app)
     if event is None:
         event = _STOPPING[app] = asyncio.Event()
@@ -93,7 +93,7 @@ def _stopping(app: web.Application) -> asyncio.Event:
 async def stop_live_logs(app: web.Application) -> None:
     """An `on_shutdown` handler: end every open live-log stream (without an `end` event,
     so an EventSource reconnects and resumes from its Last-Event-ID)."""
-    _stopping(app).set()
+    stopping_event(app).set()
 
 
 def results_root(config: Config) -> Path:
@@ -352,7 +352,7 @@ async def chroot_repo(request: web.Request) -> web.Response:
 
 async def _build_and_chroot(request: web.Request) -> tuple[Build, str]:
     raw_id, chroot = request.match_info["build_id"], request.match_info["chroot"]
-    if not _BUILD_ID.match(raw_id) or int(raw_id) > MAX_BUILD_ID or not NAME_RE.match(chroot):
+    if not is_build_id(raw_id) or not NAME_RE.match(chroot):
         raise web.HTTPNotFound()
     build = await request.app[DB].read(store.get_build, int(raw_id))
     if build is None or not any(c.chroot == chroot for c in build.chroots):
@@ -393,7 +393,7 @@ async def live_log_redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"{base}/{quote(rel)}")
 
 
-class _LogReader:
+class LogReader:
     """Reads a chroot's log from an offset: builder-live.log while it is written, then the
     builder-live.log.gz it becomes (read on, in order, from one open decompressor)."""
 
@@ -467,21 +467,14 @@ async def live_log_stream(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(ValueError):
         offset = max(0, int(request.headers.get("Last-Event-ID", "0")))
 
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await start_event_stream(request, "no-cache")
     loop = asyncio.get_running_loop()
     pending = b""  # a partial last line, sent once its newline arrives
     last_state_check = loop.time()
     last_sent = loop.time()
     state = _chroot_state(build, chroot)
-    stopping = _stopping(request.app)
-    reader = _LogReader(root)
+    stopping = stopping_event(request.app)
+    reader = LogReader(root)
     try:
         while True:
             transport = request.transport

@@ -20,14 +20,20 @@ from aiohttp import web
 from .. import auth, forms, operations, services, store
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..forms import Form
-from ..keys import CONFIG, DB
-from ..middlewares import expect_upload, form_routes
+from ..keys import CONFIG, DB, SERVICES
+from ..middlewares import Handler, expect_upload, form_routes
 from ..models import Build, BuildChroot, Policy, Project, User
 from ..publisher import LIVE_LOG, SRPM_BUILDS
 from ..responses import json_response
 from ..retention import human_bytes
 from ..states import BUILD_STATE_PRECEDENCE, State, derive_build_state
-from . import api_v1
+from .common import (
+    build_id_of,
+    package_name_from_url,
+    project_of,
+    results_base,
+    uploaded_srpm,
+)
 from .events import add_event_routes
 from .pages import current_user, flash_redirect, render_page
 from .text import contact_link, homepage_link, markdown
@@ -51,36 +57,34 @@ FLAGS: dict[str, tuple[str, bool]] = {
 
 
 def add_web_routes(router: web.UrlDispatcher) -> None:
-    """The web UI's URLs. Fixed paths come before `{username}` ones."""
+    """The web UI's URLs. Fixed paths come before `{username}` ones. A form page answers
+    GET (the form) and POST (its submission) at one path."""
     get, post = form_routes(router)
+
+    def form_page(path: str, handler: Handler) -> None:
+        get(path, handler)
+        post(path, handler)
+
     get("/", home)
     get("/search/", search)
     get("/coprs/", all_projects)
-    get("/coprs/new/", new_project)
-    post("/coprs/new/", new_project)
+    form_page("/coprs/new/", new_project)
     get("/coprs/{username}/", user_projects)
     prefix = "/coprs/{username}/{project}"
     get(prefix + "/", project_page)
     get(prefix + "/builds/", project_builds)
-    get(prefix + "/edit/", edit_project)
-    post(prefix + "/edit/", edit_project)
-    get(prefix + "/chroot/{chroot}/edit/", edit_chroot)
-    post(prefix + "/chroot/{chroot}/edit/", edit_chroot)
+    form_page(prefix + "/edit/", edit_project)
+    form_page(prefix + "/chroot/{chroot}/edit/", edit_chroot)
     get(prefix + "/new_build/", new_build)
     router.add_post(prefix + "/new_build/", new_build, expect_handler=expect_upload)
-    get(prefix + "/delete/", delete_project)
-    post(prefix + "/delete/", delete_project)
-    get(prefix + "/package/{package}/retention/", package_retention)
-    post(prefix + "/package/{package}/retention/", package_retention)
+    form_page(prefix + "/delete/", delete_project)
+    form_page(prefix + "/package/{package}/retention/", package_retention)
     get(prefix + "/packages/", project_packages)
-    get(prefix + "/permissions/", project_permissions)
-    post(prefix + "/permissions/", project_permissions)
+    form_page(prefix + "/permissions/", project_permissions)
     get("/builds/{build_id}/", build_page)
     get("/builds/{build_id}/state", build_state)
-    get("/builds/{build_id}/cancel/", cancel_build)
-    post("/builds/{build_id}/cancel/", cancel_build)
-    get("/builds/{build_id}/delete/", delete_build)
-    post("/builds/{build_id}/delete/", delete_build)
+    form_page("/builds/{build_id}/cancel/", cancel_build)
+    form_page("/builds/{build_id}/delete/", delete_build)
     post("/builds/{build_id}/rebuild/", rebuild_build)
     get("/favicon.ico", favicon)
     add_event_routes(router, build_view)
@@ -123,7 +127,7 @@ def state_name(state: int | State) -> str:
 def package_label(build: Build) -> str:
     if build.pkg_name:
         return build.pkg_name
-    return api_v1.package_name_from_url(build.source_url) or "(importing)"
+    return package_name_from_url(build.source_url) or "(importing)"
 
 
 HELPERS = {
@@ -145,6 +149,17 @@ async def page(
     request: web.Request, template: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
     return await render_page(request, template, {**HELPERS, **context}, status=status)
+
+
+async def form_again(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    form: Form,
+    errors: dict[str, str],
+) -> web.Response:
+    """The form page again (400): the values as submitted, each wrong field's error."""
+    return await page(request, template, {**context, "values": form.fields, "errors": errors}, 400)
 
 
 def live_ids(builds: list[Build], grid: list[dict[str, Any]] | None = None) -> str:
@@ -323,7 +338,7 @@ async def _project_context(request: web.Request) -> dict[str, Any]:
         "can_build": may(user, project, overview.roles, auth.Action.BUILD),
         "can_modify": may(user, project, overview.roles, auth.Action.MODIFY),
         "can_delete": may(user, project, overview.roles, auth.Action.DELETE),
-        "results_url": api_v1.results_base(config, project),
+        "results_url": results_base(config, project.owner_name, project.name),
         "signed": config.sign,
     }
 
@@ -430,7 +445,7 @@ async def _project_read(
     """The visitor (None: anonymous), the addressed project (404), their roles on it and
     its chroots."""
     user = await current_user(request)
-    project, roles, chroots = await api_v1.project_of(request, user)
+    project, roles, chroots = await project_of(request, user)
     return user, project, roles, chroots
 
 
@@ -487,7 +502,7 @@ async def project_permissions(request: web.Request) -> web.StreamResponse:
             }
             try:
                 await services.set_permissions(
-                    request.app, user, project.owner_name, project.name, {name: states}
+                    request.app[SERVICES], user, project.owner_name, project.name, {name: states}
                 )
             except (NotFound, BadRequest) as exc:
                 errors["username"] = exc.message
@@ -523,7 +538,7 @@ async def _request_access(request: web.Request, user: User, project: Project, fo
     wanted = {role: form.checkbox(role) for role in operations.ROLES}
     try:
         now = await services.request_permissions(
-            request.app, user, project.owner_name, project.name, wanted
+            request.app[SERVICES], user, project.owner_name, project.name, wanted
         )
     except BadRequest as exc:
         raise flash_redirect(request.path, exc.message) from None
@@ -542,8 +557,8 @@ def chroot_view(config: Any, build: Build, chroot: BuildChroot) -> dict[str, Any
     name = chroot.status.value
     # A pruned chroot's directory is gone: no results or log to link.
     started = chroot.started_on is not None and chroot.pruned_on is None
-    package = build.pkg_name or api_v1.package_name_from_url(build.source_url)
-    base = api_v1.results_base(config, build)
+    package = build.pkg_name or package_name_from_url(build.source_url)
+    base = results_base(config, build.owner_name, build.project_name)
     return {
         "name": chroot.chroot,
         "state": name,
@@ -587,7 +602,7 @@ def import_failure(build: Build) -> str:
 
 
 async def _build(request: web.Request) -> tuple[Build, Project, frozenset[str], User | None]:
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     user = await current_user(request)
     found = await request.app[DB].read(store.build_with_roles, build_id, user.id if user else None)
     if found is None:
@@ -632,7 +647,7 @@ async def build_page(request: web.Request) -> web.Response:
 
 async def build_state(request: web.Request) -> web.Response:
     """GET /builds/<id>/state: the build page's live part as JSON (polled while it runs)."""
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     build = await request.app[DB].read(store.get_build, build_id)
     if build is None:
         raise NotFound(f"Build {build_id} does not exist.")
@@ -727,7 +742,7 @@ async def new_project(request: web.Request) -> web.StreamResponse:
             errors["chroots"] = "Select at least one chroot."
             operations.CREATE_PROJECT.parse(values, user)  # the other fields' errors too
         else:
-            await services.create_project(request.app, user, values)
+            await services.create_project(request.app[SERVICES], user, values)
             raise flash_redirect(
                 f"/coprs/{user.name}/{values['name']}/", f"Project {values['name']} created."
             )
@@ -735,12 +750,7 @@ async def new_project(request: web.Request) -> web.StreamResponse:
         _field_errors(exc, errors)
     except Conflict as exc:
         errors["name"] = exc.message
-    return await page(
-        request,
-        "project_form.html",
-        {**context, "values": form.fields, "errors": errors},
-        status=400,
-    )
+    return await form_again(request, "project_form.html", context, form, errors)
 
 
 async def _project_for(
@@ -748,7 +758,7 @@ async def _project_for(
 ) -> tuple[User, Project, tuple[str, ...]]:
     """The signed-in user, the addressed project (404) they may act on (403), its chroots."""
     user = await signed_in(request)
-    project, roles, chroots = await api_v1.project_of(request, user)
+    project, roles, chroots = await project_of(request, user)
     auth.check_permission(user, project, roles, action)
     return user, project, chroots
 
@@ -771,16 +781,13 @@ async def edit_project(request: web.Request) -> web.StreamResponse:
             errors["chroots"] = "Select at least one chroot."
             operations.EDIT_PROJECT.parse(values, user)  # the other fields' errors too
         else:
-            await services.edit_project(request.app, user, project.owner_name, project.name, values)
+            await services.edit_project(
+                request.app[SERVICES], user, project.owner_name, project.name, values
+            )
             raise flash_redirect(project_url(project), "Project settings saved.")
     except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
         _field_errors(exc, errors)
-    return await page(
-        request,
-        "project_form.html",
-        {**context, "values": form.fields, "errors": errors},
-        status=400,
-    )
+    return await form_again(request, "project_form.html", context, form, errors)
 
 
 async def edit_chroot(request: web.Request) -> web.StreamResponse:
@@ -799,7 +806,7 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
     errors: dict[str, str] = {}
     try:
         await services.edit_chroot(
-            request.app,
+            request.app[SERVICES],
             user,
             project.owner_name,
             project.name,
@@ -808,12 +815,7 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
         )
     except (forms.ValidationError, PayloadTooLarge) as exc:
         _field_errors(exc, errors)
-        return await page(
-            request,
-            "chroot_form.html",
-            {**context, "values": form.fields, "errors": errors},
-            status=400,
-        )
+        return await form_again(request, "chroot_form.html", context, form, errors)
     raise flash_redirect(project_url(project), f"Buildroot packages of {chroot} saved.")
 
 
@@ -828,7 +830,9 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
         errors["verify"] = "Tick this box to confirm the deletion."
     else:
         try:
-            await services.delete_project(request.app, user, project.owner_name, project.name)
+            await services.delete_project(
+                request.app[SERVICES], user, project.owner_name, project.name
+            )
         except Forbidden as exc:  # persistent
             errors["verify"] = exc.message
     if errors:
@@ -901,9 +905,7 @@ async def _submit_build(
         "enable_net": form.checkbox("enable_net"),
         "background": form.checkbox("background"),
     }
-    upload = None
-    if form.upload is not None:
-        upload = store.NewBuild(form.upload_name or form.upload.name, str(form.upload))
+    upload = uploaded_srpm(form) if form.upload is not None else None
     has_urls = bool(str(values["pkgs"]).split())
     if has_urls and upload is not None:
         errors["pkgs"] = "Give SRPM URLs or upload a file, not both."
@@ -916,7 +918,7 @@ async def _submit_build(
             operations.SUBMIT_BUILD.parse(values, user)  # the other fields' errors too
         else:
             _, ids = await services.submit_builds(
-                request.app, user, project.owner_name, project.name, values, upload
+                request.app[SERVICES], user, project.owner_name, project.name, values, upload
             )
     except (forms.ValidationError, PayloadTooLarge) as exc:
         for field, text in (exc.errors if isinstance(exc, forms.ValidationError) else {}).items():
@@ -927,12 +929,7 @@ async def _submit_build(
         if form.upload is not None and "srpm" not in errors:
             errors["srpm"] = "Choose the file again: uploads are not kept when a field is wrong."
         forms.discard_upload(form)
-        return await page(
-            request,
-            "build_form.html",
-            {**context, "values": form.fields, "errors": errors},
-            status=400,
-        )
+        return await form_again(request, "build_form.html", context, form, errors)
     if len(ids) == 1:
         raise flash_redirect(f"/builds/{ids[0]}/", f"Build {ids[0]} submitted.")
     raise flash_redirect(
@@ -949,10 +946,10 @@ async def cancel_build(request: web.Request) -> web.StreamResponse:
         auth.check_permission(user, project, roles, auth.Action.BUILD)
         view = build_view(request.app[CONFIG], build)
         return await page(request, "build_cancel.html", {"build": build, "view": view})
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     await read_form(request)
     try:
-        await services.cancel_build(request.app, user, build_id)
+        await services.cancel_build(request.app[SERVICES], user, build_id)
     except Conflict:  # it ended meanwhile: the build page shows how
         raise flash_redirect(
             f"/builds/{build_id}/", f"Build {build_id} had already ended."
@@ -979,7 +976,7 @@ async def rebuild_build(request: web.Request) -> web.StreamResponse:
         if not chroots:
             raise flash_redirect(here, "Select at least one chroot to rebuild.")
     try:
-        new_id = await services.rebuild(request.app, user, build.id, chroots)
+        new_id = await services.rebuild(request.app[SERVICES], user, build.id, chroots)
     except BadRequest as exc:
         raise flash_redirect(here, exc.message) from None
     raise flash_redirect(
@@ -1014,12 +1011,12 @@ async def delete_build(request: web.Request) -> web.StreamResponse:
     user = await signed_in(request)
     if request.method == "GET":
         return await _confirm_delete(request, user)
-    build_id = api_v1.build_id_of(request)
+    build_id = build_id_of(request)
     await read_form(request)
     build = await request.app[DB].read(store.get_build, build_id)
     if build is None:
         raise NotFound(f"Build {build_id} does not exist.")
-    await services.delete_builds(request.app, user, [build_id])
+    await services.delete_builds(request.app[SERVICES], user, [build_id])
     raise flash_redirect(
         f"/coprs/{build.owner_name}/{build.project_name}/builds/", f"Build {build_id} deleted."
     )
@@ -1059,15 +1056,10 @@ async def package_retention(request: web.Request) -> web.StreamResponse:
     if choice not in ("", "y", "n"):
         errors["auto_prune"] = "Choose the project's setting, on or off."
     if errors:
-        return await page(
-            request,
-            "package_retention.html",
-            {**context, "values": form.fields, "errors": errors},
-            status=400,
-        )
+        return await form_again(request, "package_retention.html", context, form, errors)
     settings: dict[str, int | None] = {key: numbers.get(key) for key in forms.RETENTION_LIMITS}
     settings["auto_prune"] = None if choice == "" else int(choice == "y")
     await services.set_package_retention(
-        request.app, user, project.owner_name, project.name, package, settings
+        request.app[SERVICES], user, project.owner_name, project.name, package, settings
     )
     raise see_other(project_url(project))
