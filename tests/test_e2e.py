@@ -26,6 +26,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -185,15 +186,22 @@ def make_server(
 @contextlib.contextmanager
 def serving(server: Server) -> Iterator[subprocess.Popen[str]]:
     """`python -m copr_lite serve` until the block ends (SIGTERM; it must exit 0 then),
-    unless the block killed it itself."""
+    unless the block killed it itself. Its output and its builds' go to one log file."""
     log_path = server.workdir / f"server-{len(server.logs) + 1}.log"
     server.logs.append(log_path)
-    with liveserver.serving(server.config, server.workdir, log_path) as served:
-        yield served.proc
-    if served.stopped:
+    command = [sys.executable, "-m", "copr_lite", "serve", "--config", str(server.config)]
+    with liveserver.running(command, log_path, server.workdir) as proc:
+
+        def started() -> bool:
+            assert proc.poll() is None, f"serve exited:\n{server.log_tail()}"
+            return "serving on" in log_path.read_text(errors="replace")
+
+        liveserver.wait_for(started, 60, "start of serve", server.log_tail)
+        yield proc
+        stopped = liveserver.stop(proc)
+    if stopped:
         # README: "Stops cleanly on SIGTERM".
-        code = served.proc.returncode
-        assert code == 0, f"serve exited {code}:\n{server.log_tail()}"
+        assert proc.returncode == 0, f"serve exited {proc.returncode}:\n{server.log_tail()}"
 
 
 # ---------------------------------------------------------------- processes, dnf
