@@ -139,7 +139,9 @@ class Served:
 def serving(config: Path, workdir: Path, log_path: Path, within: float = 60) -> Iterator[Served]:
     """`python -m copr_lite serve --config CONFIG` in `workdir` (stderr in `log_path`) until
     the block ends; it is ready (listening) once it printed "serving on", at most `within`
-    seconds. SIGTERM stops it at the end unless the block ended it itself."""
+    seconds. SIGTERM stops it at the end unless the block ended it itself. Its stdout is a
+    pipe that the builds it starts inherit: where they must write to the log file instead,
+    start it with `running` and wait for "serving on" in the log."""
     cmd = [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)]
     with running(cmd, log_path, workdir, capture_stdout=True) as proc:
         lines: queue.Queue[str | None] = queue.Queue()
