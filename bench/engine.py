@@ -88,21 +88,29 @@ from typing import Any
 from aiohttp import web
 from runner import exit_status, scratch_dir
 
-import copr_lite.dispatcher as dispatcher_module
+import copr_lite.engine.events as events_module
+import copr_lite.engine.run as run_module
 import copr_lite.publisher as publisher_module
 from copr_lite import hookimpl, store
 from copr_lite.app import create_app
-from copr_lite.builders import BuildContext, BuildJob, Chroot, ChrootResult, Outcome, PackageInfo
+from copr_lite.builders import BuildContext, BuildJob, Chroot, Outcome
 from copr_lite.config import load_config
 from copr_lite.db import Database
-from copr_lite.dispatcher import Dispatcher
+from copr_lite.engine import Dispatcher
+from copr_lite.engine.run import ChrootRun
 from copr_lite.keys import DB, DISPATCHER
 from copr_lite.liveserver import HOST, free_port, running, serving_directory, wait_ready
 from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, add_user, store_builds, write_fake_rpm
+from copr_lite.testing import (
+    BuilderPlugin,
+    FakeBuilder,
+    Script,
+    add_user,
+    insert_imported_builds,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -132,35 +140,11 @@ def median(values: Sequence[float]) -> float:
 # ================================================================ (a) the engine
 
 
-class NoopBuilder:
-    """A Builder that does nothing: one tiny file in the result dir, SUCCEEDED at once.
-
-    Like testing.FakeBuilder with no sleep and no log lines; it adds up the time spent
-    inside build() so the dispatcher's overhead can be told apart from the builder's.
-    """
-
-    name = "noop"
-    concurrency = None
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.calls = 0
-
-    async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
-        started = time.perf_counter()
-        assert job.package is not None
-        package = PackageInfo(
-            job.package.name,
-            None,
-            job.package.version,
-            f"{job.package.release}{job.chroot.dist}",
-            "noarch",
-        )
-        path = ctx.result_dir / f"{package.nevra}.rpm"
-        write_fake_rpm(path, package)  # the server reads its header before publishing
-        self.seconds += time.perf_counter() - started
-        self.calls += 1
-        return ChrootResult(Outcome.SUCCEEDED, (package,), (path,))
+def noop_builder() -> FakeBuilder:
+    """testing.FakeBuilder as a no-op: no log lines, no wait; one header-only RPM written
+    and SUCCEEDED at once. engine_run() times its build() on its own, so the dispatcher's
+    overhead can be told apart from the builder's."""
+    return FakeBuilder("noop", scripts={"hello": Script(lines=())})
 
 
 class Finished:
@@ -269,10 +253,10 @@ def instrumented(steps: Steps) -> Iterator[None]:
         for owner, attr, label in (
             (Dispatcher, "_round", "round"),
             (Dispatcher, "_claim", "claim"),
-            (Dispatcher, "_run_chroot", "chroot"),
-            (Dispatcher, "_build", "build"),
-            (Dispatcher, "_publish", "publish"),
-            (Dispatcher, "_finish", "finish"),
+            (ChrootRun, "run", "chroot"),
+            (ChrootRun, "build", "build"),
+            (ChrootRun, "publish", "publish"),
+            (ChrootRun, "finish", "finish"),
             (Publisher, "finish_build_dir", "finish_build_dir"),
             (Publisher, "createrepo", "createrepo"),
             (publisher_module, "_run_createrepo", "createrepo_c"),
@@ -287,10 +271,8 @@ def instrumented(steps: Steps) -> Iterator[None]:
         )
         stack.enter_context(patched(Database, "write", timed(_db_label("write"), Database.write)))
         stack.enter_context(patched(Database, "read", timed(_db_label("read"), Database.read)))
-        stack.enter_context(
-            patched(dispatcher_module, "fire", timed(_hook_label, dispatcher_module.fire))
-        )
-        stack.enter_context(patched(dispatcher_module, "LiveLog", TimedLiveLog))
+        stack.enter_context(patched(events_module, "fire", timed(_hook_label, events_module.fire)))
+        stack.enter_context(patched(run_module, "LiveLog", TimedLiveLog))
         yield
 
 
@@ -330,15 +312,14 @@ def coalescing(
 
 
 def publishing_outside_slot(
-    original: Callable[..., Awaitable[tuple[State, str | None]]],
-) -> Callable[..., Awaitable[tuple[State, str | None]]]:
+    original: Callable[..., Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
     """What-if: a chroot whose builder is done gives its build slot back before publishing,
     so more builds run (and more successes queue for one coalesced createrepo_c run)."""
 
-    async def publish(self: Dispatcher, build: Any, chroot: str, *args: Any) -> Any:
-        self._running.pop((build.id, chroot), None)
-        self.wake()
-        return await original(self, build, chroot, *args)
+    async def publish(self: ChrootRun, *args: Any) -> None:
+        self.release_slot()
+        return await original(self, *args)
 
     return publish
 
@@ -384,12 +365,13 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
     config = load_config(
         None,
         data_dir=data_dir,
-        chroots={CHROOT: NoopBuilder.name},
+        chroots={CHROOT: "noop"},
         concurrency=concurrency,
         srpm_allowed_networks=("127.0.0.0/8",),
         sign=False,  # the no-op builder's header-only RPMs cannot be signed; (b) signs
     )
-    builder, finished, steps = NoopBuilder(), Finished(builds), Steps()
+    builder, finished, steps = noop_builder(), Finished(builds), Steps()
+    builder.build = steps.timed_async("builder", builder.build)  # type: ignore[method-assign]
     app = create_app(config, plugins=[BuilderPlugin(builder), finished], load_entrypoints=False)
     with contextlib.ExitStack() as stack:
         stack.enter_context(instrumented(steps))
@@ -398,15 +380,18 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
         if variant in ("coalesce", "decouple"):
             stack.enter_context(patched(Publisher, "createrepo", coalescing(Publisher.createrepo)))
         if variant == "decouple":
-            publish = publishing_outside_slot(Dispatcher._publish)
-            stack.enter_context(patched(Dispatcher, "_publish", publish))
+            publish = publishing_outside_slot(ChrootRun.publish)
+            stack.enter_context(patched(ChrootRun, "publish", publish))
         runner = web.AppRunner(app)
         await runner.setup()  # opens the database and starts the dispatcher
         try:
             db = app[DB]
             user, _ = await add_user(app, OWNER)
             project_id = await db.write(store.create_project, user.id, {"name": "engine"}, [CHROOT])
-            await db.write(_insert_pending, project_id, user.id, builds)
+            # Their import done, as tests/test_dispatcher.py's add_pending stores them.
+            await db.write(
+                insert_imported_builds, project_id, user.id, [CHROOT], count=builds, timeout=3600
+            )
             steps.reset()
             cpu_before = _cpu()
             started = time.perf_counter()
@@ -435,24 +420,11 @@ async def engine_run(work: Path, variant: str, concurrency: int, builds: int) ->
         chroots=builds,
         wall=wall,
         succeeded=succeeded,
-        builder_seconds=builder.seconds,
+        builder_seconds=measured.total["builder"],
         cpu_self=cpu_after[0] - cpu_before[0],
         cpu_children=cpu_after[1] - cpu_before[1],
         steps=measured,
     )
-
-
-def _insert_pending(conn: Any, project_id: int, user_id: int, count: int) -> list[int]:
-    """`count` builds whose import is done, so their chroots are pending (like add_pending)."""
-    ids = store_builds(
-        conn, project_id, user_id, ["http://x.example/hello-1-1.src.rpm"] * count, [CHROOT]
-    )
-    for build_id in ids:
-        # A distinct checksum each, or the dispatcher would skip them as already built.
-        store.import_succeeded(
-            conn, build_id, "/nonexistent/x.src.rpm", f"s{build_id}", "hello", None, "1.0", "1"
-        )
-    return ids
 
 
 def _count_state(conn: Any, state: State) -> int:
@@ -463,18 +435,18 @@ def _count_state(conn: Any, state: State) -> int:
 # (key, label, indent): the dispatcher's steps as they nest; db calls and hooks follow.
 LAYOUT = (
     ("round", "dispatcher rounds (_round: import scan + claim)", 0),
-    ("claim", "claim (_claim: candidates query + STARTING writes)", 1),
-    ("chroot", "chroot tasks (_run_chroot: claimed to terminal)", 0),
+    ("claim", "claim (_claim: candidates query + scheduler)", 1),
+    ("chroot", "chroot runs (ChrootRun.run: claimed to terminal)", 0),
     ("livelog", "open builder-live.log", 1),
-    ("build", "build step (_build: work dir, builder, rmtree)", 1),
+    ("build", "build step (ChrootRun.build: work dir, builder, rmtree)", 1),
     ("builder", "inside the no-op builder", 2),
-    ("publish", "publish step (_publish)", 1),
+    ("publish", "publish step (ChrootRun.publish)", 1),
     ("finish_build_dir", "results.json + success marker", 2),
     ("createrepo", "repository update (Publisher.createrepo)", 2),
     ("lock_wait", "waiting for the chroot dir's lock (derived)", 3),
     ("plan_update", "what to publish, write pkglist (thread)", 3),
     ("createrepo_c", "createrepo_c process", 3),
-    ("finish", "terminal state + hooks (_finish)", 1),
+    ("finish", "terminal state + hooks (ChrootRun.finish)", 1),
 )
 
 
@@ -605,10 +577,11 @@ def make_srpm(work: Path) -> Path:
     return found[0]
 
 
-def load_rpmbuild_plugin() -> ModuleType:
-    """The shipped plugins/rpmbuild.py, so the direct run uses its exact sandbox and defines."""
-    path = resource_dir("plugins") / "rpmbuild.py"
-    spec = importlib.util.spec_from_file_location("copr_lite_bench_rpmbuild", path)
+def load_builtin_plugin(name: str) -> ModuleType:
+    """The shipped plugins/<name>.py, so the direct runs use its exact code (sandbox,
+    defines, container arguments)."""
+    path = resource_dir("plugins") / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"copr_lite_bench_{name}", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
@@ -736,6 +709,24 @@ def _tail_text(text: str, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@contextlib.contextmanager
+def serving_srpms(
+    config: Path, port: int, credential: tuple[str, str], srpms: Path, work: Path
+) -> Iterator[tuple[Api, int]]:
+    """`python -m copr_lite serve` with `config` (listening on `port`, its output in
+    work/server.log) and `srpms` served over HTTP, for the length of the block: an Api
+    with `credential` (login, token) and the SRPM server's port."""
+    log = work / "server.log"
+    command = [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)]
+    with srpm_server(srpms) as srpm_port, running(command, log, work) as proc:
+        wait_ready(proc, port, log)
+        api = Api(port, *credential)
+        try:
+            yield api, srpm_port
+        finally:
+            api.close()
+
+
 class Api:
     """The API calls the package phase makes, with one keep-alive connection."""
 
@@ -853,22 +844,6 @@ def write_server_config(path: Path, data_dir: Path, port: int) -> None:
     )
 
 
-@contextlib.contextmanager
-def served_api(config: Path, port: int, work: Path, srpms: Path) -> Iterator[tuple[Api, int]]:
-    """copr_lite serving `config` on `port` (its log in work/server.log) with the user OWNER,
-    and the directory `srpms` over HTTP: (OWNER's Api, the SRPM server's port)."""
-    login, token = create_user(config, work)
-    log = work / "server.log"
-    command = [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)]
-    with srpm_server(srpms) as srpm_port, running(command, log, work) as proc:
-        wait_ready(proc, port, log)
-        api = Api(port, login, token)
-        try:
-            yield api, srpm_port
-        finally:
-            api.close()
-
-
 def create_user(config: Path, work: Path) -> tuple[str, str]:
     """`copr_lite user add` and `user token` through the CLI; return (login, token)."""
     cli = [sys.executable, "-m", "copr_lite", "user"]
@@ -910,7 +885,7 @@ def package_phase(work: Path, repeats: int) -> PackageResult:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed: run ./dev setup")
     srpm = make_srpm(work)
-    plugin = load_rpmbuild_plugin()
+    plugin = load_builtin_plugin("rpmbuild")
     say(f"  SRPM {srpm.name} ({srpm.stat().st_size:,} bytes)")
 
     say(
@@ -940,8 +915,9 @@ def package_phase(work: Path, repeats: int) -> PackageResult:
     port = free_port()
     config = work / "copr-lite.ini"
     write_server_config(config, data_dir, port)
+    login, token = create_user(config, work)
     server = []
-    with served_api(config, port, work, srpm.parent) as (api, srpm_port):
+    with serving_srpms(config, port, (login, token), srpm.parent, work) as (api, srpm_port):
         url = f"http://{HOST}:{srpm_port}/{srpm.name}"
         projects = ["warmup", *(f"hello-{index}" for index in range(repeats))]
         for project in projects:
@@ -1081,17 +1057,6 @@ def deps_srpm(work: Path, name: str, requires: Sequence[str], release: int = 1) 
     return next((work / "srpms").glob(f"{name}-1.0-{release}.*src.rpm"))
 
 
-def load_container_plugin() -> ModuleType:
-    path = resource_dir("plugins") / "container.py"
-    spec = importlib.util.spec_from_file_location("copr_lite_bench_container", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 async def builder_once(builder: Any, srpm: Path, repo: Path, chroot: str, root: Path) -> float:
     """One build by the container builder itself: seconds."""
     lines: list[str] = []
@@ -1164,7 +1129,7 @@ def deps_phase(work: Path, repeats: int) -> DepsResult:
         "none": deps_srpm(work, "bench-free", ()),
         "deps": deps_srpm(work, "bench-deps", names),
     }
-    plugin = load_container_plugin()
+    plugin = load_builtin_plugin("container")
     cached = plugin.ContainerBuilder(image=image, cache_dir=work / "cache")
     builder: dict[str, list[float]] = {kind: [] for kind in DEPS_KINDS}
 
@@ -1199,8 +1164,9 @@ def deps_phase(work: Path, repeats: int) -> DepsResult:
         f"[repos]\n{chroot} = {repo.as_uri()}\n"
         f"[plugin:container]\nimage = {image}\n"
     )
+    login, token = create_user(config, work)
     server: dict[str, list[float]] = {kind: [] for kind in DEPS_KINDS}
-    with served_api(config, port, work, work / "srpms") as (api, srpm_port):
+    with serving_srpms(config, port, (login, token), work / "srpms", work) as (api, srpm_port):
         for project in ("free", "deps"):
             api.call("POST", f"/api/coprs/{OWNER}/new/", {"name": project, chroot: "y"})
         release = iter(range(2, 3 * repeats + 10))

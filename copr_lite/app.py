@@ -19,7 +19,7 @@ from .cache import AnswerCache
 from .config import Config
 from .control import control_context
 from .db import Database
-from .dispatcher import Dispatcher
+from .engine import Dispatcher
 from .keys import (
     ANSWERS,
     BUILDERS,

@@ -1,6 +1,7 @@
 """The builder contract: a job in, a ChrootResult out, a live log, cancellation.
 
-A builder is any object with a `name` and `async def build(job, ctx) -> ChrootResult`.
+A builder is any object with a `name`, a `concurrency` (None: no limit of its own) and
+`async def build(job, ctx) -> ChrootResult`.
 It builds `job.srpm` for `job.chroot` and leaves the produced files in `ctx.result_dir`,
 writes progress through `await ctx.log(line)`, never touches the database, and when the
 task is cancelled (`asyncio.CancelledError`: user cancel or timeout) stops every process it
@@ -182,15 +183,21 @@ class BuildContext:
 
 @runtime_checkable
 class Builder(Protocol):
-    """What a builder plugin provides: any object with these two members (no base class
+    """What a builder plugin provides: any object with these members (no base class
     needed). Register it with ``registry.add(builder)`` in the ``register_builders`` hook.
 
     Attributes:
         name: the name ``[chroots]`` in copr-lite.ini maps chroots to, e.g. ``mock``;
             unique among the registered builders.
+        concurrency: at most this many of its builds run at once, within the server's
+            ``[builds] concurrency``; None: no limit of its own, the server's alone. Read
+            each time a chroot is about to start. A builder lacking the attribute (one
+            written before it existed) is registered and counts as None, but fails the
+            conformance kit's "protocol" check.
     """
 
     name: str
+    concurrency: int | None
 
     async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
         """Build `job.srpm` for `job.chroot`, leaving the RPMs in `ctx.result_dir`.
@@ -211,7 +218,7 @@ class BuilderRegistry:
         self._builders: dict[str, Builder] = {}
 
     def add(self, builder: Builder) -> None:
-        if not isinstance(builder, Builder):
+        if not all(hasattr(builder, member) for member in ("name", "build")):
             raise TypeError(f"{builder!r} is not a Builder (needs .name and async .build())")
         if builder.name in self._builders:
             raise ValueError(f"a builder named {builder.name!r} is already registered")
@@ -222,6 +229,12 @@ class BuilderRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._builders)
+
+    def concurrency(self, name: str) -> int | None:
+        """The `concurrency` of the builder called `name`: None when it has no limit of
+        its own, lacks the attribute, or no builder has that name."""
+        limit: int | None = getattr(self._builders.get(name), "concurrency", None)
+        return limit
 
 
 # ---------------------------------------------------------------- helpers for builders

@@ -20,6 +20,8 @@ like these (the specs are in `CONFORMANCE_SPECS`):
 
 What is checked, in this order (`checks=` runs a subset):
 
+- "protocol": the builder has a non-empty `name` and a `concurrency` that is None (no
+  limit of its own) or a whole number of at least 1.
 - "success": SUCCEEDED, no fail_reason, something was logged, and the result holds as
   the server checks it before publishing (`copr_lite.verify.check_result`): at least one
   package, every file reported is an RPM inside `ctx.result_dir`, and the packages
@@ -60,14 +62,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .builders import (
-    BuildContext,
-    Builder,
-    BuildJob,
-    Chroot,
-    ChrootResult,
-    Outcome,
-)
+from .builders import BuildContext, Builder, BuildJob, Chroot, ChrootResult, Outcome
 from .processes import proc_files
 from .verify import ResultError, check_result
 
@@ -87,7 +82,15 @@ __all__ = [
 
 LONG_MARKER = "copr-lite-conformance-long-build-marker"
 FAILURE_MESSAGE = "copr-lite-conformance: this build fails on purpose"
-ALL_CHECKS = ("success", "failure", "streaming", "cancel", "timeout", "cancel-at-start")
+ALL_CHECKS = (
+    "protocol",
+    "success",
+    "failure",
+    "streaming",
+    "cancel",
+    "timeout",
+    "cancel-at-start",
+)
 # Where "cancel-at-start" cancels: after N event-loop steps, then at fractions of the time
 # the long build takes to print its first tick line.
 _START_STEPS = (0, 1, 2, 3)
@@ -98,79 +101,64 @@ _CHANGELOG = """%changelog
 - conformance fixture
 """
 
+
+def _spec(name: str, summary: str, description: str, build: str, text_file: str = "") -> str:
+    """A noarch spec of the kit; `text_file` names the one file it installs (none: empty
+    %install and %files)."""
+    install = files = ""
+    if text_file:
+        install = (
+            "mkdir -p %{buildroot}%{_datadir}/copr-lite-conformance\n"
+            f"echo {text_file} > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/"
+            f"{text_file}.txt\n"
+        )
+        files = f"%{{_datadir}}/copr-lite-conformance/{text_file}.txt\n"
+    return f"""\
+Name:           copr-lite-conformance-{name}
+Version:        1.0
+Release:        1%{{?dist}}
+Summary:        copr_lite conformance kit: {summary}
+License:        MIT
+BuildArch:      noarch
+
+%description
+{description}
+
+%prep
+
+%build
+{build}
+
+%install
+{install}
+%files
+{files}
+{_CHANGELOG}"""
+
+
 CONFORMANCE_SPECS: dict[str, str] = {
-    "good": f"""\
-Name:           copr-lite-conformance-good
-Version:        1.0
-Release:        1%{{?dist}}
-Summary:        copr_lite conformance kit: a package that builds
-License:        MIT
-BuildArch:      noarch
-
-%description
-Installs one small text file.
-
-%prep
-
-%build
-echo "copr-lite-conformance: building the good package"
-
-%install
-mkdir -p %{{buildroot}}%{{_datadir}}/copr-lite-conformance
-echo good > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/good.txt
-
-%files
-%{{_datadir}}/copr-lite-conformance/good.txt
-
-{_CHANGELOG}""",
-    "failing": f"""\
-Name:           copr-lite-conformance-fail
-Version:        1.0
-Release:        1%{{?dist}}
-Summary:        copr_lite conformance kit: a package whose build fails
-License:        MIT
-BuildArch:      noarch
-
-%description
-Fails in %build with a clear message.
-
-%prep
-
-%build
-echo "{FAILURE_MESSAGE}" >&2
-exit 1
-
-%install
-
-%files
-
-{_CHANGELOG}""",
-    "long": f"""\
-Name:           copr-lite-conformance-long
-Version:        1.0
-Release:        1%{{?dist}}
-Summary:        copr_lite conformance kit: a build that takes about a minute
-License:        MIT
-BuildArch:      noarch
-
-%description
-Prints a line every 0.2 s for about 60 s; the looping shell carries a marker in its
-command line so that tests can see whether it outlived a cancel.
-
-%prep
-
-%build
-sh -c 'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "long build tick $i"; sleep 0.2; done' \\
-    {LONG_MARKER}
-
-%install
-mkdir -p %{{buildroot}}%{{_datadir}}/copr-lite-conformance
-echo long > %{{buildroot}}%{{_datadir}}/copr-lite-conformance/long.txt
-
-%files
-%{{_datadir}}/copr-lite-conformance/long.txt
-
-{_CHANGELOG}""",
+    "good": _spec(
+        "good",
+        "a package that builds",
+        "Installs one small text file.",
+        'echo "copr-lite-conformance: building the good package"',
+        text_file="good",
+    ),
+    "failing": _spec(
+        "fail",
+        "a package whose build fails",
+        "Fails in %build with a clear message.",
+        f'echo "{FAILURE_MESSAGE}" >&2\nexit 1',
+    ),
+    "long": _spec(
+        "long",
+        "a build that takes about a minute",
+        "Prints a line every 0.2 s for about 60 s; the looping shell carries a marker in its\n"
+        "command line so that tests can see whether it outlived a cancel.",
+        'sh -c \'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "long build tick $i"; '
+        f"sleep 0.2; done' \\\n    {LONG_MARKER}",
+        text_file="long",
+    ),
 }
 
 
@@ -342,37 +330,83 @@ async def check_builder(
             f"processes with the marker {marker!r} are already running ({sorted(stale)}); "
             "stop them first, the kit cannot tell them apart from a builder's leftovers"
         )
+    kit = _Kit(
+        builder,
+        make_job,
+        tmp_path,
+        marker,
+        failure_message,
+        build_timeout,
+        start_timeout,
+        cancel_within,
+        process_check,
+    )
     report = ConformanceReport(builder=builder.name)
     for check in wanted:
         run = _Run(tmp_path, check)
         report.logs[check] = run.lines
-        if check == "success":
-            report.results[check] = await _check_success(builder, make_job, run, build_timeout)
+        if check == "protocol":
+            _check_protocol(builder)
+        elif check == "success":
+            report.results[check] = await _check_success(kit, run)
         elif check == "failure":
-            report.results[check] = await _check_failure(
-                builder, make_job, run, build_timeout, failure_message
-            )
+            report.results[check] = await _check_failure(kit, run)
         elif check == "streaming":
-            await _check_streaming(builder, make_job, run, start_timeout, marker, process_check)
+            await _check_streaming(kit, run)
         elif check == "cancel-at-start":
-            await _check_cancel_at_start(
-                builder, make_job, tmp_path, run, start_timeout, cancel_within, marker,
-                process_check,
-            )  # fmt: skip
+            await _check_cancel_at_start(kit, run)
         else:
-            await _check_stop(
-                check, builder, make_job, run, start_timeout, cancel_within, marker, process_check
-            )
+            await _check_stop(kit, check, run)
         report.passed.append(check)
     return report
 
 
-async def _build(
-    builder: Builder, job: BuildJob, run: _Run, limit: float, check: str
-) -> ChrootResult:
+@dataclass(frozen=True)
+class _Kit:
+    """The builder under test and the settings of one check_builder() call."""
+
+    builder: Builder
+    make_job: Callable[[str], BuildJob]
+    tmp_path: Path
+    marker: str
+    failure_message: str | None
+    build_timeout: float
+    start_timeout: float
+    cancel_within: float
+    process_check: bool
+
+    def start_long_build(self, run: _Run) -> asyncio.Task[ChrootResult]:
+        return asyncio.create_task(self.builder.build(self.make_job("long"), run.ctx))
+
+    async def stop(self, task: asyncio.Task[Any]) -> None:
+        """Cancel a kit build and make sure nothing of it stays, whatever happened."""
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(10):
+                await task
+        self.kill_leftovers()
+
+    def kill_leftovers(self) -> None:
+        if self.process_check:
+            _kill(marker_pids(self.marker))
+
+
+def _check_protocol(builder: Builder) -> None:
+    name = getattr(builder, "name", None)
+    if not isinstance(name, str) or not name:
+        raise _fail("protocol", f"name {name!r} is not a non-empty string")
+    if not hasattr(builder, "concurrency"):
+        raise _fail("protocol", "no `concurrency` attribute (None: no limit of its own)")
+    limit = builder.concurrency
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise _fail("protocol", f"concurrency {limit!r} is neither None nor a number >= 1")
+
+
+async def _build(kit: _Kit, kind: str, run: _Run, check: str) -> ChrootResult:
+    limit = kit.build_timeout
     try:
         async with asyncio.timeout(limit):
-            result = await builder.build(job, run.ctx)
+            result = await kit.builder.build(kit.make_job(kind), run.ctx)
     except TimeoutError:
         raise _fail(check, f"the build did not finish within {limit:.0f} s", run) from None
     except Exception as exc:
@@ -384,11 +418,9 @@ async def _build(
     return result
 
 
-async def _check_success(
-    builder: Builder, make_job: Callable[[str], BuildJob], run: _Run, limit: float
-) -> ChrootResult:
+async def _check_success(kit: _Kit, run: _Run) -> ChrootResult:
     check = "success"
-    result = await _build(builder, make_job("good"), run, limit, check)
+    result = await _build(kit, "good", run, check)
     if result.status != Outcome.SUCCEEDED:
         raise _fail(check, f"status {result.status!s}, reason {result.fail_reason!r}", run)
     if result.fail_reason:
@@ -405,15 +437,10 @@ async def _check_success(
     return result
 
 
-async def _check_failure(
-    builder: Builder,
-    make_job: Callable[[str], BuildJob],
-    run: _Run,
-    limit: float,
-    failure_message: str | None,
-) -> ChrootResult:
+async def _check_failure(kit: _Kit, run: _Run) -> ChrootResult:
     check = "failure"
-    result = await _build(builder, make_job("failing"), run, limit, check)
+    failure_message = kit.failure_message
+    result = await _build(kit, "failing", run, check)
     if result.status != Outcome.FAILED:
         raise _fail(check, f"status {result.status!s} for a build that fails", run)
     reason = result.fail_reason or ""
@@ -454,46 +481,22 @@ async def _wait_started(task: asyncio.Task[Any], run: _Run, limit: float, check:
     await _wait_for(task, run, lambda: _ticks(run) >= 2, limit, check, "'tick' lines in the log")
 
 
-async def _check_streaming(
-    builder: Builder,
-    make_job: Callable[[str], BuildJob],
-    run: _Run,
-    start_timeout: float,
-    marker: str,
-    process_check: bool,
-) -> None:
+async def _check_streaming(kit: _Kit, run: _Run) -> None:
     check = "streaming"
-    task = asyncio.create_task(builder.build(make_job("long"), run.ctx))
+    task = kit.start_long_build(run)
     try:
-        await _wait_started(task, run, start_timeout, check)
+        await _wait_started(task, run, kit.start_timeout, check)
         seen = _ticks(run)
         await _wait_for(task, run, lambda: _ticks(run) >= seen + 3, 5.0, check, "further lines")
         if task.done():
             raise _fail(check, "the long build ended while its lines were being read", run)
     finally:
-        await _stop(task, marker, process_check)
+        await kit.stop(task)
 
 
-async def _stop(task: asyncio.Task[Any], marker: str, process_check: bool) -> None:
-    """Cancel a kit build and make sure nothing of it stays, whatever happened."""
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        async with asyncio.timeout(10):
-            await task
-    if process_check:
-        _kill(marker_pids(marker))
-
-
-async def _check_stop(
-    check: str,
-    builder: Builder,
-    make_job: Callable[[str], BuildJob],
-    run: _Run,
-    start_timeout: float,
-    cancel_within: float,
-    marker: str,
-    process_check: bool,
-) -> None:
+async def _check_stop(kit: _Kit, check: str, run: _Run) -> None:
+    builder, make_job, marker = kit.builder, kit.make_job, kit.marker
+    process_check, cancel_within = kit.process_check, kit.cancel_within
     loop = asyncio.get_running_loop()
     scope: list[asyncio.Timeout] = []
 
@@ -506,7 +509,7 @@ async def _check_stop(
     task = asyncio.create_task(coro)
     expected: type[BaseException] = TimeoutError if check == "timeout" else asyncio.CancelledError
     try:
-        await _wait_started(task, run, start_timeout, check)
+        await _wait_started(task, run, kit.start_timeout, check)
         if process_check and not marker_pids(marker):
             raise _fail(check, f"no process with the marker {marker!r} while it runs", run)
         started = time.monotonic()
@@ -535,35 +538,26 @@ async def _check_stop(
             raise _fail(check, f"stopping took {elapsed:.1f} s", run)
     finally:
         if not task.done():
-            await _stop(task, marker, process_check)
-        elif process_check:
-            _kill(marker_pids(marker))
+            await kit.stop(task)
+        else:
+            kit.kill_leftovers()
 
 
-async def _check_cancel_at_start(
-    builder: Builder,
-    make_job: Callable[[str], BuildJob],
-    tmp_path: Path,
-    run: _Run,
-    start_timeout: float,
-    cancel_within: float,
-    marker: str,
-    process_check: bool,
-) -> None:
+async def _check_cancel_at_start(kit: _Kit, run: _Run) -> None:
     check = "cancel-at-start"
     # One normal start tells how long a start takes on this builder and machine.
     started = time.monotonic()
-    task = asyncio.create_task(builder.build(make_job("long"), run.ctx))
+    task = kit.start_long_build(run)
     try:
-        await _wait_for(task, run, lambda: _ticks(run) >= 1, start_timeout, check, "first tick")
+        await _wait_for(task, run, lambda: _ticks(run) >= 1, kit.start_timeout, check, "first tick")
     finally:
-        await _stop(task, marker, process_check)
+        await kit.stop(task)
     start_time = time.monotonic() - started
     moments: list[tuple[str, float]] = [("steps", n) for n in _START_STEPS]
     moments += [("seconds", f * start_time) for f in _START_FRACTIONS]
     for number, (kind, amount) in enumerate(moments):
-        attempt = _Run(tmp_path, f"{check}-{number}")
-        task = asyncio.create_task(builder.build(make_job("long"), attempt.ctx))
+        attempt = _Run(kit.tmp_path, f"{check}-{number}")
+        task = kit.start_long_build(attempt)
         if kind == "steps":
             for _ in range(int(amount)):
                 await asyncio.sleep(0)
@@ -573,16 +567,16 @@ async def _check_cancel_at_start(
         if task.done():
             raise _fail(check, f"the long build ended by itself after {where}", attempt)
         task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=cancel_within)
+        done, _ = await asyncio.wait({task}, timeout=kit.cancel_within)
         if not done:
-            await _stop(task, marker, process_check)
+            await kit.stop(task)
             raise _fail(check, f"cancelled {where} into its start, still running", attempt)
         if not task.cancelled():
             raise _fail(check, f"cancelled {where} into its start: {_outcome(task)}", attempt)
-    if process_check:
+    if kit.process_check:
         # Whatever escaped would have reached its looping process by now.
         await asyncio.sleep(start_time + 1.0)
-        if left := marker_pids(marker):
+        if left := marker_pids(kit.marker):
             _kill(left)
             raise _fail(check, f"processes alive after cancels during the start: {sorted(left)}")
 

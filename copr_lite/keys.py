@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .cache import AnswerCache
     from .config import Config
     from .db import Database
-    from .dispatcher import Dispatcher
+    from .engine import Dispatcher
     from .models import User
     from .monitor import MonitorRows
     from .publisher import Publisher

@@ -362,7 +362,7 @@ class Publisher:
                 old = await self.signer.export(fpr)
                 files[self.old_pubkey_path(owner, project, fpr[-16:].lower())] = old
         for path, data in files.items():
-            await asyncio.to_thread(_write_bytes_atomic, path, data)
+            await asyncio.to_thread(_write_new_file, path, data)
 
     async def sign_project(self, owner: str, project: str, key: ProjectKey) -> int:
         """Sign every SRPM and published RPM of the project with `key`, rebuilding and
@@ -468,17 +468,24 @@ def _open_append(path: Path) -> int:
     return os.open(path, _APPEND_FLAGS | os.O_EXCL, 0o644)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a new file (never through a symlink) and rename it over `path`."""
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a new file (never through a symlink) and rename it over `path`; text is
+    written as UTF-8."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         _unlink(Path(tmp))
         raise
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """`_write_atomic`, making the directory first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, data)
 
 
 def _write_results(build_dir: Path, results: dict[str, Any], status: str, reason: str) -> None:
@@ -550,19 +557,6 @@ def _discard_dir(build_dir: Path, keep_log: bool) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(Path(tmp))
-        raise
 
 
 def rpm_files(build_dir: Path) -> list[Path]:

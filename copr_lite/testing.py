@@ -19,7 +19,7 @@ import gzip
 import hashlib
 import sqlite3
 import struct
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ __all__ = [
     "basic_auth",
     "build_conformance_srpms",
     "check_builder",
+    "insert_imported_builds",
     "job_factory",
     "store_builds",
     "wait_until",
@@ -92,6 +93,42 @@ async def add_user(
     user = await db.write(store.create_user, name, await app[HASHER].hash(password), admin)
     token = await auth.issue_token(db, app[TOKEN_CACHE], user, app[CONFIG].token_expiration_days)
     return user, token
+
+
+# The package of a build stored by insert_imported_builds unless told otherwise.
+HELLO_SRPM = PackageInfo("hello", None, "1.0", "1", "src")
+
+
+def insert_imported_builds(
+    conn: sqlite3.Connection,
+    project_id: int,
+    user_id: int,
+    chroots: Iterable[str],
+    *,
+    package: PackageInfo = HELLO_SRPM,
+    count: int = 1,
+    sha: str | None = None,
+    timeout: int = 60,
+    background: bool = False,
+    url: str | None = None,
+    srpm: str = "/nonexistent/x.src.rpm",
+) -> list[int]:
+    """Store `count` builds as their SRPM import leaves them: their chroots pending, for the
+    engine to take. A write function: `await db.write(insert_imported_builds, ...)`. Each
+    build has a checksum of its own unless `sha` is given (builds of one SRPM: the engine
+    skips a chroot where an earlier one succeeded); `url` defaults to one named after
+    the package, `srpm` to a path that does not exist (FakeBuilder never reads it)."""
+    urls = [url or f"http://x.example/{package.name}-1-1.src.rpm"] * count
+    ids = store_builds(
+        conn, project_id, user_id, urls, chroots, timeout=timeout, background=background
+    )
+    for build_id in ids:
+        p = package
+        checksum = sha or f"s{build_id}"
+        store.import_succeeded(
+            conn, build_id, srpm, checksum, p.name, p.epoch, p.version, p.release
+        )
+    return ids
 
 
 @pytest.fixture
@@ -198,7 +235,8 @@ class FakeBuilder:
         try:
             for line in script.lines:
                 await ctx.log(line)
-            await asyncio.sleep(script.seconds)
+            if script.seconds:
+                await asyncio.sleep(script.seconds)
         except asyncio.CancelledError:
             self.canceled.append(key)
             raise
@@ -297,10 +335,11 @@ def store_builds(
     project_id: int,
     user_id: int,
     urls: Sequence[str],
-    chroots: Sequence[str],
+    chroots: Iterable[str],
     *,
     timeout: int = 3600,
     repos: str = "",
+    background: bool = False,
 ) -> list[int]:
     """Store one build per SRPM URL straight into the database (in a `db.write` function),
     with new_build's default options; its chroots wait for the import (see
@@ -315,5 +354,5 @@ def store_builds(
         timeout=timeout,
         enable_net=False,
         repos=repos,
-        background=False,
+        background=background,
     )

@@ -262,6 +262,7 @@ class ContainerBuilder:
     """Builds with rpmbuild inside a fresh podman container (see the module docstring)."""
 
     name = "container"
+    concurrency: int | None = None  # the server's `[builds] concurrency` alone
 
     def __init__(
         self,

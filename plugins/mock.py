@@ -118,6 +118,7 @@ class MockBuilder:
     """Builds in a clean chroot with mock (see the module docstring)."""
 
     name = "mock"
+    concurrency: int | None = None  # the server's `[builds] concurrency` alone
 
     def __init__(self, *, command: str = "mock") -> None:
         self.command = command

@@ -288,6 +288,7 @@ class RemoteBuilder:
     """Queues each job for a worker and waits for its outcome (see the module docstring)."""
 
     name = "remote"
+    concurrency: int | None = None  # the server's limit alone; workers have their own slots
 
     def __init__(self, settings: RemoteSettings | None = None) -> None:
         self.settings = settings or RemoteSettings()

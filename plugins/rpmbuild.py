@@ -103,6 +103,7 @@ class RpmbuildBuilder:
     """Builds with the host's rpmbuild inside bubblewrap (see the module docstring)."""
 
     name = "rpmbuild"
+    concurrency: int | None = None  # the server's `[builds] concurrency` alone
 
     def __init__(self, *, bwrap: str = "bwrap", rpmbuild: str = "rpmbuild") -> None:
         self.bwrap = bwrap

@@ -131,6 +131,36 @@ async def test_mock_builder_conforms(
     assert report.results["failure"].fail_reason.startswith("mock failed with exit code 10: ")
 
 
+@pytest.mark.parametrize(
+    ("concurrency", "error"),
+    [
+        ("missing", r"\[protocol\] no `concurrency` attribute"),
+        (0, r"\[protocol\] concurrency 0 is neither None nor a number >= 1"),
+        ("2", r"\[protocol\] concurrency '2' is neither None"),
+    ],
+)
+async def test_check_builder_holds_a_builder_to_its_attributes(
+    tmp_path: Path, concurrency: object, error: str
+):
+    from copr_lite.conformance import ConformanceError
+    from copr_lite.testing import FakeBuilder
+
+    builder = FakeBuilder()
+    if concurrency == "missing":
+        del builder.concurrency
+    else:
+        builder.concurrency = concurrency  # type: ignore[assignment]
+    with pytest.raises(ConformanceError, match=error):
+        await check_builder(
+            builder, make_job=job_factory({}), tmp_path=tmp_path, checks=["protocol"]
+        )
+    builder.concurrency = 2
+    report = await check_builder(
+        builder, make_job=job_factory({}), tmp_path=tmp_path, checks=["protocol"]
+    )
+    assert report.passed == ["protocol"]
+
+
 async def test_check_builder_catches_a_builder_that_ignores_cancel(
     conformance_srpms: dict[str, Path], tmp_path: Path
 ):

@@ -117,7 +117,7 @@ async def test_a_cancel_in_each_window_leaves_nothing_running_or_published(
     pause.release.set()
 
     async def task_gone() -> bool:
-        return not app[DISPATCHER].running and not app[DISPATCHER]._publishing
+        return not app[DISPATCHER].running and not app[DISPATCHER].publishing
 
     await wait_until(task_gone, within=30)
     assert await chroot_state(app, build_id) == "canceled"

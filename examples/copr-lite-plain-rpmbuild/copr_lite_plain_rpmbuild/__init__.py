@@ -24,6 +24,7 @@ from copr_lite import (
 
 class PlainRpmbuild:
     name = "plain-rpmbuild"
+    concurrency = None
 
     async def build(self, job: BuildJob, ctx: BuildContext) -> ChrootResult:
         if job.chroot.arch not in (platform.machine(), "noarch"):
