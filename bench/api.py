@@ -62,7 +62,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -70,16 +69,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from procs import free_port, request, running, wait_ready
+from runner import exit_status, scratch_dir
 
 from copr_lite import auth, migrations
 from copr_lite.conformance import make_srpm
+from copr_lite.liveserver import HOST, free_port, request, running, wait_ready
 from copr_lite.states import State
 
 BENCH_DIR = Path(__file__).resolve().parent
 SERVER_CPU = "0"
 WRK_CPU = "1"
-HOST = "127.0.0.1"
 CONNS = 16
 MIB = 1024 * 1024
 METRICS_POINTS = 3  # the most points of a read's ratio to bare that metrics may cost
@@ -1375,24 +1374,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed: run ./dev setup")
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    work = Path(tempfile.mkdtemp(prefix="copr-lite-bench-"))
-    try:
-        (work / "data").mkdir()
-        say(f"filling the database in {work / 'data'} ...")
-        data = fill_database(work / "data" / "copr-lite.sqlite3")
-        size = data.db_path.stat().st_size / MIB
-        counts = ", ".join(f"{n:,} {table}" for table, n in data.counts.items())
-        say(f"filled in {data.fill_seconds:.1f} s ({size:.0f} MiB): {counts}")
-        ok = Bench(args, work, data).run()
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    finally:
-        if args.keep:
-            say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return 1 if args.check and not ok else 0
+
+    def measure() -> bool:
+        with scratch_dir("copr-lite-bench-", args.keep) as work:
+            (work / "data").mkdir()
+            say(f"filling the database in {work / 'data'} ...")
+            data = fill_database(work / "data" / "copr-lite.sqlite3")
+            size = data.db_path.stat().st_size / MIB
+            counts = ", ".join(f"{n:,} {table}" for table, n in data.counts.items())
+            say(f"filled in {data.fill_seconds:.1f} s ({size:.0f} MiB): {counts}")
+            return Bench(args, work, data).run()
+
+    return exit_status(measure, args.check)
 
 
 if __name__ == "__main__":

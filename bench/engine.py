@@ -76,8 +76,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.parse
 from collections import defaultdict
@@ -88,7 +86,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from aiohttp import web
-from procs import free_port, running, wait_ready
+from runner import exit_status, scratch_dir
 
 import copr_lite.engine.events as events_module
 import copr_lite.engine.run as run_module
@@ -101,6 +99,7 @@ from copr_lite.db import Database
 from copr_lite.engine import Dispatcher
 from copr_lite.engine.run import ChrootRun
 from copr_lite.keys import DB, DISPATCHER
+from copr_lite.liveserver import HOST, free_port, running, serving_directory, wait_ready
 from copr_lite.logs import setup_logging
 from copr_lite.publisher import Publisher
 from copr_lite.resources import resource_dir
@@ -116,7 +115,6 @@ from copr_lite.testing import (
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SPEC = FIXTURES / "hello-copr-lite.spec"
-HOST = "127.0.0.1"
 CHROOT = "fedora-40-x86_64"
 OWNER = "bench"
 PASSWORD = "bench-password-123"
@@ -700,24 +698,11 @@ def direct_once(plugin: ModuleType, srpm: Path, root: Path, keyring: Keyring) ->
     )
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @contextlib.contextmanager
 def srpm_server(directory: Path) -> Iterator[int]:
     """Serve `directory` over HTTP on 127.0.0.1 from a thread of this process; yield the port."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="srpm-server", daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving_directory(directory) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _tail_text(text: str, lines: int = 30) -> str:
@@ -1537,47 +1522,49 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_phases(args: argparse.Namespace, work: Path) -> bool:
+    """The phases the arguments ask for, in `work`; whether every target was met."""
+    runs: list[EngineRun] = []
+    package = None
+    if not args.skip_engine:
+        say(f"(a) engine: {args.builds:,} builds through a no-op builder, data in {work}")
+        runs = engine_phase(work, args.quick, args.builds)
+    if not args.skip_package:
+        repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
+        say(f"(b) package: hello-copr-lite, {repeats} runs each way")
+        package = package_phase(work, repeats)
+    published: list[PublishSize] = []
+    if not args.skip_publish:
+        sizes = [int(size) for size in args.publish_sizes.split(",")]
+        quick = PUBLISH_SUCCESSES_QUICK if args.quick else PUBLISH_SUCCESSES
+        successes = args.publish_successes or quick
+        say(f"(c) publishing: {successes} successes into chroots of {sizes} packages")
+        published = publish_phase(work, sizes, successes)
+    deps = None
+    if not args.skip_deps:
+        repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
+        say(f"(d) build dependencies: {DEPS_COUNT} BuildRequires, {repeats} runs each")
+        deps = deps_phase(work, repeats)
+    return report(runs, package, published, deps)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    work = Path(tempfile.mkdtemp(prefix="copr-lite-engine-"))
-    server_log = open(work / "engine-server.log", "a", encoding="utf-8")  # noqa: SIM115
-    try:
-        # The in-process server logs as `copr_lite serve` does, to a file.
-        setup_logging("INFO", server_log)
-        runs: list[EngineRun] = []
-        package = None
-        if not args.skip_engine:
-            say(f"(a) engine: {args.builds:,} builds through a no-op builder, data in {work}")
-            runs = engine_phase(work, args.quick, args.builds)
-        if not args.skip_package:
-            repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
-            say(f"(b) package: hello-copr-lite, {repeats} runs each way")
-            package = package_phase(work, repeats)
-        published: list[PublishSize] = []
-        if not args.skip_publish:
-            sizes = [int(size) for size in args.publish_sizes.split(",")]
-            quick = PUBLISH_SUCCESSES_QUICK if args.quick else PUBLISH_SUCCESSES
-            successes = args.publish_successes or quick
-            say(f"(c) publishing: {successes} successes into chroots of {sizes} packages")
-            published = publish_phase(work, sizes, successes)
-        deps = None
-        if not args.skip_deps:
-            repeats = PACKAGE_REPEATS_QUICK if args.quick else PACKAGE_REPEATS
-            say(f"(d) build dependencies: {DEPS_COUNT} BuildRequires, {repeats} runs each")
-            deps = deps_phase(work, repeats)
-        ok = report(runs, package, published, deps)
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    finally:
-        logging.getLogger().handlers.clear()
-        server_log.close()
-        if args.keep:
-            say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return 1 if args.check and not ok else 0
+
+    def measure() -> bool:
+        with (
+            scratch_dir("copr-lite-engine-", args.keep) as work,
+            open(work / "engine-server.log", "a", encoding="utf-8") as server_log,
+        ):
+            # The in-process server logs as `copr_lite serve` does, to a file.
+            setup_logging("INFO", server_log)
+            try:
+                return run_phases(args, work)
+            finally:
+                logging.getLogger().handlers.clear()
+
+    return exit_status(measure, args.check)
 
 
 if __name__ == "__main__":

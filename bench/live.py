@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
-from procs import HOST, free_port, running, wait_ready
 
-from copr_lite import store
+from copr_lite import store, testing
+from copr_lite.liveserver import HOST, free_port, running, wait_ready
 from copr_lite.publisher import build_dir_name
 from copr_lite.states import State
 
@@ -74,19 +74,8 @@ def store_builds(db_path: Path, results: Path, pages: int) -> list[int]:
         "use_bootstrap_container": False,
     }
     project_id = store.create_project(conn, user_id, fields, list(CHROOTS))
-    sources = [store.NewBuild("https://example.org/hello-1.0-1.src.rpm")] * pages
-    ids = store.insert_builds(
-        conn,
-        project_id,
-        user_id,
-        sources,
-        list(CHROOTS),
-        memory_reqs=2048,
-        timeout=3600,
-        enable_net=False,
-        repos="",
-        background=False,
-    )
+    sources = ["https://example.org/hello-1.0-1.src.rpm"] * pages
+    ids = testing.store_builds(conn, project_id, user_id, sources, CHROOTS)
     log = "".join(
         f"line {n} of a long build log, as builders write them\n" for n in range(LOG_LINES)
     )

@@ -36,6 +36,7 @@ from copr_lite.config import Config
 from copr_lite.db import Database
 from copr_lite.models import Project
 from copr_lite.monitor import MonitorRows, build_entry, package_entries
+from copr_lite.testing import store_builds
 from copr_lite.views.common import results_base
 
 
@@ -57,18 +58,8 @@ def new_build(
     conn: sqlite3.Connection, project_id: int, submitter: int, name: str, chroots: list[str]
 ) -> None:
     """A new build of package `name` (its import done): the package's monitor row changes."""
-    [build_id] = store.insert_builds(
-        conn,
-        project_id,
-        submitter,
-        [store.NewBuild(f"https://src.example.org/{name}-9-1.src.rpm")],
-        chroots,
-        memory_reqs=2048,
-        timeout=3600,
-        enable_net=False,
-        repos="",
-        background=False,
-    )
+    url = f"https://src.example.org/{name}-9-1.src.rpm"
+    [build_id] = store_builds(conn, project_id, submitter, [url], chroots)
     store.set_build_package(conn, build_id, name, None, "9", "1")
 
 

@@ -24,15 +24,12 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from copr_lite.conformance import make_srpm  # noqa: E402
+from copr_lite.liveserver import cli, free_port, running, serving, wait_for  # noqa: E402
 
 CHROOT = "fedora-40-x86_64"
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -119,12 +117,6 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> Any:
     request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
@@ -133,21 +125,6 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
     except urllib.error.HTTPError as exc:
         with exc:
             raise RuntimeError(f"{method} {url}: {exc.code} {exc.read()[:300]!r}") from None
-
-
-def cli(config: Path, *args: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=config.parent,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"copr_lite {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
 
 
 def prepare(work: Path, builds: int) -> tuple[list[Path], Path]:
@@ -177,29 +154,6 @@ def prepare(work: Path, builds: int) -> tuple[list[Path], Path]:
         timeout=120,
     )
     return srpms, next((top / "RPMS").rglob("*.rpm"))
-
-
-@contextlib.contextmanager
-def process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            cwd=log.parent,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def multipart(name: str, content: bytes) -> tuple[bytes, str]:
@@ -236,26 +190,16 @@ def one_run(
         f"[plugin:noop]\nrpm = {rpm}\nseconds = {seconds}\n"
     )
     cli(config, "user", "add", "bench", "--admin", "--password-stdin", stdin="password123\n")
-    block = cli(config, "user", "token", "bench")
+    block = cli(config, "user", "token", "bench").stdout
     values = dict(re.findall(r"^(\w+) = (.*)$", block, re.M))
     credential = base64.b64encode(f"{values['login']}:{values['token']}".encode()).decode()
     auth = {"Authorization": f"Basic {credential}"}
     tokens = []
     for n in range(count):
-        out = cli(config, "worker-token", "create", f"bench-{n}")
+        out = cli(config, "worker-token", "create", f"bench-{n}").stdout
         tokens.append(re.search(r"^token: (\S+)$", out, re.M)[1])  # type: ignore[index]
-    serve = [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)]
     with contextlib.ExitStack() as stack:
-        stack.enter_context(process(serve, run_dir / "server.log"))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                http("GET", f"{url}/api/chroots/")
-                break
-            except (OSError, RuntimeError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError((run_dir / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.05)
+        stack.enter_context(serving(config, run_dir, run_dir / "server.log"))
         form = f"name=bench&{CHROOT}=y".encode()
         http(
             "POST",
@@ -267,18 +211,13 @@ def one_run(
             argv = [sys.executable, "-m", "copr_lite", "worker", "--server", url]
             argv += ["--builder", "noop", "--chroots", CHROOT, "--config", str(worker_config)]
             env = {"COPR_LITE_WORKER_TOKEN": token}
-            stack.enter_context(process(argv, run_dir / f"worker-{n}.log", env))
-        deadline = time.monotonic() + 30
-        while (
-            sum(
-                w["state"] == "idle"
-                for w in http("GET", f"{url}/api/workers", None, auth)["workers"]
-            )
-            < count
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the workers did not start")
-            time.sleep(0.05)
+            stack.enter_context(running(argv, run_dir / f"worker-{n}.log", run_dir, env=env))
+
+        def all_idle() -> bool:
+            workers = http("GET", f"{url}/api/workers", None, auth)["workers"]
+            return sum(w["state"] == "idle" for w in workers) >= count
+
+        wait_for(all_idle, 30, "workers all started")
         started = time.monotonic()
         ids = []
         for srpm in srpms:

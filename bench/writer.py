@@ -13,9 +13,7 @@ imports it and goes on to be built in CHROOT (every state of a build).
 
 from __future__ import annotations
 
-import functools
 import http.client
-import http.server
 import json
 import os
 import sys
@@ -25,30 +23,25 @@ import urllib.parse
 from collections import Counter
 from pathlib import Path
 
-HOST = "127.0.0.1"
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def serve(directory: Path) -> int:
-    """Serve `directory` over HTTP in a daemon thread; return the port."""
-    handler = functools.partial(_Quiet, directory=str(directory))
-    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return int(server.server_address[1])
+from copr_lite.liveserver import HOST, serving_directory
 
 
 def main() -> int:
     port, project, rate = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
     fields = {"pkgs": "http://127.0.0.1:9/x-1.0-1.src.rpm"}
-    if len(sys.argv) > 4:
-        srpm = Path(sys.argv[4])
-        fields["pkgs"] = f"http://{HOST}:{serve(srpm.parent)}/{srpm.name}"
     if len(sys.argv) > 5:
         fields["chroots"] = sys.argv[5]
+    if len(sys.argv) > 4:
+        srpm = Path(sys.argv[4])
+        with serving_directory(srpm.parent) as url:
+            fields["pkgs"] = f"{url}/{srpm.name}"
+            return submit(port, project, rate, fields)
+    return submit(port, project, rate, fields)
+
+
+def submit(port: int, project: str, rate: float, fields: dict[str, str]) -> int:
+    """POST new_build with `fields` `rate` times a second until standard input closes; print
+    the summary."""
     body = urllib.parse.urlencode(fields).encode()
     headers = {
         "Authorization": os.environ["BENCH_AUTH"],

@@ -19,7 +19,7 @@ import gzip
 import hashlib
 import sqlite3
 import struct
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ __all__ = [
     "check_builder",
     "insert_imported_builds",
     "job_factory",
+    "store_builds",
     "wait_until",
     "write_fake_rpm",
 ]
@@ -117,17 +118,9 @@ def insert_imported_builds(
     build has a checksum of its own unless `sha` is given (builds of one SRPM: the engine
     skips a chroot where an earlier one succeeded); `url` defaults to one named after
     the package, `srpm` to a path that does not exist (FakeBuilder never reads it)."""
-    ids = store.insert_builds(
-        conn,
-        project_id,
-        user_id,
-        [store.NewBuild(url or f"http://x.example/{package.name}-1-1.src.rpm")] * count,
-        list(chroots),
-        memory_reqs=2048,
-        timeout=timeout,
-        enable_net=False,
-        repos="",
-        background=background,
+    urls = [url or f"http://x.example/{package.name}-1-1.src.rpm"] * count
+    ids = store_builds(
+        conn, project_id, user_id, urls, chroots, timeout=timeout, background=background
     )
     for build_id in ids:
         p = package
@@ -335,3 +328,31 @@ async def wait_until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)
+
+
+def store_builds(
+    conn: sqlite3.Connection,
+    project_id: int,
+    user_id: int,
+    urls: Sequence[str],
+    chroots: Iterable[str],
+    *,
+    timeout: int = 3600,
+    repos: str = "",
+    background: bool = False,
+) -> list[int]:
+    """Store one build per SRPM URL straight into the database (in a `db.write` function),
+    with new_build's default options; its chroots wait for the import (see
+    store.import_succeeded)."""
+    return store.insert_builds(
+        conn,
+        project_id,
+        user_id,
+        [store.NewBuild(url) for url in urls],
+        list(chroots),
+        memory_reqs=2048,
+        timeout=timeout,
+        enable_net=False,
+        repos=repos,
+        background=background,
+    )

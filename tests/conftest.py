@@ -49,3 +49,32 @@ def conformance_srpms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
 
     directory = tmp_path_factory.mktemp("conformance-srpms")
     return build_conformance_srpms(directory, marker=CONFORMANCE_MARKER)
+
+
+# ---------------------------------------------------------------- shared steps
+
+
+async def new_project(client, token, name: str, chroots, owner: str = "alice") -> None:
+    """Create project owner/name with `chroots` enabled through API v1 (as the `token`'s
+    user); it must succeed."""
+    from copr_lite.testing import basic_auth
+
+    resp = await client.post(
+        f"/api/coprs/{owner}/new/",
+        headers=basic_auth(token),
+        data={"name": name, **dict.fromkeys(chroots, "y")},
+    )
+    assert resp.status == 200, await resp.text()
+
+
+def pip_install_into(target: Path, source: Path | str) -> None:
+    """`pip install --no-deps` of `source` (a directory or a wheel) into `target`."""
+    import subprocess
+
+    command = [sys.executable, "-m", "pip", "install", "--no-deps", "-q"]
+    subprocess.run(
+        [*command, "--target", str(target), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )

@@ -4,6 +4,8 @@
 (copr_lite.builder_image), reusing it when podman already has it (podman's storage persists
 on the machine, so it is built once), else building it: about two minutes.
 
+`builder_image_or_skip()` is that image, or a skip when podman cannot run containers here.
+
 `podman_unusable()` says why podman cannot run a container at all here (None when it can): a
 trivial `podman --runtime runc run --rm --rootfs <tree> true`, no image needed.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,3 +58,17 @@ def podman_unusable(podman: str = "podman", runtime: str = "runc") -> str | None
 def ensure_builder_image(podman: str = "podman", image: str = IMAGE) -> tuple[str, float | None]:
     """(image, seconds it took to build, or None when it already existed)."""
     return ensure_image(podman, image)
+
+
+def builder_image_or_skip(tests: str) -> str:
+    """The builder image (built now if need be, saying how long it took); skips the calling
+    test, naming `tests`, when podman cannot run a container here."""
+    import pytest
+
+    reason = podman_unusable()
+    if reason:
+        pytest.skip(f"{tests} need a working podman: {reason}")
+    image, seconds = ensure_builder_image()
+    if seconds is not None:
+        print(f"\nbuilt {image} in {seconds:.1f} s", file=sys.stderr)
+    return image

@@ -7,6 +7,7 @@ import asyncio
 
 import orjson
 import pytest
+from conftest import new_project
 
 from copr_lite import services, store
 from copr_lite.cache import AnswerCache, Fresh
@@ -30,12 +31,7 @@ async def client(aiohttp_client, make_app):
 async def token(client, make_user):
     _, token = await make_user("alice")
     for name in ("one", "two"):
-        resp = await client.post(
-            "/api/coprs/alice/new/",
-            headers=basic_auth(token),
-            data={"name": name, **dict.fromkeys(CHROOTS, "y")},
-        )
-        assert resp.status == 200
+        await new_project(client, token, name, CHROOTS)
     return token
 
 

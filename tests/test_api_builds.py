@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from conftest import new_project
 
 from copr_lite import store
 from copr_lite.keys import DB
@@ -27,12 +28,7 @@ async def client(aiohttp_client, make_app):
 @pytest.fixture
 async def project(client, make_user):
     _, token = await make_user("alice")
-    resp = await client.post(
-        "/api/coprs/alice/new/",
-        headers=basic_auth(token),
-        data={"name": "proj", **dict.fromkeys(CHROOTS, "y")},
-    )
-    assert resp.status == 200
+    await new_project(client, token, "proj", CHROOTS)
     return token
 
 
@@ -162,11 +158,7 @@ async def test_upload_refuses_bad_names_and_oversize(aiohttp_client, make_app, m
     from copr_lite.testing import add_user
 
     _, token = await add_user(app, "alice")
-    await client.post(
-        "/api/coprs/alice/new/",
-        headers=basic_auth(token),
-        data={"name": "proj", "epel-9-x86_64": "y"},
-    )
+    await new_project(client, token, "proj", ["epel-9-x86_64"])
     url = "/api/coprs/alice/proj/new_build_upload/"
     for name, size, status in (
         ("evil.sh", 10, 400),

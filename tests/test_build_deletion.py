@@ -8,6 +8,7 @@ import re
 
 import pytest
 from test_dispatcher import CHROOTS, add_pending, add_project, start, wait_state
+from test_retention import two_built
 
 from copr_lite import services, store
 from copr_lite.errors import Conflict, Forbidden, NotFound
@@ -34,10 +35,7 @@ async def latest_build(app, project_id: int, chroot: str = F40) -> int | None:
 async def test_delete_removes_results_and_republishes(aiohttp_client, make_app):
     app, _ = await start(aiohttp_client, make_app, FakeBuilder())
     alice, project_id = await add_project(app)
-    older = await add_pending(app, project_id, alice.id)
-    await wait_state(app, older, "succeeded")
-    newer = await add_pending(app, project_id, alice.id)
-    await wait_state(app, newer, "succeeded")
+    older, newer = await two_built(app, project_id, alice.id)
     publisher = app[PUBLISHER]
     newer_dir = publisher.build_dir("alice", "proj", F40, newer, "hello")
     assert newer_dir.is_dir() and len(published(app)) == 2

@@ -16,7 +16,6 @@ import importlib.util
 import platform
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +24,10 @@ from types import ModuleType
 import pytest
 
 from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
-from copr_lite.builder_image import ensure_image, provides_spec
+from copr_lite.builder_image import provides_spec
 from copr_lite.config import ConfigError, load_config, render_config
 from copr_lite.conformance import make_srpm
+from copr_lite.liveserver import free_port, http_server, running
 from copr_lite.repos import (
     METALINK,
     DnfRepo,
@@ -36,11 +36,11 @@ from copr_lite.repos import (
     dependency_repos,
     dnf_config,
 )
-from copr_lite.testing import BuilderPlugin, FakeBuilder, wait_until
+from copr_lite.testing import BuilderPlugin, FakeBuilder, store_builds, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from container_image import podman_unusable
-from test_builders import build
+from container_image import builder_image_or_skip
+from test_builders import build, make_job
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
@@ -182,14 +182,8 @@ def serve_directory(directory: Path) -> Iterator[tuple[str, list[str]]]:
         (CountingHandler,),
         {"requests": requests, "__init__": _handler_init(directory)},
     )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(handler) as url:
+        yield f"{url}/", requests
 
 
 def _handler_init(directory: Path):  # type: ignore[no-untyped-def]
@@ -222,25 +216,11 @@ def extra_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    reason = podman_unusable()
-    if reason:
-        pytest.skip(f"build dependency tests need a working podman: {reason}")
-    name, seconds = ensure_image()
-    if seconds is not None:
-        print(f"\nbuilt {name} in {seconds:.1f} s", file=sys.stderr)
-    return name
+    return builder_image_or_skip("build dependency tests")
 
 
 def job(srpm: Path, **fields: object) -> BuildJob:
-    return BuildJob(
-        build_id=9,
-        owner="alice",
-        project="demo",
-        chroot=Chroot.parse(CHROOT),
-        srpm=srpm,
-        package=None,
-        **fields,  # type: ignore[arg-type]
-    )
+    return make_job(srpm, CHROOT, build_id=9, **fields)
 
 
 # ---------------------------------------------------------------- the container builder
@@ -506,10 +486,10 @@ async def test_the_dispatcher_hands_every_repository_to_the_builder(aiohttp_clie
     await app[DB].write(store.set_chroot_repos, project_id, "epel-9-x86_64", epel_repos)
 
     def insert(conn):  # type: ignore[no-untyped-def]
-        (build_id,) = store.insert_builds(
-            conn, project_id, user.id, [store.NewBuild("http://x.example/p-1-1.src.rpm")],
-            ["fedora-40-x86_64", "epel-9-x86_64"], memory_reqs=2048, timeout=60,
-            enable_net=False, repos="copr://bob/libs https://extra.example/r/", background=False,
+        (build_id,) = store_builds(
+            conn, project_id, user.id, ["http://x.example/p-1-1.src.rpm"],
+            ["fedora-40-x86_64", "epel-9-x86_64"], timeout=60,
+            repos="copr://bob/libs https://extra.example/r/",
         )  # fmt: skip
         store.import_succeeded(conn, build_id, "/nonexistent/p.src.rpm", "s", "p", None, "1", "1")
 
@@ -563,7 +543,7 @@ def test_debian_image_provides_its_toolchain():
 def server_with_container(
     image: str, distro_repo: Path, extra_repo: tuple[str, list[str]], tmp_path_factory
 ):
-    from test_e2e import Server, free_port, serving
+    from test_e2e import Server, serving
 
     work = tmp_path_factory.mktemp("deps-server")
     port = free_port()
@@ -585,13 +565,10 @@ def server_with_container(
 
 
 def wait_build(api, build_id: int, within: float = 240) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        detail = api.detail(build_id)
-        if detail["status"] in ("succeeded", "failed", "canceled"):
-            return detail
-        time.sleep(0.2)
-    raise AssertionError(f"build {build_id} did not finish within {within} s")
+    from test_e2e import wait_for_build
+
+    ended = ("succeeded", "failed", "canceled")
+    return wait_for_build(api, build_id, lambda d: d["status"] in ended, within, None, interval=0.2)
 
 
 def test_a_dependency_built_first_in_the_project_is_installed_for_the_next_build(
@@ -644,10 +621,9 @@ def test_a_remote_worker_fetches_the_project_repository_from_the_server(
 ):
     """A worker with the container builder gets the repositories in its job and reaches the
     project's repository over HTTP from the server (a first container with network)."""
-    import os
     import signal
 
-    from test_e2e import Server, free_port, serving
+    from test_e2e import Server, serving
 
     work = tmp_path_factory.mktemp("deps-remote")
     port = free_port()
@@ -667,30 +643,14 @@ def test_a_remote_worker_fetches_the_project_repository_from_the_server(
         token = next(line.split()[1] for line in created.splitlines() if line.startswith("token:"))
         api.ok("post", "/api/coprs/alice/new/", name="libs", chroots=CHROOT)
         log_path = work / "worker.log"
-        with (
-            log_path.open("wb") as out,
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "copr_lite",
-                    "worker",
-                    "--server",
-                    server.url,
-                    "--builder",
-                    "container",
-                    "--chroots",
-                    CHROOT,
-                    "--config",
-                    str(worker_config),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=work,
-                env={**os.environ, "COPR_LITE_WORKER_TOKEN": token, "PYTHONUNBUFFERED": "1"},
-            ) as worker,
-        ):
+        command = [sys.executable, "-m", "copr_lite", "worker", "--server", server.url]
+        command += ["--builder", "container", "--chroots", CHROOT, "--config", str(worker_config)]
+        with running(
+            command,
+            log_path,
+            work,
+            env={"COPR_LITE_WORKER_TOKEN": token},
+        ) as worker:
             try:
                 header = srpm_of(HEADER_SPEC, tmp_path, "copr-lite-demo-devel")
                 consumer = srpm_of(consumer_spec("copr-lite-distro-2"), tmp_path, "copr-lite-demo")

@@ -31,6 +31,8 @@ from test_e2e import (
     wait_no_marker_processes,
 )
 
+from copr_lite.liveserver import wait_for
+
 CHROOTS = ("fedora-40-x86_64", "fedora-41-x86_64", "fedora-rawhide-x86_64", "epel-9-x86_64")
 OWNER, PROJECT = "carol", "race"
 RUN = f"race_{os.getpid()}_{secrets.token_hex(3)}"
@@ -55,13 +57,12 @@ def submit(api: Api, srpm: Path, count: int) -> list[int]:
 
 
 def wait_running(api: Api, build_ids: list[int], count: int, within: float) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+
+    def enough() -> bool:
         states = [s for b in build_ids for s in api.detail(b)["chroots"].values()]
-        if states.count("running") >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {count} chroots running after {within} s")
+        return states.count("running") >= count
+
+    wait_for(enough, within, f"{count} chroots running")
 
 
 def published_rpms(server: Server, build_ids: list[int]) -> list[Path]:

@@ -25,7 +25,7 @@ from copr_lite.conformance import build_conformance_srpms
 from copr_lite.keys import CONFIG, DB, DISPATCHER
 from copr_lite.rpmheader import read_nevra
 from copr_lite.states import State
-from copr_lite.testing import add_user, basic_auth, wait_until
+from copr_lite.testing import add_user, basic_auth, store_builds, wait_until
 
 F40 = "fedora-40-x86_64"
 MARKER = f"windows_{os.getpid()}_{secrets.token_hex(3)}"
@@ -63,18 +63,8 @@ async def submit(app, user_id: int, srpm: Path) -> int:
 
     def tx(conn: sqlite3.Connection) -> int:
         project = store.get_project(conn, "alice", "proj")
-        [build_id] = store.insert_builds(
-            conn,
-            project.id,
-            user_id,
-            [store.NewBuild(f"http://x.example/{srpm.name}")],
-            [F40],
-            memory_reqs=2048,
-            timeout=120,
-            enable_net=False,
-            repos="",
-            background=False,
-        )
+        url = f"http://x.example/{srpm.name}"
+        [build_id] = store_builds(conn, project.id, user_id, [url], [F40], timeout=120)
         store.import_succeeded(conn, build_id, str(srpm), srpm.name, name, epoch, version, release)
         return build_id
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from copr_lite import auth, migrations
+from copr_lite.liveserver import free_port
 
 
 def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -29,12 +30,6 @@ def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[s
         text=True,
         timeout=60,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str], text: str) -> None:
@@ -289,18 +284,13 @@ def test_serve_on_defaults_first_admin_auth_and_clean_shutdown(tmp_path):
 def test_user_commands(tmp_path):
     result = run("user", "add", "alice", "--password-stdin", cwd=tmp_path, stdin="longpassword\n")
     assert result.returncode == 0, result.stderr
-    assert_one_line_failure(
-        run("user", "add", "alice", "--password-stdin", cwd=tmp_path, stdin="longpassword\n"),
-        "already exists",
-    )
-    assert_one_line_failure(
-        run("user", "add", "bob", "--password-stdin", cwd=tmp_path, stdin="short\n"),
-        "at least 8 characters",
-    )
-    assert_one_line_failure(
-        run("user", "add", "../x", "--password-stdin", cwd=tmp_path, stdin="longpassword\n"),
-        "invalid user name",
-    )
+    for name, password, message in (
+        ("alice", "longpassword", "already exists"),
+        ("bob", "short", "at least 8 characters"),
+        ("../x", "longpassword", "invalid user name"),
+    ):
+        added = run("user", "add", name, "--password-stdin", cwd=tmp_path, stdin=password + "\n")
+        assert_one_line_failure(added, message)
     result = run(
         "user", "add", "root", "--admin", "--password-stdin", cwd=tmp_path, stdin="longpassword\n"
     )
@@ -347,11 +337,11 @@ def test_user_password_changes_the_hash_and_ends_sessions(tmp_path):
         assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
     assert auth.verify_password("new-pass", stored)
     assert not auth.verify_password("old-password", stored)
-    assert_one_line_failure(
-        run("user", "password", "alice", "--password-stdin", cwd=tmp_path, stdin="short\n"),
-        "at least 8 characters",
-    )
-    assert_one_line_failure(
-        run("user", "password", "ghost", "--password-stdin", cwd=tmp_path, stdin="long-pass\n"),
-        "no user named ghost",
-    )
+    for name, password, message in (
+        ("alice", "short", "at least 8 characters"),
+        ("ghost", "long-pass", "no user named ghost"),
+    ):
+        changed = run(
+            "user", "password", name, "--password-stdin", cwd=tmp_path, stdin=password + "\n"
+        )
+        assert_one_line_failure(changed, message)

@@ -13,14 +13,9 @@ client run is checked for a Python traceback: a clean error is a message and a n
 from __future__ import annotations
 
 import configparser
-import fcntl
 import http.server
-import itertools
 import json
-import os
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port, serving
+from client_venv import Clients, assert_no_traceback, client_venv, client_versions, unique
+
+from copr_lite.liveserver import cli, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 DRIVER = ROOT / "tests" / "compat" / "client_driver.py"
-CLIENT_VENV = ROOT / ".test-venvs" / "copr-clients"
 CLIENT_REQUIREMENTS = ("copr==1.109", "copr-cli==1.65", "setuptools<70")
-STAMP_NAME = "copr-lite-stamp.json"
-PIP_TIMEOUT = 900
 CALL_TIMEOUT = 60
 CHROOTS = ("fedora-rawhide-x86_64", "fedora-41-x86_64", "epel-9-x86_64")
 # Every state name a build can show (spec §3.3), except `unknown`, which no build with chroots has.
@@ -70,173 +64,25 @@ BUILD_DETAIL_KEYS = {
     "submitted_by",
 }
 PASSWORD = "compat-password-1"
-_names = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
-
-
-# ---------------------------------------------------------------- the client venv
-
-
-@dataclass(frozen=True)
-class Clients:
-    python: Path
-    copr_cli: Path
-    env: dict[str, str]
-
-
-def _stamp() -> dict[str, Any]:
-    return {
-        "requirements": list(CLIENT_REQUIREMENTS),
-        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-    }
-
-
-def _venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
-def _clean_env(home: Path | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONWARNINGS"}
-    }
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.setdefault("LC_ALL", "C.UTF-8")
-    if home is not None:
-        env["HOME"] = str(home)
-    return env
-
-
-def _venv_usable(venv: Path) -> bool:
-    stamp = venv / STAMP_NAME
-    try:
-        if json.loads(stamp.read_text()) != _stamp():
-            return False
-    except (OSError, ValueError):
-        return False
-    check = subprocess.run(
-        [str(_venv_python(venv)), "-c", "import copr.client, copr_cli.main"],
-        capture_output=True,
-        timeout=CALL_TIMEOUT,
-        env=_clean_env(),
-        check=False,
-    )
-    return check.returncode == 0 and (venv / "bin" / "copr-cli").is_file()
-
-
-def _pip_failure(step: str, proc: subprocess.CompletedProcess[str]) -> str:
-    lines = [
-        line
-        for line in (proc.stdout + proc.stderr).splitlines()
-        if "is ignored: it is neither a file nor a directory" not in line
-    ]
-    tail = "\n".join(lines[-40:])
-    return (
-        f"cannot build the copr client venv at {CLIENT_VENV} ({step} exited {proc.returncode}); "
-        f"it needs PyPI access for {' '.join(CLIENT_REQUIREMENTS)}:\n{tail}"
-    )
-
-
-def _build_venv(venv: Path) -> None:
-    if venv.exists():
-        shutil.rmtree(venv)
-    env = _clean_env()
-    made = subprocess.run(
-        [sys.executable, "-m", "venv", str(venv)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    if made.returncode != 0:
-        pytest.fail(_pip_failure("python -m venv", made), pytrace=False)
-    try:
-        installed = subprocess.run(
-            [
-                str(_venv_python(venv)),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--timeout",
-                "60",
-                *CLIENT_REQUIREMENTS,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=PIP_TIMEOUT,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(
-            f"pip install {' '.join(CLIENT_REQUIREMENTS)} into {venv} took over {PIP_TIMEOUT}s",
-            pytrace=False,
-        )
-    if installed.returncode != 0:
-        pytest.fail(_pip_failure("pip install", installed), pytrace=False)
-    (venv / STAMP_NAME).write_text(json.dumps(_stamp()))
-    if not _venv_usable(venv):
-        pytest.fail(
-            f"the copr client venv at {venv} was installed but `import copr.client, "
-            "copr_cli.main` fails in it",
-            pytrace=False,
-        )
 
 
 @pytest.fixture(scope="session")
 def copr_clients(tmp_path_factory: pytest.TempPathFactory) -> Clients:
     """copr==1.109 and copr-cli==1.65 in their own venv, built once per machine."""
-    CLIENT_VENV.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = CLIENT_VENV.parent / "copr-clients.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (parallel test runs)
-        try:
-            if not _venv_usable(CLIENT_VENV):
-                _build_venv(CLIENT_VENV)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
     home = tmp_path_factory.mktemp("client-home")
-    return Clients(
-        python=_venv_python(CLIENT_VENV),
-        copr_cli=CLIENT_VENV / "bin" / "copr-cli",
-        env=_clean_env(home),
-    )
+    return client_venv("copr-clients", CLIENT_REQUIREMENTS, "copr.client, copr_cli.main", home)
 
 
 # ---------------------------------------------------------------- running the clients
-
-
-def _assert_no_traceback(proc: subprocess.CompletedProcess[str], what: str) -> None:
-    for stream in (proc.stdout, proc.stderr):
-        assert "Traceback (most recent call last)" not in stream, (
-            f"{what} crashed:\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-        )
 
 
 def run_cli(
     clients: Clients, config: Path, *args: str, rc: int = 0
 ) -> subprocess.CompletedProcess[str]:
     """`copr-cli --config CONFIG ARGS...`; asserts the exit status and that nothing crashed."""
-    argv = [str(clients.copr_cli), "--config", str(config), *args]
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        env=clients.env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = clients.run(clients.copr_cli, "--config", config, *args, timeout=CALL_TIMEOUT)
     what = "copr-cli " + " ".join(args)
-    _assert_no_traceback(proc, what)
+    assert_no_traceback(proc, what)
     assert proc.returncode == rc, (
         f"{what}: exit {proc.returncode}, expected {rc}\n"
         f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
@@ -245,17 +91,10 @@ def run_cli(
 
 
 def _run_driver(clients: Clients, config: Path, method: str, kwargs: dict[str, Any]) -> Any:
-    proc = subprocess.run(
-        [str(clients.python), str(DRIVER), str(config), method, json.dumps(kwargs)],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        env=clients.env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    arguments = (DRIVER, config, method, json.dumps(kwargs))
+    proc = clients.run(clients.python, *arguments, timeout=CALL_TIMEOUT)
     what = f"copr client {method}({kwargs})"
-    _assert_no_traceback(proc, what)
+    assert_no_traceback(proc, what)
     assert proc.returncode in (0, 3), (
         f"{what}: exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     )
@@ -292,31 +131,9 @@ def cli_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def srpm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """hello-copr-lite-1.0-1.src.rpm, built now from tests/fixtures with `rpmbuild -bs`."""
-    rpmbuild = shutil.which("rpmbuild")
-    if rpmbuild is None:
-        pytest.fail("rpmbuild is missing: `apt-get install rpm` (./dev installs it)", pytrace=False)
-    topdir = tmp_path_factory.mktemp("rpmbuild")
-    proc = subprocess.run(
-        [
-            rpmbuild,
-            "-bs",
-            "--define",
-            f"_topdir {topdir}",
-            "--define",
-            f"_sourcedir {FIXTURES}",
-            str(FIXTURES / "hello-copr-lite.spec"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    found = sorted((topdir / "SRPMS").glob("hello-copr-lite-*.src.rpm"))
-    assert len(found) == 1, found
-    return found[0]
+def srpm(fixture_srpm) -> Path:
+    """hello-copr-lite-1.0-1.src.rpm, built from tests/fixtures with `rpmbuild -bs`."""
+    return fixture_srpm("hello-copr-lite")
 
 
 class _StallingHandler(http.server.BaseHTTPRequestHandler):
@@ -381,20 +198,6 @@ class LiveServer:
     startup_stdout: list[str]
 
 
-def _copr_lite(config: Path, *args: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        cwd=config.parent,
-        check=False,
-    )
-    assert proc.returncode == 0, f"copr_lite {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 def _copr_block(text: str) -> configparser.SectionProxy:
     """The `[copr-cli]` block printed by `serve` (first start) or `user token`."""
     start = text.index("[copr-cli]")
@@ -428,13 +231,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "\n[chroots]\n" + "".join(f"{name} = rpmbuild\n" for name in CHROOTS)
     )
     log_path = workdir / "server.log"
-    with serving(config_path, workdir, log_path) as (proc, startup):
+    with serving(config_path, workdir, log_path) as served:
         configs: dict[str, Path] = {}
-        admin = _copr_block("".join(startup[:-1]))  # the block printed before "serving on"
+        admin = _copr_block("".join(served.startup[:-1]))  # the block printed before "serving on"
         configs["admin"] = _write_copr_config(workdir / "admin.copr", **dict(admin))
         for name in ("alice", "bob"):
-            _copr_lite(config_path, "user", "add", name, "--password-stdin", stdin=PASSWORD)
-            block = _copr_block(_copr_lite(config_path, "user", "token", name))
+            cli(config_path, "user", "add", name, "--password-stdin", stdin=PASSWORD)
+            block = _copr_block(cli(config_path, "user", "token", name).stdout)
             assert block["username"] == name
             assert block["copr_url"] == url
             configs[name] = _write_copr_config(workdir / f"{name}.copr", **dict(block))
@@ -445,10 +248,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         configs["alice_slash"] = _write_copr_config(
             workdir / "alice-slash.copr", **{**alice, "copr_url": url + "/"}
         )
-        yield LiveServer(url, workdir, config_path, log_path, configs, startup)
+        yield LiveServer(url, workdir, config_path, log_path, configs, served.startup)
     # README: "Stops cleanly on SIGTERM".
-    assert proc.returncode == 0, (
-        f"serve exited {proc.returncode} on SIGTERM:\n{log_path.read_text()[-4000:]}"
+    assert served.proc.returncode == 0, (
+        f"serve exited {served.proc.returncode} on SIGTERM:\n{log_path.read_text()[-4000:]}"
     )
 
 
@@ -494,18 +297,7 @@ class Env:
 
 
 def test_client_venv_has_the_pinned_clients(copr_clients: Clients) -> None:
-    proc = subprocess.run(
-        [
-            str(copr_clients.python),
-            "-c",
-            "import importlib.metadata as m; print(m.version('copr'), m.version('copr-cli'))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        env=copr_clients.env,
-        check=False,
-    )
+    proc = client_versions(copr_clients)
     assert proc.stdout.split() == ["1.109", "1.65"], proc.stderr
     version = subprocess.run(
         [str(copr_clients.copr_cli), "--version"],
@@ -515,7 +307,7 @@ def test_client_venv_has_the_pinned_clients(copr_clients: Clients) -> None:
         env=copr_clients.env,
         check=False,
     )
-    _assert_no_traceback(version, "copr-cli --version")
+    assert_no_traceback(version, "copr-cli --version")
     assert "1.65" in version.stdout + version.stderr
 
 

@@ -13,14 +13,11 @@ error is the client's own message and a non-zero exit.
 
 from __future__ import annotations
 
-import fcntl
 import http.server
-import itertools
 import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -31,132 +28,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port, serving
+from client_venv import Clients, assert_no_traceback, client_venv, client_versions, unique
+
+from copr_lite.liveserver import cli, free_port, http_server, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 DRIVER = ROOT / "tests" / "compat" / "v3_driver.py"
-CLIENT_VENV = ROOT / ".test-venvs" / "copr-clients-v3"
 CLIENT_REQUIREMENTS = ("copr==2.7", "copr-cli==2.6", "setuptools<70")
-STAMP_NAME = "copr-lite-stamp.json"
-PIP_TIMEOUT = 900
 CALL_TIMEOUT = 120
 CHROOTS = ("fedora-41-x86_64", "epel-9-x86_64")
-_names = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
-
-
-# ---------------------------------------------------------------- the client venv
-
-
-@dataclass(frozen=True)
-class Clients:
-    python: Path
-    copr_cli: Path
-    env: dict[str, str]
-
-
-def _clean_env(home: Path | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONWARNINGS"}
-    }
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.setdefault("LC_ALL", "C.UTF-8")
-    env["COLUMNS"] = "200"
-    if home is not None:
-        env["HOME"] = str(home)
-    return env
-
-
-def _stamp() -> str:
-    return json.dumps(
-        {"requirements": list(CLIENT_REQUIREMENTS), "python": sys.version_info[:2]},
-    )
-
-
-def _venv_usable(venv: Path) -> bool:
-    try:
-        if (venv / STAMP_NAME).read_text() != _stamp():
-            return False
-    except OSError:
-        return False
-    check = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import copr.v3, copr_cli.main"],
-        capture_output=True,
-        timeout=CALL_TIMEOUT,
-        env=_clean_env(),
-        check=False,
-    )
-    return check.returncode == 0
-
-
-def _build_venv(venv: Path) -> None:
-    shutil.rmtree(venv, ignore_errors=True)
-    env = _clean_env()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env, timeout=300)
-    try:
-        installed = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--timeout",
-                "60",
-                *CLIENT_REQUIREMENTS,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=PIP_TIMEOUT,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"pip install {' '.join(CLIENT_REQUIREMENTS)} took over {PIP_TIMEOUT}s")
-    if installed.returncode != 0:
-        lines = [
-            line
-            for line in (installed.stdout + installed.stderr).splitlines()
-            if "is ignored: it is neither a file nor a directory" not in line
-        ]
-        pytest.fail(
-            f"cannot build {venv}; it needs PyPI access for {' '.join(CLIENT_REQUIREMENTS)}:\n"
-            + "\n".join(lines[-40:]),
-            pytrace=False,
-        )
-    (venv / STAMP_NAME).write_text(_stamp())
 
 
 @pytest.fixture(scope="session")
 def v3_clients(tmp_path_factory: pytest.TempPathFactory) -> Clients:
     """copr==2.7 and copr-cli==2.6 in their own venv, built once per machine."""
-    CLIENT_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with (CLIENT_VENV.parent / "copr-clients-v3.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (parallel test runs)
-        try:
-            if not _venv_usable(CLIENT_VENV):
-                _build_venv(CLIENT_VENV)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
     home = tmp_path_factory.mktemp("client-v3-home")
-    return Clients(
-        CLIENT_VENV / "bin" / "python", CLIENT_VENV / "bin" / "copr-cli", _clean_env(home)
-    )
+    imports = "copr.v3, copr_cli.main"
+    return client_venv("copr-clients-v3", CLIENT_REQUIREMENTS, imports, home, COLUMNS="200")
 
 
 def assert_clean(proc: subprocess.CompletedProcess[str], what: str) -> None:
+    assert_no_traceback(proc, what)
     for stream in (proc.stdout, proc.stderr):
-        assert "Traceback (most recent call last)" not in stream, (
-            f"{what} crashed:\n{proc.stdout}\n{proc.stderr}"
-        )
         assert "not in JSON format" not in stream, f"{what}:\n{proc.stdout}\n{proc.stderr}"
 
 
@@ -164,27 +58,9 @@ def assert_clean(proc: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srpm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """hello-copr-lite-1.0-1.src.rpm, built now from tests/fixtures with `rpmbuild -bs`."""
-    topdir = tmp_path_factory.mktemp("rpmbuild")
-    proc = subprocess.run(
-        [
-            "rpmbuild",
-            "-bs",
-            "--define",
-            f"_topdir {topdir}",
-            "--define",
-            f"_sourcedir {FIXTURES}",
-            str(FIXTURES / "hello-copr-lite.spec"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    (found,) = (topdir / "SRPMS").glob("hello-copr-lite-*.src.rpm")
-    return found
+def srpm(fixture_srpm) -> Path:
+    """hello-copr-lite-1.0-1.src.rpm, built from tests/fixtures with `rpmbuild -bs`."""
+    return fixture_srpm("hello-copr-lite")
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -209,19 +85,11 @@ def srpm_server(srpm: Path) -> Iterator[str]:
     answer, so a build from one stays importing until it is canceled."""
     release = threading.Event()
     handler = type("Handler", (_Handler,), {"release": release})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(handler, directory=str(srpm.parent))
-    )
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with http_server(partial(handler, directory=str(srpm.parent))) as url:
+        try:
+            yield url
+        finally:
+            release.set()  # before the server stops: the stalled requests end
 
 
 # ---------------------------------------------------------------- the live server
@@ -233,19 +101,6 @@ class Live:
     workdir: Path
     config_path: Path
     configs: dict[str, Path]
-
-
-def copr_lite(config: Path, *args: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        check=False,
-    )
-    assert proc.returncode == 0, f"copr_lite {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc.stdout
 
 
 def printed_block(text: str) -> str:
@@ -273,13 +128,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     workdir = tmp_path_factory.mktemp("copr-lite-v3")
     port = free_port()
     config_path = server_config(workdir, port)
-    with serving(config_path, workdir, workdir / "server.log") as (_, startup):
+    with serving(config_path, workdir, workdir / "server.log") as served:
         configs = {"admin": workdir / "admin.copr"}
-        configs["admin"].write_text(printed_block("".join(startup)))
+        configs["admin"].write_text(printed_block("".join(served.startup)))
         for name in ("alice", "bob"):
-            copr_lite(config_path, "user", "add", name, "--password-stdin", stdin="pw-123456789")
+            cli(config_path, "user", "add", name, "--password-stdin", stdin="pw-123456789")
+            issued = cli(config_path, "user", "token", name).stdout
             configs[name] = workdir / f"{name}.copr"
-            configs[name].write_text(printed_block(copr_lite(config_path, "user", "token", name)))
+            configs[name].write_text(printed_block(issued))
         text = configs["alice"].read_text()
         token = next(line for line in text.splitlines() if line.startswith("token = "))
         configs["wrong_token"] = workdir / "wrong.copr"
@@ -299,15 +155,14 @@ class Env:
 
     def cli(self, *args: str, who: str = "alice", rc: int = 0) -> subprocess.CompletedProcess[str]:
         """`copr-cli --config <who's file> ARGS`; checks the exit status and cleanliness."""
-        proc = subprocess.run(
-            [str(self.clients.copr_cli), "--config", str(self.live.configs[who]), *args],
-            capture_output=True,
-            text=True,
+        config = self.live.configs[who]
+        proc = self.clients.run(
+            self.clients.copr_cli,
+            "--config",
+            config,
+            *args,
             timeout=CALL_TIMEOUT,
-            env=self.clients.env,
-            stdin=subprocess.DEVNULL,
             cwd=self.live.workdir,
-            check=False,
         )
         what = "copr-cli " + " ".join(args)
         assert_clean(proc, what)
@@ -338,14 +193,8 @@ class Env:
 
     def _driver(self, proxy: str, method: str, who: str, kwargs: dict[str, Any]) -> Any:
         config = str(self.live.configs[who])
-        proc = subprocess.run(
-            [str(self.clients.python), str(DRIVER), config, proxy, method, json.dumps(kwargs)],
-            capture_output=True,
-            text=True,
-            timeout=CALL_TIMEOUT,
-            env=self.clients.env,
-            check=False,
-        )
+        arguments = (DRIVER, config, proxy, method, json.dumps(kwargs))
+        proc = self.clients.run(self.clients.python, *arguments, timeout=CALL_TIMEOUT)
         assert_clean(proc, f"{proxy}.{method}")
         assert proc.returncode in (0, 3), f"{proxy}.{method}: {proc.stdout}\n{proc.stderr}"
         return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -375,18 +224,7 @@ def env(v3_clients: Clients, live: Live, srpm: Path, srpm_server: str) -> Env:
 
 
 def test_client_venv_has_the_pinned_clients(v3_clients: Clients) -> None:
-    proc = subprocess.run(
-        [
-            str(v3_clients.python),
-            "-c",
-            "import importlib.metadata as m; print(m.version('copr'), m.version('copr-cli'))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=CALL_TIMEOUT,
-        env=v3_clients.env,
-        check=False,
-    )
+    proc = client_versions(v3_clients)
     assert proc.stdout.split() == ["2.7", "2.6"], proc.stderr
 
 
@@ -838,8 +676,8 @@ def test_https_with_a_test_ca(env: Env, tmp_path: Path) -> None:
     )
     port = free_port()
     config = server_config(tmp_path, port, f"tls_cert = {cert}\ntls_key = {key}\n")
-    with serving(config, tmp_path, tmp_path / "server.log") as (_, startup):
-        block = printed_block("".join(startup))
+    with serving(config, tmp_path, tmp_path / "server.log") as served:
+        block = printed_block("".join(served.startup))
         assert f"copr_url = https://127.0.0.1:{port}\n" in block and "encrypted" not in block
         path = tmp_path / "admin.copr"
         path.write_text(block)

@@ -20,15 +20,16 @@ from types import ModuleType
 
 import pytest
 
-from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
+from copr_lite import BuildJob, ChrootResult, Outcome
 from copr_lite.builders import BuilderRegistry
 from copr_lite.config import ConfigError, parse_plugin_settings
 from copr_lite.conformance import ALL_CHECKS, check_builder, job_factory, make_srpm, marker_pids
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CONFORMANCE_MARKER
-from container_image import IMAGE, ensure_builder_image, podman_unusable
-from test_builders import Run, build
+from container_image import IMAGE, builder_image_or_skip
+from test_builders import Run, build, check_read_only_sandbox
+from test_builders import make_job as builders_job
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_ARCH = platform.machine()
@@ -53,13 +54,7 @@ container = _load_plugin()
 @pytest.fixture(scope="session")
 def builder_image() -> str:
     """The test image, built once per machine; skips when podman cannot run at all."""
-    reason = podman_unusable()
-    if reason:
-        pytest.skip(f"container builder tests need a working podman: {reason}")
-    image, seconds = ensure_builder_image()
-    if seconds is not None:
-        print(f"\nbuilt {image} in {seconds:.1f} s", file=sys.stderr)
-    return image
+    return builder_image_or_skip("container builder tests")
 
 
 @pytest.fixture
@@ -106,15 +101,7 @@ def clean(builder_image: str):
 
 
 def make_job(srpm: Path, chroot: str = CHROOT, **fields: object) -> BuildJob:
-    return BuildJob(
-        build_id=7,
-        owner="alice",
-        project="demo",
-        chroot=Chroot.parse(chroot),
-        srpm=srpm,
-        package=None,
-        **fields,  # type: ignore[arg-type]
-    )
+    return builders_job(srpm, chroot, **fields)
 
 
 def spec_srpm(tmp_path: Path, name: str, build_script: str) -> Path:
@@ -259,16 +246,7 @@ async def test_root_is_read_only_except_build_and_tmpfs(
     }
 
     # The fixtures the rpmbuild builder is tested with, too.
-    result, run = await build(builder, make_job(fixture_srpm("copr-lite-probe")), tmp_path / "p")
-    assert result.status == Outcome.SUCCEEDED, run.text
-    assert "copr-lite-probe usr: read-only" in run.lines
-    assert "copr-lite-probe home: /build" in run.lines
-    result, run = await build(
-        builder, make_job(fixture_srpm("copr-lite-write-usr")), tmp_path / "w"
-    )
-    assert result.status == Outcome.FAILED
-    assert result.fail_reason.startswith("rpmbuild failed with exit code 1: %build failed: ")
-    assert "Read-only file system" in result.fail_reason
+    await check_read_only_sandbox(builder, make_job, fixture_srpm, tmp_path)
 
 
 async def test_memory_limit_is_applied_and_enforced(

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
-import http.server
 import json
 import os
 import re
@@ -29,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -41,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port
 
+from copr_lite import liveserver
 from copr_lite.conformance import make_srpm
+from copr_lite.liveserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -156,17 +154,7 @@ class Server:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-chars:]}" for p in self.logs if p.exists())
 
     def cli(self, *args: str, stdin: str = "") -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "copr_lite", *args, "--config", str(self.config)],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=CALL_TIMEOUT,
-            cwd=self.workdir,
-            check=False,
-        )
-        assert proc.returncode == 0, f"copr_lite {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-        return proc.stdout
+        return liveserver.cli(self.config, *args, stdin=stdin, timeout=CALL_TIMEOUT).stdout
 
     def make_user(self, name: str) -> Api:
         self.cli("user", "add", name, "--password-stdin", stdin=PASSWORD)
@@ -196,39 +184,22 @@ def make_server(
 
 
 @contextlib.contextmanager
-def serving(server: Server) -> Iterator[subprocess.Popen[bytes]]:
+def serving(server: Server) -> Iterator[subprocess.Popen[str]]:
     """`python -m copr_lite serve` until the block ends (SIGTERM; it must exit 0 then),
-    unless the block killed it itself."""
+    unless the block killed it itself. Its output and its builds' go to one log file."""
     log_path = server.workdir / f"server-{len(server.logs) + 1}.log"
     server.logs.append(log_path)
-    with (
-        log_path.open("wb") as log,
-        subprocess.Popen(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(server.config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=server.workdir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        ) as proc,
-    ):
-        try:
-            deadline = time.monotonic() + 60
-            while "serving on" not in log_path.read_text(errors="replace"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"serve did not start:\n{server.log_tail()}", pytrace=False)
-                time.sleep(0.05)
-            yield proc
-        finally:
-            killed_by_test = proc.poll() is not None
-            if not killed_by_test:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-    if not killed_by_test:
+    command = [sys.executable, "-m", "copr_lite", "serve", "--config", str(server.config)]
+    with liveserver.running(command, log_path, server.workdir) as proc:
+
+        def started() -> bool:
+            assert proc.poll() is None, f"serve exited:\n{server.log_tail()}"
+            return "serving on" in log_path.read_text(errors="replace")
+
+        liveserver.wait_for(started, 60, "start of serve", server.log_tail)
+        yield proc
+        stopped = liveserver.stop(proc)
+    if stopped:
         # README: "Stops cleanly on SIGTERM".
         assert proc.returncode == 0, f"serve exited {proc.returncode}:\n{server.log_tail()}"
 
@@ -338,21 +309,8 @@ def srpm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """(base URL, directory): a plain HTTP server on 127.0.0.1 serving the directory."""
     directory = tmp_path_factory.mktemp("srpm-http")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(directory))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="e2e-srpm-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", directory
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with liveserver.serving_directory(directory) as url:
+        yield url, directory
 
 
 # ---------------------------------------------------------------- module fixtures
@@ -433,27 +391,32 @@ def builds(api: Api, srpm_server: tuple[str, Path], fixture_srpm, tmp_path_facto
     return Builds(**ids, cancel_marker=cancel_marker, timeout_marker=timeout_marker)
 
 
-def wait_for(
+def wait_for_build(
     api: Api,
     build_id: int,
     done: Callable[[dict], bool],
     within: float,
-    server: Server,
+    server: Server | None,
     what: str = "",
+    interval: float = 0.1,
 ) -> dict:
-    """Poll build detail every 0.1 s until `done(detail)`, at most `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
+    """Poll build detail every `interval` s until `done(detail)`, at most `within` seconds;
+    a failure shows the detail and the end of `server`'s logs."""
+    detail: dict = {}
+
+    def reached() -> bool:
+        nonlocal detail
         detail = api.detail(build_id)
-        if done(detail):
-            return detail
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"build {build_id} {what or 'did not get there'} within {within} s: "
-                f"{json.dumps(detail, indent=1)}\n{server.log_tail()}",
-                pytrace=False,
-            )
-        time.sleep(0.1)
+        return done(detail)
+
+    liveserver.wait_for(
+        reached,
+        within,
+        f"end for build {build_id} ({what or 'did not get there'})",
+        interval=interval,
+        details=lambda: f"{json.dumps(detail, indent=1)}\n{server.log_tail() if server else ''}",
+    )
+    return detail
 
 
 def finished(detail: dict) -> bool:
@@ -469,7 +432,7 @@ def live_log(detail: dict, chroot: str) -> str:
 
 
 def _check_succeeded(api: Api, server: Server, build_id: int, name: str) -> dict:
-    detail = wait_for(api, build_id, finished, 60, server, "did not finish")
+    detail = wait_for_build(api, build_id, finished, 60, server, "did not finish")
     assert detail["chroots"] == dict.fromkeys(CHROOTS, "succeeded"), detail
     assert detail["status"] == "succeeded"
     assert detail["fail_reasons"] == {}
@@ -523,7 +486,7 @@ def dnf(tmp_path: Path) -> Iterator[Dnf]:
 
 def _wait_repo_ready(api: Api, server: Server, builds: Builds) -> None:
     for build_id in (builds.hello, builds.stub):
-        detail = wait_for(api, build_id, finished, 60, server, "did not finish")
+        detail = wait_for_build(api, build_id, finished, 60, server, "did not finish")
         assert detail["chroots"][F40] == "succeeded", detail
 
 
@@ -531,22 +494,8 @@ def test_dnf_installs_from_the_results_over_http(
     api: Api, server: Server, builds: Builds, dnf: Dnf, tmp_path: Path
 ) -> None:
     _wait_repo_ready(api, server, builds)
-    root = tmp_path / "root"
-    root.mkdir()
     repo = f"{server.url}/results/{OWNER}/{PROJECT}/{F40}/"
-    out = dnf(
-        "--refresh",
-        f"--repofrompath=cl,{repo}",
-        "--repo=cl",
-        "install",
-        "copr-lite-base-stub",
-        "hello-copr-lite",
-        installroot=root,
-    )
-    assert "hello-copr-lite-1.0-1.fc40.noarch" in out, out
-    hello = root / "usr" / "bin" / "hello-copr-lite"
-    proc = subprocess.run([str(hello)], capture_output=True, text=True, timeout=30, check=True)
-    assert proc.stdout.strip() == GREETING
+    install_hello(dnf, tmp_path / "root", "--refresh", f"--repofrompath=cl,{repo}", "--repo=cl")
 
 
 # ---------------------------------------------------------------- 3. dnf copr enable
@@ -557,6 +506,29 @@ def test_dnf_copr_enable_writes_a_repo_file_dnf_installs_from(
 ) -> None:
     _wait_repo_ready(api, server, builds)
     reposdir = tmp_path / "repos.d"
+    out = dnf_copr_enable(dnf, server, reposdir, PROJECT)
+    repo_file = reposdir / f"_copr:127.0.0.1:{OWNER}:{PROJECT}.repo"
+    assert repo_file.is_file(), (out, sorted(p.name for p in reposdir.iterdir()))
+    text = repo_file.read_text()
+    assert f"[copr:127.0.0.1:{OWNER}:{PROJECT}]" in text, text
+    assert f"baseurl={server.url}/results/{OWNER}/{PROJECT}/fedora-$releasever-$basearch/" in text
+
+    install_hello(dnf, tmp_path / "root2", f"--setopt=reposdir={reposdir}", "--refresh")
+
+
+def install_hello(dnf: Dnf, root: Path, *options: str) -> None:
+    """dnf (with `options`) installs the stub and hello-copr-lite into the new installroot
+    `root`, and the program greets."""
+    root.mkdir()
+    out = dnf(*options, "install", "copr-lite-base-stub", "hello-copr-lite", installroot=root)
+    assert "hello-copr-lite-1.0-1.fc40.noarch" in out, out
+    hello = root / "usr" / "bin" / "hello-copr-lite"
+    proc = subprocess.run([str(hello)], capture_output=True, text=True, timeout=30, check=True)
+    assert proc.stdout.strip() == GREETING
+
+
+def dnf_copr_enable(dnf: Dnf, server: Server, reposdir: Path, project: str) -> str:
+    """`dnf copr enable` of OWNER/project on the server, into the new directory `reposdir`."""
     reposdir.mkdir()
     out = dnf(
         f"--setopt=reposdir={reposdir}",
@@ -564,30 +536,11 @@ def test_dnf_copr_enable_writes_a_repo_file_dnf_installs_from(
         "enable",
         "--hub",
         server.url,
-        f"{OWNER}/{PROJECT}",
+        f"{OWNER}/{project}",
         F40,
     )
     assert "Repository successfully enabled" in out, out
-    repo_file = reposdir / f"_copr:127.0.0.1:{OWNER}:{PROJECT}.repo"
-    assert repo_file.is_file(), (out, sorted(p.name for p in reposdir.iterdir()))
-    text = repo_file.read_text()
-    assert f"[copr:127.0.0.1:{OWNER}:{PROJECT}]" in text, text
-    assert f"baseurl={server.url}/results/{OWNER}/{PROJECT}/fedora-$releasever-$basearch/" in text
-
-    root = tmp_path / "root2"
-    root.mkdir()
-    out = dnf(
-        f"--setopt=reposdir={reposdir}",
-        "--refresh",
-        "install",
-        "copr-lite-base-stub",
-        "hello-copr-lite",
-        installroot=root,
-    )
-    assert "hello-copr-lite-1.0-1.fc40.noarch" in out, out
-    hello = root / "usr" / "bin" / "hello-copr-lite"
-    proc = subprocess.run([str(hello)], capture_output=True, text=True, timeout=30, check=True)
-    assert proc.stdout.strip() == GREETING
+    return out
 
 
 # ---------------------------------------------------------------- 4. a broken build
@@ -596,7 +549,7 @@ def test_dnf_copr_enable_writes_a_repo_file_dnf_installs_from(
 def test_a_broken_build_fails_with_its_message_in_the_live_log(
     api: Api, server: Server, builds: Builds
 ) -> None:
-    detail = wait_for(api, builds.broken, finished, 60, server, "did not finish")
+    detail = wait_for_build(api, builds.broken, finished, 60, server, "did not finish")
     assert detail["chroots"] == {F40: "failed"}, detail
     assert detail["status"] == "failed"
     reason = detail["fail_reasons"].get(F40)
@@ -614,7 +567,7 @@ def test_cancel_stops_a_running_build_and_its_processes(
     api: Api, server: Server, builds: Builds
 ) -> None:
     marker = builds.cancel_marker
-    wait_for(
+    wait_for_build(
         api,
         builds.cancel,
         lambda d: d["chroots"][F40] == "running" and "long build tick 2" in live_log(d, F40),
@@ -627,7 +580,7 @@ def test_cancel_stops_a_running_build_and_its_processes(
     started = time.monotonic()
     answer = api.post(f"/api/coprs/cancel_build/{builds.cancel}/")
     assert answer["_status"] == 200 and answer["output"] == "ok", answer
-    detail = wait_for(
+    detail = wait_for_build(
         api, builds.cancel, lambda d: d["status"] == "canceled", 5, server, "was not canceled"
     )
     assert time.monotonic() - started < 8, "cancel took too long"
@@ -649,7 +602,7 @@ def test_a_build_timeout_is_honoured(
         answer = api.post(f"/api/coprs/{OWNER}/{PROJECT}/new_build/", pkgs=url, timeout=bad)
         assert answer["_status"] == 400 and answer["output"] == "notok", (bad, answer)
         assert "timeout" in answer["error"], (bad, answer)
-    detail = wait_for(api, builds.timeout, finished, 60, server, "did not finish")
+    detail = wait_for_build(api, builds.timeout, finished, 60, server, "did not finish")
     assert detail["timeout"] == 3, detail
     assert detail["chroots"] == {F40: "failed"}, detail
     reason = detail["fail_reasons"][F40]
@@ -675,7 +628,7 @@ def test_a_build_interrupted_by_sigkill_is_requeued_after_restart(
         api = live.make_user(OWNER)
         api.ok("post", f"/api/coprs/{OWNER}/new/", name=PROJECT, chroots=F40)
         build_id = api.ok("upload", f"/api/coprs/{OWNER}/{PROJECT}/new_build_upload/", srpm)["id"]
-        wait_for(
+        wait_for_build(
             api,
             build_id,
             lambda d: d["chroots"][F40] == "running" and "long build tick 2" in live_log(d, F40),
@@ -691,7 +644,9 @@ def test_a_build_interrupted_by_sigkill_is_requeued_after_restart(
 
     try:
         with serving(live):
-            detail = wait_for(api, build_id, finished, 45, live, "did not finish after restart")
+            detail = wait_for_build(
+                api, build_id, finished, 45, live, "did not finish after restart"
+            )
             assert detail["chroots"] == {F40: "succeeded"}, (detail, live.log_tail())
             assert detail["built_pkgs"] == ["copr-lite-e2e-long 1.0"], detail
             log = live_log(detail, F40)

@@ -23,8 +23,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from live import free_port, serving
 
+from copr_lite.liveserver import free_port, serving
 from copr_lite.testing import BuilderPlugin, FakeBuilder, add_user, basic_auth, wait_until
 
 CHROOT = "fedora-40-x86_64"
@@ -68,8 +68,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         "srpm_allowed_networks = 127.0.0.0/8\n"
         f"[chroots]\n{CHROOT} = rpmbuild\n"
     )
-    with serving(config, root, root / "server.log") as (_, lines):
-        out = "".join(lines)
+    with serving(config, root, root / "server.log") as served:
+        out = "".join(served.startup)
         login = re.search(r"^login = (\S+)$", out, re.M)
         token = re.search(r"^token = (\S+)$", out, re.M)
         password = re.search(r"as: admin / (\S+)", out)

@@ -10,19 +10,18 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from copr_lite.config import load_config
 from copr_lite.keys import CONFIG, PLUGINS
+from copr_lite.liveserver import cli, free_port, serving
 from copr_lite.openapi import openapi_document
 from copr_lite.openapi_v3 import openapi_v3_document
 from copr_lite.plugins import api_paths, make_plugin_manager
@@ -180,9 +179,9 @@ MAX_EXAMPLES = 40  # per operation and phase
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,ignored_auth"
 
 
-def schemathesis_toml(base: str) -> str:
-    srpm = f"{base}/results/nothing/hello-1-1.src.rpm"
-    return f"""
+# The values generated requests mostly use: the test user, its project, another project name
+# (for create and delete) and build ids that exist.
+DICTIONARIES = f"""
 [dictionaries.owners]
 values = ["{USER}"]
 
@@ -194,7 +193,14 @@ values = ["other"]
 
 [dictionaries.builds]
 values = ["1", "2", "3"]
+"""
 
+
+def schemathesis_toml(base: str) -> str:
+    srpm = f"{base}/results/nothing/hello-1-1.src.rpm"
+    return (
+        DICTIONARIES
+        + f"""
 [dictionaries.srpms]
 values = ["{srpm}", "{srpm} {srpm}"]
 
@@ -217,19 +223,7 @@ parameters = {{ "body.name" = {{ dictionary = "other", probability = 0.5 }} }}
 include-path = "/api/coprs/{{username}}/{{project}}/delete/"
 parameters = {{ "path.project" = {{ dictionary = "other", probability = 0.8 }} }}
 """
-
-
-def run_cli(args: list[str], config: Path, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 # Straight to the local server, whatever proxy the environment names.
@@ -249,21 +243,6 @@ def request(
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, json.loads(exc.read())
-
-
-def wait_until_serving(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            status, _ = request(base + "/api/chroots/")
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-            continue
-        assert status == 200
-        return
-    pytest.fail(f"server did not answer within 30 s:\n{log.read_text()}")
 
 
 def multipart(fields: dict[str, str], file_name: str, content: bytes) -> tuple[bytes, str]:
@@ -340,40 +319,34 @@ def live_server(tmp_path: Path):
         f"access_log = no\nlog_level = WARNING\n\n[builds]\nsrpm_allowed_networks = 127.0.0.0/8\n\n"
         f"[chroots]\n{chroots}\n"
     )
-    run_cli(["user", "add", USER, "--password-stdin"], config, stdin="password123\n")
-    issued = run_cli(["user", "token", USER], config)
+    cli(config, "user", "add", USER, "--password-stdin", stdin="password123\n")
+    issued = cli(config, "user", "token", USER).stdout
     login = re.search(r"^login = (\S+)$", issued, re.M)
     token = re.search(r"^token = (\S+)$", issued, re.M)
     assert login and token, issued
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    with (
-        log.open("wb") as out,
-        subprocess.Popen(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        ) as proc,
-    ):
-        try:
-            wait_until_serving(proc, base, log)
-            credential = f"{login[1]}:{token[1]}"
-            auth = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
-            seed_project(base, auth, tmp_path)
-            yield base, credential, log
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with serving(config, tmp_path, log):
+        status, _ = request(base + "/api/chroots/")
+        assert status == 200
+        credential = f"{login[1]}:{token[1]}"
+        auth = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
+        seed_project(base, auth, tmp_path)
+        yield base, credential, log
 
 
-def test_live_server_keeps_to_the_description(live_server, tmp_path):
+def assert_keeps_to_description(
+    live_server: tuple[str, str, Path],
+    tmp_path: Path,
+    toml: str,
+    path: str,
+    max_examples: int,
+    timeout: float,
+) -> None:
+    """schemathesis finds no problem with the description at `path` of the live server (with
+    the settings in `toml`: every phase, a fixed seed, one worker)."""
     base, credential, log = live_server
-    (tmp_path / "schemathesis.toml").write_text(schemathesis_toml(base))
+    (tmp_path / "schemathesis.toml").write_text(toml)
     command = [
         sys.executable,
         "-m",
@@ -382,7 +355,7 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         str(tmp_path / "schemathesis.toml"),
         "--no-color",
         "run",
-        f"{base}/api/openapi.json",
+        base + path,
         "--auth",
         credential,
         "--checks",
@@ -390,7 +363,7 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         "--phases",
         "examples,coverage,fuzzing",
         "--max-examples",
-        str(MAX_EXAMPLES),
+        str(max_examples),
         "--seed",
         str(SEED),
         "--generation-database",
@@ -407,7 +380,7 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         command,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout,
         cwd=tmp_path,
         env=env,
         check=False,
@@ -416,6 +389,11 @@ def test_live_server_keeps_to_the_description(live_server, tmp_path):
         f"schemathesis found problems:\n{result.stdout[-20000:]}\n{result.stderr[-4000:]}\n"
         f"server log:\n{log.read_text()[-8000:]}"
     )
+
+
+def test_live_server_keeps_to_the_description(live_server, tmp_path):
+    toml = schemathesis_toml(live_server[0])
+    assert_keeps_to_description(live_server, tmp_path, toml, "/api/openapi.json", MAX_EXAMPLES, 240)
 
 
 V3_MAX_EXAMPLES = 15  # per operation and phase: API v3 has three times v1's operations
@@ -423,82 +401,32 @@ V3_MAX_EXAMPLES = 15  # per operation and phase: API v3 has three times v1's ope
 
 def schemathesis_v3_toml() -> str:
     """As schemathesis_toml, for API v3's parameter names (query and JSON body too)."""
-    return f"""
-[dictionaries.owners]
-values = ["{USER}"]
-
-[dictionaries.projects]
-values = ["{PROJECT}"]
-
-[dictionaries.other]
-values = ["other"]
-
-[dictionaries.builds]
-values = ["1", "2", "3"]
-
+    return (
+        DICTIONARIES
+        + """
 [parameters]
-"path.ownername" = {{ dictionary = "owners", probability = 0.8 }}
-"query.ownername" = {{ dictionary = "owners", probability = 0.8 }}
-"body.ownername" = {{ dictionary = "owners", probability = 0.8 }}
-"path.projectname" = {{ dictionary = "projects", probability = 0.8 }}
-"query.projectname" = {{ dictionary = "projects", probability = 0.8 }}
-"body.projectname" = {{ dictionary = "projects", probability = 0.8 }}
-"path.dirname" = {{ dictionary = "projects", probability = 0.8 }}
-"path.build_id" = {{ dictionary = "builds", probability = 0.6 }}
-"query.build_id" = {{ dictionary = "builds", probability = 0.6 }}
+"path.ownername" = { dictionary = "owners", probability = 0.8 }
+"query.ownername" = { dictionary = "owners", probability = 0.8 }
+"body.ownername" = { dictionary = "owners", probability = 0.8 }
+"path.projectname" = { dictionary = "projects", probability = 0.8 }
+"query.projectname" = { dictionary = "projects", probability = 0.8 }
+"body.projectname" = { dictionary = "projects", probability = 0.8 }
+"path.dirname" = { dictionary = "projects", probability = 0.8 }
+"path.build_id" = { dictionary = "builds", probability = 0.6 }
+"query.build_id" = { dictionary = "builds", probability = 0.6 }
 
 [[operations]]
-include-path = "/api_3/project/add/{{ownername}}"
-parameters = {{ "body.name" = {{ dictionary = "other", probability = 0.5 }} }}
+include-path = "/api_3/project/add/{ownername}"
+parameters = { "body.name" = { dictionary = "other", probability = 0.5 } }
 
 [[operations]]
-include-path = "/api_3/project/delete/{{ownername}}/{{projectname}}"
-parameters = {{ "path.projectname" = {{ dictionary = "other", probability = 0.8 }} }}
+include-path = "/api_3/project/delete/{ownername}/{projectname}"
+parameters = { "path.projectname" = { dictionary = "other", probability = 0.8 } }
 """
+    )
 
 
 def test_live_server_keeps_to_the_v3_description(live_server, tmp_path):
-    base, credential, log = live_server
-    (tmp_path / "schemathesis.toml").write_text(schemathesis_v3_toml())
-    command = [
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "--config-file",
-        str(tmp_path / "schemathesis.toml"),
-        "--no-color",
-        "run",
-        f"{base}/api_3/openapi.json",
-        "--auth",
-        credential,
-        "--checks",
-        CHECKS,
-        "--phases",
-        "examples,coverage,fuzzing",
-        "--max-examples",
-        str(V3_MAX_EXAMPLES),
-        "--seed",
-        str(SEED),
-        "--generation-database",
-        "none",
-        "--workers",
-        "1",
-        "--request-timeout",
-        "20",
-        "--max-failures",
-        "20",
-    ]
-    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"schemathesis found problems:\n{result.stdout[-20000:]}\n{result.stderr[-4000:]}\n"
-        f"server log:\n{log.read_text()[-8000:]}"
-    )
+    toml = schemathesis_v3_toml()
+    path = "/api_3/openapi.json"
+    assert_keeps_to_description(live_server, tmp_path, toml, path, V3_MAX_EXAMPLES, 300)

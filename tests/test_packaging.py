@@ -9,6 +9,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+from conftest import pip_install_into
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,22 +29,7 @@ def test_wheel_contains_templates_and_plugins_and_serves_from_them(tmp_path):
     assert not any(name.startswith(("tests/", "plugins/", "templates/")) for name in names)
 
     target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    pip_install_into(target, wheel)
     probe = (
         "import copr_lite.resources as r; t = r.resource_dir('templates');"
         "assert (t / 'api.html').is_file(), t; print(t)"

@@ -6,13 +6,13 @@ import ast
 import asyncio
 import inspect
 import logging
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import aiohttp
 import pytest
+from conftest import pip_install_into
 
 from copr_lite import cli, hookimpl, hookspecs, plugin_setting, store
 from copr_lite.app import create_app
@@ -70,32 +70,35 @@ class Recorder:
         self.calls.append(("repository_published", owner, project, chroot))
 
 
-@pytest.fixture
-async def recorded(aiohttp_client, make_app, fixture_srpm):
-    """A server with a Recorder plugin, after one real build submitted through the API."""
-    recorder = Recorder()
-    app = make_app(plugins=[BuilderPlugin(FakeBuilder()), recorder], chroots=CHROOTS)
-    client = await aiohttp_client(app)
+async def build_hello(app, client, srpm, chroot_fields: dict[str, str]) -> int:
+    """As a new user alice: project p with `chroot_fields`, then the hello SRPM uploaded to
+    it; the build's id."""
     _, token = await add_user(app, "alice")
     resp = await client.post(
-        "/api/coprs/alice/new/",
-        headers=basic_auth(token),
-        data={"name": "p", "chroots": " ".join(CHROOTS)},
+        "/api/coprs/alice/new/", headers=basic_auth(token), data={"name": "p", **chroot_fields}
     )
     assert resp.status == 200
-    import aiohttp
-
     form = aiohttp.FormData()
     form.add_field(
         "pkgs",
-        fixture_srpm("hello-copr-lite").read_bytes(),
+        srpm.read_bytes(),
         filename="hello-copr-lite-1.0-1.src.rpm",
         content_type="application/x-rpm",
     )
     resp = await client.post(
         "/api/coprs/alice/p/new_build_upload/", data=form, headers=basic_auth(token)
     )
-    build_id = (await resp.json())["id"]
+    return int((await resp.json())["id"])
+
+
+@pytest.fixture
+async def recorded(aiohttp_client, make_app, fixture_srpm):
+    """A server with a Recorder plugin, after one real build submitted through the API."""
+    recorder = Recorder()
+    app = make_app(plugins=[BuilderPlugin(FakeBuilder()), recorder], chroots=CHROOTS)
+    client = await aiohttp_client(app)
+    fields = {"chroots": " ".join(CHROOTS)}
+    build_id = await build_hello(app, client, fixture_srpm("hello-copr-lite"), fields)
 
     async def finished():
         return ("build_finished", build_id) in recorder.calls
@@ -475,46 +478,15 @@ async def test_third_party_plugin_installed_through_its_entry_point(
     """pip-installs examples/copr-lite-plain-rpmbuild and builds a real SRPM through it."""
     target = tmp_path / "site"
     await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--target",
-            str(target),
-            str(ROOT / "examples" / "copr-lite-plain-rpmbuild"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
+        pip_install_into, target, ROOT / "examples" / "copr-lite-plain-rpmbuild"
     )
     monkeypatch.syspath_prepend(str(target))
     config = make_config(chroots={"fedora-40-x86_64": "plain-rpmbuild"})
     app = create_app(config, load_entrypoints=True)
     assert "plain-rpmbuild" in app[BUILDERS].names()
     client = await aiohttp_client(app)
-    _, token = await add_user(app, "alice")
-    await client.post(
-        "/api/coprs/alice/new/",
-        headers=basic_auth(token),
-        data={"name": "p", "fedora-40-x86_64": "y"},
-    )
-    import aiohttp
-
-    form = aiohttp.FormData()
-    form.add_field(
-        "pkgs",
-        fixture_srpm("hello-copr-lite").read_bytes(),
-        filename="hello-copr-lite-1.0-1.src.rpm",
-        content_type="application/x-rpm",
-    )
-    resp = await client.post(
-        "/api/coprs/alice/p/new_build_upload/", data=form, headers=basic_auth(token)
-    )
-    build_id = (await resp.json())["id"]
+    fields = {"fedora-40-x86_64": "y"}
+    build_id = await build_hello(app, client, fixture_srpm("hello-copr-lite"), fields)
 
     async def done():
         build = await app[DB].read(store.get_build, build_id)

@@ -32,11 +32,11 @@ import pytest
 from conftest import CONFORMANCE_MARKER
 from copr_lite._plugins.remote import accounts
 from copr_lite._plugins.remote.worker import RemoteWorker, WorkerOptions
-from live import free_port
 
 from copr_lite import auth
 from copr_lite.conformance import ALL_CHECKS, make_srpm
 from copr_lite.keys import BUILDERS, DB
+from copr_lite.liveserver import free_port, serving, wait_for
 from copr_lite.testing import check_builder, job_factory, read_log
 
 FAST = {"heartbeat_timeout": "2", "heartbeat_interval": "0.25", "claim_wait": "5"}
@@ -241,7 +241,7 @@ class Live:
                 for name in names
             )
 
-        wait_for(ready, within, f"workers {names} polling", self)
+        wait_for(ready, within, f"workers {names} polling", self.logs)
 
     def workers_json(self) -> dict[str, Any]:
         status, body = http("GET", f"{self.url}/api/workers", headers=self.admin)
@@ -288,7 +288,7 @@ class Live:
             found.update(self.detail(build_id))
             return found["status"] in states
 
-        wait_for(done, within, f"build {build_id} in {states}", self)
+        wait_for(done, within, f"build {build_id} in {states}", self.logs)
         return found
 
     def build_dir(self, project: str, chroot: str, build_id: int, package: str) -> Path:
@@ -297,7 +297,9 @@ class Live:
     def wait_ticks(self, project: str, chroot: str, build_id: int) -> None:
         """Until the long build's own output reaches the server: it runs on a worker."""
         log = self.build_dir(project, chroot, build_id, "copr-lite-e2e-long") / "builder-live.log"
-        wait_for(lambda: log.exists() and "long build tick 2" in log.read_text(), 30, "ticks", self)
+        wait_for(
+            lambda: log.exists() and "long build tick 2" in log.read_text(), 30, "ticks", self.logs
+        )
 
     def hello(self, name: str) -> Path:
         spec = self.srpms / f"{name}.spec"
@@ -316,14 +318,6 @@ class Live:
         parts = [f"--- server\n{self.server_log.read_text(errors='replace')[-6000:]}"]
         parts += [f"--- worker {w.name}\n{w.log()[-3000:]}" for w in self.workers]
         return "\n".join(parts)
-
-
-def wait_for(predicate: Any, within: float, what: str, live: Live | None = None) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {within} s\n{live.logs() if live else ''}")
-        time.sleep(0.05)
 
 
 def stop(proc: Proc, timeout: float = 20) -> int:
@@ -379,27 +373,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         block = live.cli("user", "token", name).stdout
         values = dict(re.findall(r"^(\w+) = (.*)$", block, re.M))
         setattr(live, name, basic(values["login"], values["token"]))
-    with (
-        live.server_log.open("wb") as out,
-        subprocess.Popen(
-            [sys.executable, "-m", "copr_lite", "serve", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        ) as server,
-    ):
-        try:
-            wait_for(lambda: "serving on" in live.server_log.read_text(), 30, "server", live)
-            yield live
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with serving(config, workdir, live.server_log):
+        yield live
 
 
 @pytest.fixture
@@ -476,7 +451,7 @@ def test_a_killed_worker_loses_its_job_to_the_other(workers: Live):
                 holder["name"] = worker["name"]
         return bool(holder)
 
-    wait_for(taken, 30, "the long build running on a worker", live)
+    wait_for(taken, 30, "the long build running on a worker", live.logs)
     live.wait_ticks("kill", chroot, build_id)
     victim, other = (one, two) if holder["name"] == one.name else (two, one)
     time.sleep(0.5)
@@ -503,15 +478,15 @@ def test_cancel_reaches_the_worker_within_one_heartbeat(workers: Live):
     )
     assert status == 200, body
     canceled_at = time.monotonic()
-    wait_for(lambda: "job canceled by the server" in worker.log(), 5, "the cancel", live)
+    wait_for(lambda: "job canceled by the server" in worker.log(), 5, "the cancel", live.logs)
     reached = time.monotonic() - canceled_at
-    wait_for(lambda: not marker_pids(marker), 5, "the build's processes gone", live)
+    wait_for(lambda: not marker_pids(marker), 5, "the build's processes gone", live.logs)
     # One heartbeat interval, plus the time to notice the line in the log file.
     assert reached <= HEARTBEAT_INTERVAL + 0.5, reached
     assert live.detail(build_id)["status"] == "canceled"
     # The worker logs the stop once its build's session is reaped, just after the
     # processes are gone.
-    wait_for(lambda: "job stopped" in worker.log(), 5, "the job's stop", live)
+    wait_for(lambda: "job stopped" in worker.log(), 5, "the job's stop", live.logs)
     assert worker.popen.poll() is None
     live.wait_polling("cancel-a")  # and it asks for the next job
     assert stop(worker) == 0
@@ -596,7 +571,7 @@ def test_a_worker_serving_epel_9_never_gets_a_fedora_40_job(workers: Live):
     def epel_done() -> bool:
         return live.detail(build_id)["chroots"]["epel-9-x86_64"] == "succeeded"
 
-    wait_for(epel_done, 30, "the epel-9 chroot built", live)
+    wait_for(epel_done, 30, "the epel-9 chroot built", live.logs)
     time.sleep(2 * HEARTBEAT_INTERVAL + 1)  # time enough to take the other one, if it would
     detail = live.detail(build_id)
     assert detail["chroots"]["fedora-40-x86_64"] == "running"  # waiting for a worker

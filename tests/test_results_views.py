@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -18,9 +17,10 @@ from copr_lite import store
 from copr_lite.builders import Chroot
 from copr_lite.config import load_config
 from copr_lite.keys import CONFIG, DB, PUBLISHER
+from copr_lite.liveserver import free_port
 from copr_lite.publisher import Publisher
 from copr_lite.states import State
-from copr_lite.testing import add_user, basic_auth
+from copr_lite.testing import add_user, basic_auth, store_builds
 from copr_lite.views.results import repo_file, stop_live_logs
 
 CHROOT = "fedora-40-x86_64"
@@ -362,9 +362,7 @@ async def test_dnf_repo_errors(client, make_user) -> None:
 async def test_dnf_copr_enable_writes_a_working_repo(
     aiohttp_client, make_app, hello_rpms, dnf
 ) -> None:
-    with socket.socket() as sock:  # the repo file names the public URL: use the real port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # the repo file names the public URL: use the real port
     app = make_app(base_url=f"http://127.0.0.1:{port}")
     client = await aiohttp_client(app, server_kwargs={"port": port})
     _, token = await add_user(app, "alice")
@@ -391,18 +389,8 @@ def _insert_running_build(conn, owner: str, project: str, user_id: int) -> int:
     """A build whose chroot is already `running` (one transaction, so the app's dispatcher
     never sees it importing or pending and leaves it alone)."""
     project_id = store.get_project(conn, owner, project).id
-    [build_id] = store.insert_builds(
-        conn,
-        project_id,
-        user_id,
-        [store.NewBuild("http://127.0.0.1:9/hello-copr-lite-1.0-1.src.rpm")],
-        [CHROOT],
-        memory_reqs=2048,
-        timeout=3600,
-        enable_net=False,
-        repos="",
-        background=False,
-    )
+    url = "http://127.0.0.1:9/hello-copr-lite-1.0-1.src.rpm"
+    [build_id] = store_builds(conn, project_id, user_id, [url], [CHROOT])
     store.set_build_package(conn, build_id, "hello-copr-lite", None, "1.0", "1")
     for state in (State.PENDING, State.STARTING, State.RUNNING):
         assert store.set_chroot_state(conn, build_id, CHROOT, state)

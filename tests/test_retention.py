@@ -24,6 +24,15 @@ NOW = 1_000 * DAY
 S, F, R = State.SUCCEEDED, State.FAILED, State.RUNNING
 
 
+async def two_built(app, project_id: int, user_id: int) -> tuple[int, int]:
+    """Two builds of the same package, one built after the other: (older, newer)."""
+    older = await add_pending(app, project_id, user_id)
+    await wait_state(app, older, "succeeded")
+    newer = await add_pending(app, project_id, user_id)
+    await wait_state(app, newer, "succeeded")
+    return older, newer
+
+
 def row(build_id, state=S, days_ago=30.0, pkg="hello", project=1, chroot=F40, pruned=False):
     return ChrootRow(
         project,
@@ -159,10 +168,7 @@ async def test_prune_removes_by_the_rules_and_frees_the_bytes(aiohttp_client, ma
     app, _ = await start(aiohttp_client, make_app, builder)
     alice, project_id = await add_project(app)
     _, other_id = await add_project(app, name="other")
-    old = await add_pending(app, project_id, alice.id)
-    await wait_state(app, old, "succeeded")
-    new = await add_pending(app, project_id, alice.id)
-    await wait_state(app, new, "succeeded")
+    old, new = await two_built(app, project_id, alice.id)
     broken = await add_pending(app, project_id, alice.id, pkg="broken")
     await wait_state(app, broken, "failed")
     elsewhere = await add_pending(app, other_id, alice.id)  # same package, other project
@@ -259,10 +265,7 @@ async def cli(*args: str, cwd) -> tuple[int, str, str]:
 async def test_prune_command(aiohttp_client, make_app, tmp_path, server_running):
     app, client = await start(aiohttp_client, make_app, FakeBuilder())
     alice, project_id = await add_project(app)
-    old = await add_pending(app, project_id, alice.id)
-    await wait_state(app, old, "succeeded")
-    new = await add_pending(app, project_id, alice.id)
-    await wait_state(app, new, "succeeded")
+    old, new = await two_built(app, project_id, alice.id)
     await age(app, old, 15)
     ini = tmp_path / "copr-lite.ini"
     ini.write_text(f"[server]\ndata_dir = {tmp_path / 'data'}\n[signing]\nsign = no\n")

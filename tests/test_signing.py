@@ -16,7 +16,6 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,16 +28,18 @@ from test_e2e import (  # the live-server helpers
     Api,
     Dnf,
     Server,
+    dnf_copr_enable,
     finished,
     http_get,
     make_server,
     serving,
-    wait_for,
+    wait_for_build,
 )
 
 from copr_lite import auth, store
 from copr_lite.builders import PackageInfo
 from copr_lite.keys import CONFIG, DB, PUBLISHER, TOKEN_CACHE
+from copr_lite.liveserver import wait_for
 from copr_lite.signing import Signer, SigningError
 from copr_lite.testing import FakeBuilder, basic_auth, read_log, write_fake_rpm
 
@@ -95,7 +96,7 @@ def builds(server: Server, fixture_srpm) -> tuple[Api, dict[str, int]]:
         "id"
     ]
     for project, build_id in [*ids.items(), ("signed", stub)]:
-        detail = wait_for(api, build_id, finished, 120, server, "did not finish")
+        detail = wait_for_build(api, build_id, finished, 120, server, "did not finish")
         assert detail["chroots"] == {F40: "succeeded"}, (project, detail, server.log_tail())
     return api, ids
 
@@ -264,17 +265,7 @@ def dnf_fails(dnf: Dnf, *args: str, installroot: Path) -> str:
 
 def enable(dnf: Dnf, server: Server, tmp_path: Path, project: str) -> Path:
     reposdir = tmp_path / f"repos-{project}"
-    reposdir.mkdir()
-    out = dnf(
-        f"--setopt=reposdir={reposdir}",
-        "copr",
-        "enable",
-        "--hub",
-        server.url,
-        f"{OWNER}/{project}",
-        F40,
-    )
-    assert "Repository successfully enabled" in out, out
+    dnf_copr_enable(dnf, server, reposdir, project)
     text = next(reposdir.glob("*.repo")).read_text()
     assert "gpgcheck=1" in text and "repo_gpgcheck=1" in text, text
     return reposdir
@@ -396,7 +387,7 @@ def test_a_project_published_unsigned_is_signed_on_the_next_start(
         build_id = api.ok(
             "upload", f"/api/coprs/{OWNER}/old/new_build_upload/", fixture_srpm(NAME)
         )["id"]
-        wait_for(api, build_id, finished, 120, live, "did not finish")
+        wait_for_build(api, build_id, finished, 120, live, "did not finish")
         status, _ = http_get(f"{project_url(live, 'old')}/pubkey.gpg")
         assert status == 404
     rpm_path = live.data_dir / "results" / OWNER / "old" / F40 / f"{build_id:08d}-{NAME}" / RPM
@@ -408,11 +399,12 @@ def test_a_project_published_unsigned_is_signed_on_the_next_start(
     with serving(live) as proc:
         # Started without waiting for it; the signing goes on in the background.
         asc = live.data_dir / "results" / OWNER / "old" / F40 / "repodata" / "repomd.xml.asc"
-        deadline = time.monotonic() + 60
-        while not asc.exists() and time.monotonic() < deadline:
+
+        def signed() -> bool:
             assert proc.poll() is None, live.log_tail()
-            time.sleep(0.1)
-        assert asc.exists(), live.log_tail()
+            return asc.exists()
+
+        wait_for(signed, 60, "signed repomd.xml", interval=0.1, details=live.log_tail)
         pubkey = fetch(f"{project_url(live, 'old')}/pubkey.gpg", tmp_path / "old.gpg")
         db = keyring(tmp_path, pubkey)
         rpm = fetch(rpm_url(live, "old", build_id), tmp_path / RPM)

@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from copr_lite.liveserver import free_port
 from copr_lite.srpm import (
     SrpmError,
     fetch_srpm,
@@ -412,9 +413,7 @@ async def test_http_404(server: Server, tmp_path: Path) -> None:
 
 
 async def test_connection_refused(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     with pytest.raises(SrpmError, match=r"^download failed: .*127\.0\.0\.1"):
         await fetch_srpm(
             f"http://127.0.0.1:{port}/x.src.rpm",

@@ -12,7 +12,14 @@ from copr_lite.builders import BuildContext, BuildJob, Chroot, ChrootResult, Out
 from copr_lite.conformance import ConformanceError, check_builder
 from copr_lite.keys import CONFIG, DB, DISPATCHER
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, FakeBuilder, add_user, wait_until, write_fake_rpm
+from copr_lite.testing import (
+    BuilderPlugin,
+    FakeBuilder,
+    add_user,
+    store_builds,
+    wait_until,
+    write_fake_rpm,
+)
 from copr_lite.verify import ResultError, check_result, read_result_files, verify_result
 
 HELLO = PackageInfo("hello", None, "1.0", "1.fc40", "noarch")
@@ -146,19 +153,8 @@ async def test_the_dispatcher_fails_a_lying_builder(aiohttp_client, make_app):
     project_id = await db.write(store.create_project, user.id, {"name": "p"}, list(chroots))
 
     def insert(conn):
-        new = [store.NewBuild("http://x.example/hello-1.0-1.src.rpm")]
-        ids = store.insert_builds(
-            conn,
-            project_id,
-            user.id,
-            new,
-            list(chroots),
-            memory_reqs=2048,
-            timeout=60,
-            enable_net=False,
-            repos="",
-            background=False,
-        )
+        url = "http://x.example/hello-1.0-1.src.rpm"
+        ids = store_builds(conn, project_id, user.id, [url], chroots, timeout=60)
         store.import_succeeded(conn, ids[0], "/nonexistent.src.rpm", "s", "hello", None, "1.0", "1")
         return ids[0]
 

@@ -17,7 +17,15 @@ from copr_lite import store
 from copr_lite.builders import Outcome
 from copr_lite.keys import DB
 from copr_lite.states import State
-from copr_lite.testing import BuilderPlugin, FakeBuilder, Script, add_user, basic_auth, wait_until
+from copr_lite.testing import (
+    BuilderPlugin,
+    FakeBuilder,
+    Script,
+    add_user,
+    basic_auth,
+    store_builds,
+    wait_until,
+)
 
 F41, F40, EL9 = "fedora-41-x86_64", "fedora-40-x86_64", "epel-9-x86_64"
 
@@ -74,18 +82,8 @@ async def store_build(client, project: str = "hello", owner: str = "alice", **st
     proj = await db.read(store.get_project, owner, project)
     user = await db.read(store.get_user, owner)
     chroots = state.pop("chroots", [F40, F41])
-    [build_id] = await db.write(
-        store.insert_builds,
-        proj.id,
-        user.id,
-        [store.NewBuild("https://example.org/hello-1.0-1.src.rpm")],
-        chroots,
-        memory_reqs=2048,
-        timeout=3600,
-        enable_net=False,
-        repos="",
-        background=False,
-    )
+    url = "https://example.org/hello-1.0-1.src.rpm"
+    [build_id] = await db.write(store_builds, proj.id, user.id, [url], chroots)
     if state.get("package"):
         await db.write(store.set_build_package, build_id, "hello", None, "1.0", "1")
     for chroot, target in state.get("moves", {}).items():

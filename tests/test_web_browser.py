@@ -23,7 +23,6 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import free_port, serving
 from playwright import sync_api as playwright_sync
 
 from copr_lite.conformance import make_srpm
+from copr_lite.liveserver import cli, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -73,20 +72,6 @@ class Server:
     log_path: Path
 
 
-def _copr_lite(config: Path, *args: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "copr_lite", *args, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=config.parent,
-        check=False,
-    )
-    assert proc.returncode == 0, f"copr_lite {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 def _marker_pids(marker: str) -> list[int]:
     proc = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, check=False)
     return [int(pid) for pid in proc.stdout.split() if int(pid) != os.getpid()]
@@ -108,10 +93,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     log_path = workdir / "server.log"
     try:
-        with serving(config, workdir, log_path) as (proc, _):
-            assert proc.poll() is None, f"serve exited:\n{log_path.read_text()[-4000:]}"
-            _copr_lite(config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD)
-            _copr_lite(config, "user", "add", "bob", "--password-stdin", stdin=PASSWORD)
+        with serving(config, workdir, log_path) as served:
+            assert served.proc.poll() is None, f"serve exited:\n{log_path.read_text()[-4000:]}"
+            cli(config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD)
+            cli(config, "user", "add", "bob", "--password-stdin", stdin=PASSWORD)
             yield Server(f"http://127.0.0.1:{port}", workdir, log_path)
     finally:
         for pid in _marker_pids(MARKER):  # a failed test may leave a long build behind
