@@ -33,6 +33,7 @@ from pathlib import Path
 import aiohttp
 
 from copr_lite import store, testing
+from copr_lite.builders import PackageInfo
 from copr_lite.liveserver import HOST, free_port, running, wait_ready
 from copr_lite.publisher import build_dir_name
 from copr_lite.states import State
@@ -80,7 +81,7 @@ def store_builds(db_path: Path, results: Path, pages: int) -> list[int]:
         f"line {n} of a long build log, as builders write them\n" for n in range(LOG_LINES)
     )
     for build_id in ids:
-        store.set_build_package(conn, build_id, "hello", None, "1.0", "1")
+        store.set_build_package(conn, build_id, PackageInfo("hello", None, "1.0", "1", "src"))
         for chroot in CHROOTS:
             for state in (State.PENDING, State.STARTING, State.RUNNING):
                 store.set_chroot_state(conn, build_id, chroot, state)

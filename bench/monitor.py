@@ -31,6 +31,7 @@ import orjson
 from api import API_USER, MONITOR_SIZES, fill_database
 
 from copr_lite import store
+from copr_lite.builders import PackageInfo
 from copr_lite.cache import AnswerCache
 from copr_lite.config import Config
 from copr_lite.db import Database
@@ -60,7 +61,7 @@ def new_build(
     """A new build of package `name` (its import done): the package's monitor row changes."""
     url = f"https://src.example.org/{name}-9-1.src.rpm"
     [build_id] = store_builds(conn, project_id, submitter, [url], chroots)
-    store.set_build_package(conn, build_id, name, None, "9", "1")
+    store.set_build_package(conn, build_id, PackageInfo(name, None, "9", "1", "src"))
 
 
 async def cpu_ms(

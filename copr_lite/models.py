@@ -8,9 +8,22 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from .states import State
+
+
+class SourcePackage(Protocol):
+    """The package an SRPM's header names (builders.PackageInfo is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def epoch(self) -> int | None: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def release(self) -> str: ...
 
 
 @functools.cache

@@ -123,11 +123,7 @@ def insert_imported_builds(
         conn, project_id, user_id, urls, chroots, timeout=timeout, background=background
     )
     for build_id in ids:
-        p = package
-        checksum = sha or f"s{build_id}"
-        store.import_succeeded(
-            conn, build_id, srpm, checksum, p.name, p.epoch, p.version, p.release
-        )
+        store.import_succeeded(conn, build_id, srpm, sha or f"s{build_id}", package)
     return ids
 
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import new_project
 
 from copr_lite import services, store
+from copr_lite.builders import PackageInfo
 from copr_lite.cache import AnswerCache, Fresh
 from copr_lite.changes import build_tag, chroots_tag, project_tag
 from copr_lite.keys import ANSWERS, CONFIG, DB, SERVICES
@@ -43,7 +44,9 @@ async def submit(client, token, project: str, package: str) -> int:
     )
     assert resp.status == 200, await resp.text()
     build_id = int((await resp.json())["id"])
-    await client.server.app[DB].write(store.set_build_package, build_id, package, None, "1.0", "1")
+    await client.server.app[DB].write(
+        store.set_build_package, build_id, PackageInfo(package, None, "1.0", "1", "src")
+    )
     return build_id
 
 

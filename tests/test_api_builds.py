@@ -11,6 +11,7 @@ import pytest
 from conftest import new_project
 
 from copr_lite import store
+from copr_lite.builders import PackageInfo
 from copr_lite.keys import DB
 from copr_lite.states import State
 from copr_lite.testing import basic_auth
@@ -231,7 +232,9 @@ async def put_states(db, build_id, states: dict[str, State], now=1000):
 async def test_derived_state_timestamps_and_results(client, project, states, expected):
     build_id = (await (await submit(client, project)).json())["id"]
     db = client.server.app[DB]
-    await db.write(store.set_build_package, build_id, "hello", None, "1.0", "1.fc41")
+    await db.write(
+        store.set_build_package, build_id, PackageInfo("hello", None, "1.0", "1.fc41", "src")
+    )
     await put_states(db, build_id, states)
     resp = await client.get(f"/api/coprs/build_status/{build_id}/", headers=basic_auth(project))
     assert (await resp.json())["status"] == expected
@@ -303,7 +306,9 @@ async def test_monitor_is_per_package_and_chroot(client, project):
     ids = []
     for name, version in (("hello", "1.0"), ("hello", "2.0"), ("world", "0.1")):
         build_id = (await (await submit(client, project)).json())["id"]
-        await db.write(store.set_build_package, build_id, name, None, version, "1")
+        await db.write(
+            store.set_build_package, build_id, PackageInfo(name, None, version, "1", "src")
+        )
         ids.append(build_id)
     first, second, world = ids
     await put_states(

@@ -23,7 +23,7 @@ from types import ModuleType
 
 import pytest
 
-from copr_lite import BuildJob, Chroot, ChrootResult, Outcome
+from copr_lite import BuildJob, Chroot, ChrootResult, Outcome, PackageInfo
 from copr_lite.builder_image import provides_spec
 from copr_lite.config import ConfigError, load_config, render_config
 from copr_lite.conformance import make_srpm
@@ -491,7 +491,9 @@ async def test_the_dispatcher_hands_every_repository_to_the_builder(aiohttp_clie
             ["fedora-40-x86_64", "epel-9-x86_64"], timeout=60,
             repos="copr://bob/libs https://extra.example/r/",
         )  # fmt: skip
-        store.import_succeeded(conn, build_id, "/nonexistent/p.src.rpm", "s", "p", None, "1", "1")
+        store.import_succeeded(
+            conn, build_id, "/nonexistent/p.src.rpm", "s", PackageInfo("p", None, "1", "1", "src")
+        )
 
     await app[DB].write(insert)
     app[DISPATCHER].wake()

@@ -21,6 +21,7 @@ import pytest
 from test_e2e import long_srpm, marker_pids
 
 from copr_lite import store
+from copr_lite.builders import PackageInfo
 from copr_lite.conformance import build_conformance_srpms
 from copr_lite.keys import CONFIG, DB, DISPATCHER
 from copr_lite.rpmheader import read_nevra
@@ -59,13 +60,13 @@ class Pause:
 
 async def submit(app, user_id: int, srpm: Path) -> int:
     """Store a build of `srpm` whose import is done (its chroot is pending)."""
-    name, epoch, version, release, _ = read_nevra(srpm)
+    package = PackageInfo(*read_nevra(srpm))
 
     def tx(conn: sqlite3.Connection) -> int:
         project = store.get_project(conn, "alice", "proj")
         url = f"http://x.example/{srpm.name}"
         [build_id] = store_builds(conn, project.id, user_id, [url], [F40], timeout=120)
-        store.import_succeeded(conn, build_id, str(srpm), srpm.name, name, epoch, version, release)
+        store.import_succeeded(conn, build_id, str(srpm), srpm.name, package)
         return build_id
 
     build_id = await app[DB].write(tx)

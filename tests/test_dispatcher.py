@@ -281,7 +281,11 @@ async def test_interrupted_chroots_are_requeued_once_then_failed(
                 background=False,
             )
             store.import_succeeded(
-                conn, build_id, "/x.src.rpm", f"s{build_id}", "a", None, "1", "1"
+                conn,
+                build_id,
+                "/x.src.rpm",
+                f"s{build_id}",
+                PackageInfo("a", None, "1", "1", "src"),
             )
             for state in (State.STARTING, State.RUNNING):
                 store.set_chroot_state(conn, build_id, "epel-9-x86_64", state)

@@ -14,7 +14,7 @@ import pytest
 from test_publisher import HELLO, HELLO_SRC, build_hello_rpms
 
 from copr_lite import store
-from copr_lite.builders import Chroot
+from copr_lite.builders import Chroot, PackageInfo
 from copr_lite.config import load_config
 from copr_lite.keys import CONFIG, DB, PUBLISHER
 from copr_lite.liveserver import free_port
@@ -391,7 +391,7 @@ def _insert_running_build(conn, owner: str, project: str, user_id: int) -> int:
     project_id = store.get_project(conn, owner, project).id
     url = "http://127.0.0.1:9/hello-copr-lite-1.0-1.src.rpm"
     [build_id] = store_builds(conn, project_id, user_id, [url], [CHROOT])
-    store.set_build_package(conn, build_id, "hello-copr-lite", None, "1.0", "1")
+    store.set_build_package(conn, build_id, PackageInfo("hello-copr-lite", None, "1.0", "1", "src"))
     for state in (State.PENDING, State.STARTING, State.RUNNING):
         assert store.set_chroot_state(conn, build_id, CHROOT, state)
     return build_id

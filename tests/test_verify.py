@@ -155,7 +155,9 @@ async def test_the_dispatcher_fails_a_lying_builder(aiohttp_client, make_app):
     def insert(conn):
         url = "http://x.example/hello-1.0-1.src.rpm"
         ids = store_builds(conn, project_id, user.id, [url], chroots, timeout=60)
-        store.import_succeeded(conn, ids[0], "/nonexistent.src.rpm", "s", "hello", None, "1.0", "1")
+        store.import_succeeded(
+            conn, ids[0], "/nonexistent.src.rpm", "s", PackageInfo("hello", None, "1.0", "1", "src")
+        )
         return ids[0]
 
     build_id = await db.write(insert)

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from copr_lite import store
-from copr_lite.builders import Outcome
+from copr_lite.builders import Outcome, PackageInfo
 from copr_lite.keys import DB
 from copr_lite.states import State
 from copr_lite.testing import (
@@ -85,7 +85,9 @@ async def store_build(client, project: str = "hello", owner: str = "alice", **st
     url = "https://example.org/hello-1.0-1.src.rpm"
     [build_id] = await db.write(store_builds, proj.id, user.id, [url], chroots)
     if state.get("package"):
-        await db.write(store.set_build_package, build_id, "hello", None, "1.0", "1")
+        await db.write(
+            store.set_build_package, build_id, PackageInfo("hello", None, "1.0", "1", "src")
+        )
     for chroot, target in state.get("moves", {}).items():
         path = {
             State.PENDING: [State.PENDING],

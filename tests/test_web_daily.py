@@ -28,6 +28,7 @@ from test_web import (
 )
 
 from copr_lite import auth, store
+from copr_lite.builders import PackageInfo
 from copr_lite.keys import CONFIG, DB, PUBLISHER
 from copr_lite.states import State
 from copr_lite.testing import add_user
@@ -341,7 +342,7 @@ async def test_builds_list_filters_sorts_and_pages(app_client):
         app_client, package=True, moves={F40: State.FAILED, F41: State.SUCCEEDED}
     )
     other = await store_build(app_client, chroots=[F41])
-    await app[DB].write(store.set_build_package, other, "zlib", None, "2", "1")
+    await app[DB].write(store.set_build_package, other, PackageInfo("zlib", None, "2", "1", "src"))
     base = "/coprs/alice/hello/builds/"
 
     async def ids(query: str) -> list[int]:

@@ -99,10 +99,7 @@ async def import_build(deps: EngineDeps, build_id: int) -> None:
             build_id,
             str(path),
             sha256,
-            package.name,
-            package.epoch,
-            package.version,
-            package.release,
+            package,
         )
     except asyncio.CancelledError:
         raise

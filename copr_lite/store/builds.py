@@ -9,7 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from ..models import Build, BuildChroot, LatestBuild
+from ..models import Build, BuildChroot, LatestBuild, SourcePackage
 from ..states import UNFINISHED_CODES, State, can_move, derive_build_state
 
 
@@ -376,24 +376,17 @@ def _refresh_package_latest(
             )
 
 
-def set_build_package(
-    conn: sqlite3.Connection,
-    build_id: int,
-    name: str,
-    epoch: int | None,
-    version: str,
-    release: str,
-) -> None:
+def set_build_package(conn: sqlite3.Connection, build_id: int, package: SourcePackage) -> None:
     """Record the package read from the SRPM header; the build joins the monitor."""
     conn.execute(
         "UPDATE builds SET pkg_name = ?, pkg_epoch = ?, pkg_version = ?, pkg_release = ?"
         " WHERE id = ?",
-        (name, epoch, version, release, build_id),
+        (package.name, package.epoch, package.version, package.release, build_id),
     )
     conn.execute(
         "INSERT OR IGNORE INTO packages (project_id, name)"
         " SELECT project_id, ? FROM builds WHERE id = ?",
-        (name, build_id),
+        (package.name, build_id),
     )
     chroots = [
         r[0]

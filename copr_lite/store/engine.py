@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
-from ..models import PendingChroot
+from ..models import PendingChroot, SourcePackage
 from ..states import UNFINISHED_CODES, State
 from .builds import set_build_package, set_chroot_state
 
@@ -27,17 +27,14 @@ def import_succeeded(
     build_id: int,
     srpm_path: str,
     sha256: str,
-    name: str,
-    epoch: int | None,
-    version: str,
-    release: str,
+    package: SourcePackage,
 ) -> None:
     """Record the imported SRPM and its header; its importing chroots become pending."""
     conn.execute(
         "UPDATE builds SET srpm_path = ?, srpm_sha256 = ? WHERE id = ?",
         (srpm_path, sha256, build_id),
     )
-    set_build_package(conn, build_id, name, epoch, version, release)
+    set_build_package(conn, build_id, package)
     for chroot in _importing_chroots(conn, build_id):
         set_chroot_state(conn, build_id, chroot, State.PENDING)
 
