@@ -269,7 +269,11 @@ async def test_rebuild_resubmits_the_imported_srpm(app_client, fixture_srpm):
     srpm = import_log_path(app_client, build).parent / "hello-1.0-1.src.rpm"
     srpm.write_bytes(fixture_srpm("hello-copr-lite").read_bytes())
     await app[DB].write(
-        store.import_succeeded, build, str(srpm), "0" * 64, "hello", None, "1.0", "1"
+        store.import_succeeded,
+        build,
+        str(srpm),
+        "0" * 64,
+        PackageInfo("hello", None, "1.0", "1", "src"),
     )
 
     resp = await post(app_client, f"/builds/{build}/rebuild/", {"failed": "y"}, csrf)
