@@ -294,30 +294,6 @@ async def _fetch_hops(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-async def fetch_srpm(
-    url: str,
-    dest: Path,
-    *,
-    allowed_networks: tuple[str, ...],
-    size_limit: int,
-    time_limit: float = 300.0,
-    log: LogWriter | None = None,
-) -> str:
-    """Download the SRPM at `url` (http or https) into `dest`; return its sha256 hex.
-
-    Raises SrpmError (refused address or scheme, HTTP error, too large, too slow, too many
-    redirects, network error). Nothing is left at `dest` when it fails or is cancelled.
-    """
-    return await download(
-        url,
-        dest,
-        allowed_networks=allowed_networks,
-        size_limit=size_limit,
-        time_limit=time_limit,
-        log=log,
-    )
-
-
 async def download(
     url: str,
     dest: Path,
@@ -328,9 +304,13 @@ async def download(
     log: LogWriter | None = None,
     what: str = "the SRPM",
 ) -> str:
-    """Download any file at `url` (http or https) into `dest` under the SRPM URL policy
+    """Download the file at `url` (http or https) into `dest` under the SRPM URL policy
     (addresses, redirects, size and time limits); return its sha256 hex. `what` names the
-    file in the "larger than" error. Same errors and clean-up as `fetch_srpm`."""
+    file in the "larger than" error.
+
+    Raises SrpmError (refused address or scheme, HTTP error, too large, too slow, too many
+    redirects, network error). Nothing is left at `dest` when it fails or is cancelled.
+    """
     try:
         start = URL(url)
     except (ValueError, TypeError):
@@ -356,6 +336,10 @@ async def download(
         raise
     await _emit(log, f"Downloaded {size} bytes, sha256 {digest}")
     return digest
+
+
+# The import step's name for it: the SRPM is the file downloaded.
+fetch_srpm = download
 
 
 # ---------------------------------------------------------------- header

@@ -24,6 +24,7 @@ from copr_lite.liveserver import (
     serving_directory,
 )
 from copr_lite.srpm import SrpmError
+from copr_lite.testing import LogLines as Log
 
 LOOPBACK = ("127.0.0.0/8",)
 MIB = 1024 * 1024
@@ -47,18 +48,6 @@ install -D -m 0755 %{{SOURCE0}} %{{buildroot}}/usr/bin/{name}
 %files
 /usr/bin/{name}
 """
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    async def __call__(self, line: str) -> None:
-        self.lines.append(line)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 @pytest.fixture
