@@ -3,7 +3,8 @@ line run once (`cli`), a process for the length of a block (`running`), `python 
 serve` until it says it is serving (`serving`), polling until something holds (`wait_for`,
 `wait_ready`), a directory served over HTTP (`serving_directory`), and git repositories:
 made and committed to with `commit_files`, served for cloning over HTTP by
-`git_http_server` (git's own `git http-backend` behind a small CGI bridge).
+`git_http_server` (git's own `git http-backend` behind a small CGI bridge) or over git's
+own protocol by `git_daemon`.
 
 It lives in the package, not in tests/, so that tests (`pytest`) and benchmarks (`python
 bench/x.py`) import the same module without touching sys.path, and so that a plugin's own
@@ -389,3 +390,26 @@ def git_http_server(repos_dir: Path) -> contextlib.AbstractContextManager[str]:
             clone_url = f"{base}/hello"
     """
     return http_server(functools.partial(GitBackend, root=repos_dir))
+
+
+@contextlib.contextmanager
+def git_daemon(repos_dir: Path) -> Iterator[str]:
+    """`git daemon` serving the repositories under `repos_dir` on a free port of HOST over
+    git's own protocol for the length of the block; yields the base URL
+    (git://127.0.0.1:PORT): `repos_dir/NAME` clones from `<base URL>/NAME`."""
+    port = free_port()
+    cmd = [
+        "git", "daemon", "--export-all", "--reuseaddr", "--informative-errors",
+        f"--base-path={repos_dir}", f"--listen={HOST}", f"--port={port}",
+    ]  # fmt: skip
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env={**os.environ, **_GIT_ENV}) as proc:
+        try:
+
+            def listening() -> bool:
+                with socket.socket() as sock:
+                    return sock.connect_ex((HOST, port)) == 0
+
+            wait_for(listening, 10, "git daemon listening")
+            yield f"git://{HOST}:{port}"
+        finally:
+            stop(proc, within=5)

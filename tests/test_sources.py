@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from copr_lite.forms import ValidationError
 from copr_lite.liveserver import (
     commit_files,
     free_port,
+    git_daemon,
     git_http_server,
     http_server,
     serving_directory,
@@ -332,6 +334,49 @@ async def test_credentials_in_the_clone_url_stay_out_of_the_log(tmp_path, repos,
     for text in (log.text, log2.text, str(failed.value)):
         assert "s3cret-word" not in text
     assert "Cloning http://127.0.0.1" in log.text
+
+
+async def test_a_host_name_is_resolved_once_and_git_connects_there(tmp_path, repos, git_base):
+    commit_files(repos / "hello", {"hello-src.spec": spec_text(), "hello.sh": "x\n"})
+    port = git_base.rsplit(":", 1)[1]
+    log = Log()
+    srpm = await make(tmp_path, "scm", {"clone_url": f"http://localhost:{port}/hello"}, log=log)
+    assert (await header(srpm))[0] == "hello-src"
+    assert f"Connecting to localhost port {port} (127.0.0.1)" in log.text
+    with pytest.raises(SrpmError, match=r"refused: 127\.0\.0\.1 is a loopback .* \(localhost"):
+        await make(tmp_path, "scm", {"clone_url": f"http://localhost:{port}/hello"}, allowed=())
+
+
+async def test_git_connects_to_the_checked_address_only(tmp_path, repos, git_base, monkeypatch):
+    """The name is looked up once, by the server: git connects to the address checked then.
+    "pinned.invalid" resolves only through the server's look-up (the system's resolver knows
+    no such name), so the clone works only if git uses the pinned address."""
+    commit_files(repos / "hello", {"hello-src.spec": spec_text(), "hello.sh": "x\n"})
+    port = int(git_base.rsplit(":", 1)[1])
+    loop = asyncio.get_running_loop()
+    looked_up = []
+
+    async def getaddrinfo(host, port, *args, **kwargs):
+        looked_up.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    url = f"http://pinned.invalid:{port}/hello"
+    srpm = await make(tmp_path, "scm", {"clone_url": url})
+    assert (await header(srpm))[0] == "hello-src"
+    assert looked_up == ["pinned.invalid"]
+
+
+async def test_clone_over_the_git_protocol(tmp_path, repos):
+    commit_files(repos / "hello", {"hello-src.spec": spec_text(), "hello.sh": "x\n"})
+    with git_daemon(repos) as base:
+        port = base.rsplit(":", 1)[1]
+        log = Log()
+        srpm = await make(tmp_path, "scm", {"clone_url": f"git://localhost:{port}/hello"}, log=log)
+        assert (await header(srpm))[0] == "hello-src"
+        assert f"Connecting to localhost port {port} (127.0.0.1)" in log.text
+        with pytest.raises(SrpmError, match="refused"):
+            await make(tmp_path, "scm", {"clone_url": f"{base}/hello"}, allowed=())
 
 
 # ---------------------------------------------------------------- parse_source
