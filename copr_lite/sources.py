@@ -240,6 +240,19 @@ class _Work:
 # ---------------------------------------------------------------- making
 
 
+def _secrets(url: URL) -> tuple[str, ...]:
+    """What of `url`'s credentials must not appear in a log line: the password, and the
+    user name when it is the token (no password, as forges take one); a short user name
+    alone ("git") only where it stands before "@"."""
+    found: list[str] = []
+    for user, password in ((url.raw_user, url.raw_password), (url.user, url.password)):
+        if password:
+            found += [f"{user or ''}:{password}@", password]
+        elif user:
+            found += [f"{user}@", *([user] if len(user) >= 8 else [])]
+    return tuple(dict.fromkeys(found))
+
+
 class _Maker:
     """One SRPM being made: the steps, each logged, checked for size, and named so that a
     time-out says which step it stopped."""
@@ -345,10 +358,7 @@ class _Maker:
         text = str(source["clone_url"])
         shown = public_url(text)
         url = URL(text)
-        if url.password or url.user:
-            self.secrets = tuple(
-                s for s in (url.raw_password, url.password, url.raw_user, url.user) if s
-            )
+        self.secrets = _secrets(url)
         if url.scheme == "git" and url.explicit_port is None:
             url = url.with_port(GIT_PORT)
         committish = str(source.get("committish") or "")
@@ -483,7 +493,8 @@ class _Maker:
         await self._check_size()
         # A rename onto a name nothing holds (links included): nothing is written through a
         # link the repository planted.
-        await asyncio.to_thread(part.rename, self.work.real_dir(folder, "the spec's folder") / name)
+        real = await asyncio.to_thread(self.work.real_dir, folder, "the spec's folder")
+        await asyncio.to_thread(part.rename, real / name)
 
     # ------------------------------------------------ the source types
 

@@ -333,6 +333,12 @@ async def test_credentials_in_the_clone_url_stay_out_of_the_log(tmp_path, repos,
         await make(tmp_path, "scm", {"clone_url": url + "-missing"}, log=log2)
     for text in (log.text, log2.text, str(failed.value)):
         assert "s3cret-word" not in text
+    # A token given as the user name (as forges take one) stays out too.
+    url = git_base.replace("http://", "http://tok3n-abcdefgh@") + "/hello-missing"
+    log3 = Log()
+    with pytest.raises(SrpmError) as failed:
+        await make(tmp_path, "scm", {"clone_url": url}, log=log3)
+    assert "tok3n-abcdefgh" not in log3.text + str(failed.value)
     assert "Cloning http://127.0.0.1" in log.text
 
 
