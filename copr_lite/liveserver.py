@@ -392,6 +392,11 @@ def git_http_server(repos_dir: Path) -> contextlib.AbstractContextManager[str]:
     return http_server(functools.partial(GitBackend, root=repos_dir))
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
 @contextlib.contextmanager
 def git_daemon(repos_dir: Path) -> Iterator[str]:
     """`git daemon` serving the repositories under `repos_dir` on a free port of HOST over
@@ -402,14 +407,10 @@ def git_daemon(repos_dir: Path) -> Iterator[str]:
         "git", "daemon", "--export-all", "--reuseaddr", "--informative-errors",
         f"--base-path={repos_dir}", f"--listen={HOST}", f"--port={port}",
     ]  # fmt: skip
-    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env={**os.environ, **_GIT_ENV}) as proc:
+    env = {**os.environ, **_GIT_ENV}
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env, text=True) as proc:
         try:
-
-            def listening() -> bool:
-                with socket.socket() as sock:
-                    return sock.connect_ex((HOST, port)) == 0
-
-            wait_for(listening, 10, "git daemon listening")
+            wait_for(lambda: _listening(port), 10, "git daemon listening")
             yield f"git://{HOST}:{port}"
         finally:
             stop(proc, within=5)
