@@ -643,6 +643,8 @@ async def make_srpm(
         if not limit.expired():
             raise
         raise SrpmError(f"{maker.step} stopped: over the time limit of {time_limit:g} s") from None
+    except OSError as exc:  # the server's own file system: full, or not writable
+        raise SrpmError(f"{maker.step}: {exc.strerror or exc}") from None
     srpm = await asyncio.to_thread(maker.deliver, folder, out_dir)
     await maker.say(f"Made {srpm.name}")
     return srpm

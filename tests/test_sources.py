@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from copr_lite import sources
+from copr_lite import processes, sources
 from copr_lite.builders import read_rpm_headers
 from copr_lite.errors import BadRequest
 from copr_lite.forms import ValidationError
@@ -27,6 +27,7 @@ from copr_lite.liveserver import (
 )
 from copr_lite.srpm import SrpmError
 from copr_lite.testing import LogLines as Log
+from copr_lite.testing import wait_until
 
 LOOPBACK = ("127.0.0.0/8",)
 MIB = 1024 * 1024
@@ -253,11 +254,27 @@ async def test_custom_script_failures(tmp_path):
         await make(tmp_path, "custom", {"script": script, "resultdir": "res"})
 
 
+def sleeping(marker: str) -> list[int]:
+    """Processes running `sleep <marker>`."""
+    wanted = f"sleep\0{marker}\0".encode()
+    return [pid for pid, cmdline in processes.proc_files("cmdline") if cmdline == wanted]
+
+
 async def test_time_limit_stops_the_step(tmp_path):
     started = time.monotonic()
     with pytest.raises(SrpmError, match="the custom script stopped: over the time limit of 1 s"):
-        await make(tmp_path, "custom", {"script": "sleep 60\n"}, time_limit=1)
+        await make(tmp_path, "custom", {"script": "sleep 61\n"}, time_limit=1)
     assert time.monotonic() - started < 10
+    assert sleeping("61") == []
+
+
+async def test_cancelling_stops_the_step(tmp_path):
+    making = asyncio.ensure_future(make(tmp_path, "custom", {"script": "sleep 62\n"}))
+    await wait_until(lambda: asyncio.sleep(0, bool(sleeping("62"))))
+    making.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await making
+    assert sleeping("62") == []
 
 
 async def test_size_limit_of_the_work_tree(tmp_path):
