@@ -268,10 +268,20 @@ class _Maker:
         self.step = "starting"
         self.secrets: tuple[str, ...] = ()
 
-    async def say(self, line: str) -> None:
+    def redact(self, line: str) -> str:
         for secret in self.secrets:
             line = line.replace(secret, "***")
-        await self.log(line)
+        return line
+
+    async def say(self, line: str) -> None:
+        await self.log(self.redact(line))
+
+    def sandboxed(self, argv: list[str], cwd: Path) -> list[str]:
+        """`argv` run in bubblewrap, the work directory as /build, `cwd` (in it) the
+        working directory."""
+        bind = ["--bind", str(self.work.top), INSIDE]
+        inside = self.work.inside(cwd)
+        return [*sandbox.bwrap_argv("bwrap", bind, home=INSIDE, cwd=inside), *argv]
 
     # ------------------------------------------------ running steps
 
@@ -315,13 +325,12 @@ class _Maker:
         tail: collections.deque[str] = collections.deque(maxlen=_TAIL)
 
         async def log(line: str) -> None:
+            line = self.redact(line)
             tail.append(line)
-            await self.say(line)
+            await self.log(line)
 
         if sandboxed:
-            bind = ["--bind", str(self.work.top), INSIDE]
-            inside = self.work.inside(cwd or self.work.top)
-            argv = [*sandbox.bwrap_argv("bwrap", bind, home=INSIDE, cwd=inside), *argv]
+            argv = self.sandboxed(argv, cwd or self.work.top)
             cwd = None
         await self.say(f"Running {step}")
         try:
@@ -329,21 +338,13 @@ class _Maker:
         except OSError as exc:
             raise SrpmError(f"{step}: cannot run {argv[0]}: {exc.strerror}") from None
         if code != 0:
-            reason = last_line(list(tail))
-            for secret in self.secrets:
-                reason = reason.replace(secret, "***")
-            raise SrpmError(f"{step} failed with exit code {code}: {reason}")
+            raise SrpmError(f"{step} failed with exit code {code}: {last_line(list(tail))}")
 
     async def capture(self, step: str, argv: list[str], cwd: Path) -> str:
         """Run a sandboxed command whose output is data: its stdout; stderr goes to the
         log."""
         self.step = step
-        bind = ["--bind", str(self.work.top), INSIDE]
-        full = [
-            *sandbox.bwrap_argv("bwrap", bind, home=INSIDE, cwd=self.work.inside(cwd)),
-            *argv,
-        ]
-        code, out, err = await self._within_size(processes.run_captured(full))
+        code, out, err = await self._within_size(processes.run_captured(self.sandboxed(argv, cwd)))
         errors = err.decode(errors="replace").splitlines()
         for line in errors:
             await self.say(line)
