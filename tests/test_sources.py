@@ -173,7 +173,14 @@ async def test_a_url_source_on_a_refused_network_is_not_downloaded(tmp_path, rep
         with pytest.raises(SrpmError, match=r"refused: 127\.0\.0\.2 is a loopback or private"):
             await make(tmp_path, "scm", values, allowed=("127.0.0.1/32",))
         srpm = await make(tmp_path, "scm", values, allowed=("127.0.0.0/8",))
-    assert (await header(srpm))[0] == "hello-src"
+        assert (await header(srpm))[0] == "hello-src"
+        srpm.unlink()
+        # A URL source whose file is in the repository is not downloaded at all.
+        commit_files(repos / "dl", {"hello.sh": "echo committed\n"})
+        log = Log()
+        srpm = await make(tmp_path, "scm", values, allowed=("127.0.0.1/32",), log=log)
+    assert "Source hello.sh is in the repository" in log.text
+    assert "Downloading" not in log.text
 
 
 # ---------------------------------------------------------------- make_srpm
