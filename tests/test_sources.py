@@ -142,6 +142,10 @@ async def test_subdirectory_and_explicit_spec(tmp_path, repos, git_base):
         await make(tmp_path, "scm", {"clone_url": url, "subdirectory": "pkg"})
     with pytest.raises(SrpmError, match="subdirectory 'nothere' is not in the repository"):
         await make(tmp_path, "scm", {"clone_url": url, "subdirectory": "nothere"})
+    (repos / "multi" / "outside").symlink_to(tmp_path)
+    commit_files(repos / "multi", {})
+    with pytest.raises(SrpmError, match="'outside' is not a directory in the work tree"):
+        await make(tmp_path, "scm", {"clone_url": url, "subdirectory": "outside"})
 
 
 async def test_a_missing_url_source_is_downloaded_when_allowed(tmp_path, repos, git_base):
@@ -256,9 +260,12 @@ async def test_custom_script_failures(tmp_path):
         await make(tmp_path, "custom", {"script": "echo nothing\n"})
     with pytest.raises(SrpmError, match="the script left no the result directory 'res'"):
         await make(tmp_path, "custom", {"script": "true\n", "resultdir": "res"})
+    # Links must not lead the server out of the work tree.
     script = "ln -s / res\n"
     with pytest.raises(SrpmError, match="not a directory in the work tree"):
         await make(tmp_path, "custom", {"script": script, "resultdir": "res"})
+    with pytest.raises(SrpmError, match=r"x\.src\.rpm is not a regular file"):
+        await make(tmp_path, "custom", {"script": "ln -s /etc/hostname x.src.rpm\n"})
 
 
 def sleeping(marker: str) -> list[int]:
