@@ -93,6 +93,17 @@ def _text(values: Mapping[str, object], key: str, limit: int = FIELD_LIMIT) -> s
     return value.strip()
 
 
+def _words(values: Mapping[str, object], key: str, limit: int) -> str:
+    """Space-separated words, given as text or as a list of texts (copr-cli sends
+    `builddeps` as a JSON list); stored space-joined."""
+    value = values.get(key)
+    if isinstance(value, list | tuple):
+        if not all(isinstance(item, str) for item in value):
+            raise validation_error(key, "Must be text or a list of texts.")
+        value = " ".join(value)
+    return " ".join(_text({key: value}, key, limit).split())
+
+
 def _relative_path(values: Mapping[str, object], key: str) -> str:
     """A path inside the work tree: relative, without "..", normalised ("" for the top)."""
     text = _text(values, key)
@@ -166,14 +177,14 @@ def _custom_source(values: Mapping[str, object]) -> dict[str, object]:
     if "\x00" in script:
         raise validation_error("script", "Must not contain NUL characters.")
     chroot = _text(values, "chroot") or DEFAULT_CUSTOM_CHROOT
-    builddeps = " ".join(_text(values, "builddeps", BUILDDEPS_LIMIT).split())
+    builddeps = _words(values, "builddeps", BUILDDEPS_LIMIT)
     return {
         # As Copr keeps it: line ends made Unix ones, so a pasted script runs.
         "script": script.replace("\r\n", "\n"),
         "chroot": chroot,
         "builddeps": builddeps,
         "resultdir": _relative_path(values, "resultdir"),
-        "repos": check_repos(_text(values, "repos", BUILDDEPS_LIMIT)),
+        "repos": check_repos(_words(values, "repos", BUILDDEPS_LIMIT)),
     }
 
 

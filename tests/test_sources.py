@@ -483,8 +483,16 @@ def test_parse_custom():
         "resultdir": "out",
         "repos": "",
     }
+    source = sources.parse_source(
+        "custom",
+        {"script": "x", "builddeps": ["make", "gcc"], "repos": ["https://r.example/a"],
+         "chroot": None, "resultdir": "."},
+    )  # fmt: skip
+    assert (source["builddeps"], source["repos"]) == ("make gcc", "https://r.example/a")
+    assert (source["chroot"], source["resultdir"]) == ("fedora-latest-x86_64", "")
     for values, field in (
         ({}, "script"),
+        ({"script": "x", "builddeps": ["make", 1]}, "builddeps"),
         ({"script": "x" * (64 * 1024 + 1)}, "script"),
         ({"script": "x", "resultdir": "../up"}, "resultdir"),
         ({"script": "x", "repos": "not a url"}, "repos"),
