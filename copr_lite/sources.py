@@ -487,7 +487,7 @@ class _Maker:
         if name in ("", ".", "..") or "\x00" in name:
             raise SrpmError(f"cannot tell the file name of the source {shown}")
         if await asyncio.to_thread(os.path.lexists, folder / name):
-            await self.say(f"Source {name} is in the repository")
+            await self.say(f"Source {name} is there already: not downloaded")
             return
         url = value.split("#", 1)[0]
         self.step = f"downloading {name}"

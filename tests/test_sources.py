@@ -183,7 +183,7 @@ async def test_a_url_source_on_a_refused_network_is_not_downloaded(tmp_path, rep
         commit_files(repos / "dl", {"hello.sh": "echo committed\n"})
         log = Log()
         srpm = await make(tmp_path, "scm", values, allowed=("127.0.0.1/32",), log=log)
-    assert "Source hello.sh is in the repository" in log.text
+    assert "Source hello.sh is there already: not downloaded" in log.text
     assert "Downloading" not in log.text
 
 
