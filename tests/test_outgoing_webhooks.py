@@ -5,8 +5,6 @@ signature as README's "Outgoing webhooks" tells receivers to."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from test_dispatcher import CHROOTS, add_pending, add_project, start, wait_state
+from test_plugin_docs import readme_block
 from test_web import sign_in
 
 from copr_lite.keys import CONFIG
@@ -25,12 +24,14 @@ FAST = {"retry_base_seconds": "0.2", "timeout_seconds": "3"}
 API = "/api_3/webhook/outgoing/alice/proj"
 
 
-def verify(secret: str, header: str, body: bytes, tolerance: float = 300) -> bool:
-    """The README's receiver check: t and v1 from the header, HMAC-SHA256 of "<t>.<body>"."""
-    parts = dict(item.split("=", 1) for item in header.split(","))
-    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
-    fresh = abs(time.time() - int(parts["t"])) <= tolerance
-    return fresh and hmac.compare_digest(expected.hexdigest(), parts["v1"])
+def readme_verify() -> Any:
+    """`verify_signature` as README's "Outgoing webhooks" gives it to receivers."""
+    namespace: dict[str, Any] = {}
+    exec(readme_block("### Headers and the signature", "python"), namespace)
+    return namespace["verify_signature"]
+
+
+verify = readme_verify()
 
 
 @dataclass
@@ -67,6 +68,8 @@ class Receiver:
                 "body": json.loads(body),
                 "event": request.headers["X-Copr-Lite-Event"],
                 "delivery": request.headers["X-Copr-Lite-Delivery"],
+                "signature": request.headers["X-Copr-Lite-Signature"],
+                "raw": body,
                 "signed": verify(self.secret, request.headers["X-Copr-Lite-Signature"], body),
                 "content_type": request.content_type,
             }
@@ -198,6 +201,11 @@ async def test_a_builds_events_arrive_signed_in_order(aiohttp_client, make_app):
     assert len(events) == 4  # build.started once, though both chroots started together
     assert all(r["signed"] and r["content_type"] == "application/json" for r in receiver.requests)
     assert len({r["delivery"] for r in receiver.requests}) == 4
+    # The check fails for another body, another secret or an old signature.
+    first = receiver.requests[0]
+    assert not verify(receiver.secret, first["signature"], first["raw"] + b" ")
+    assert not verify("another secret!!", first["signature"], first["raw"])
+    assert not verify(receiver.secret, first["signature"], first["raw"], tolerance=-1)
     config = app[CONFIG]
     for r in receiver.requests:
         body = r["body"]
