@@ -206,6 +206,42 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "package sources, build sources, incoming webhooks",
+        """
+        -- A package's source (sources.py): 'unset' for a package only built from SRPMs,
+        -- 'scm' or 'custom'; its settings as JSON; whether a forge push rebuilds it; the
+        -- options its builds take (timeout, chroot_denylist) as JSON.
+        ALTER TABLE packages ADD COLUMN source_type TEXT NOT NULL DEFAULT 'unset';
+        ALTER TABLE packages ADD COLUMN source_json TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE packages ADD COLUMN webhook_rebuild INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE packages ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}';
+        -- What a build is made from: 'link' (an SRPM URL), 'upload', 'scm' or 'custom'
+        -- (then the source's settings as they were when it was submitted).
+        ALTER TABLE builds ADD COLUMN source_type TEXT NOT NULL DEFAULT 'link';
+        ALTER TABLE builds ADD COLUMN source_json TEXT NOT NULL DEFAULT '{}';
+        UPDATE builds SET source_type = 'upload' WHERE source_url LIKE '%/srpm-builds/%';
+        -- The secret of the project's incoming webhooks; NULL until one is generated.
+        ALTER TABLE projects ADD COLUMN webhook_secret TEXT;
+        -- Every incoming webhook delivery, with what it did. A forge's delivery id is
+        -- taken once per project, so a replayed delivery builds nothing.
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            forge TEXT NOT NULL,
+            delivery_id TEXT,
+            event TEXT NOT NULL,
+            received_on INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            build_ids TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE UNIQUE INDEX webhook_deliveries_once
+            ON webhook_deliveries(project_id, forge, delivery_id) WHERE delivery_id IS NOT NULL;
+        CREATE INDEX webhook_deliveries_project ON webhook_deliveries(project_id, id);
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

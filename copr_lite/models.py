@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,6 +166,9 @@ class Build:
         submitted_on: Unix time it was stored.
         started_on: Unix time of its first chroot's start, or None.
         ended_on: Unix time of its last chroot's end once every chroot ended, else None.
+        source_type: what it is made from: ``link`` (an SRPM URL), ``upload``, ``scm`` or
+            ``custom`` (a package source, see sources.py).
+        source_json: the source's settings as JSON for scm and custom (``source_dict``).
         chroots: one BuildChroot per chroot, ordered by name; each carries a ``State``.
         built_packages: the union of its chroots' ``built_packages``.
     """
@@ -190,6 +194,8 @@ class Build:
     submitted_on: int
     started_on: int | None
     ended_on: int | None
+    source_type: str = "link"
+    source_json: str = "{}"
     chroots: tuple[BuildChroot, ...] = ()
     built_packages: tuple[str, ...] = ()
 
@@ -203,6 +209,12 @@ class Build:
         if self.pkg_version is None:
             return None
         return f"{self.pkg_version}-{self.pkg_release}" if self.pkg_release else self.pkg_version
+
+    @property
+    def source_dict(self) -> dict[str, Any]:
+        """The settings of a package source (scm, custom) the build is made from; else {}."""
+        found = json.loads(self.source_json)
+        return found if isinstance(found, dict) else {}
 
 
 @dataclass(frozen=True, slots=True)

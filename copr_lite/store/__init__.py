@@ -47,8 +47,11 @@ from .packages import (
     builds_newest_first,
     built_package_rows,
     delete_package,
+    get_package,
     packages_page,
     project_build_ids,
+    save_package,
+    webhook_packages,
 )
 from .pages import (
     ACTIVE_CODES,
@@ -85,7 +88,9 @@ from .projects import (
     set_chroot_repos,
     set_permission,
     set_project_chroots,
+    set_webhook_secret,
     update_project,
+    webhook_secret,
 )
 from .usage import (
     RETENTION_FIELDS,
@@ -167,6 +172,7 @@ __all__ = [
     "get_builds",
     "get_chroot_packages",
     "get_chroot_settings",
+    "get_package",
     "get_password_hash",
     "get_project",
     "get_project_with_roles",
@@ -202,6 +208,7 @@ __all__ = [
     "record_import_bytes",
     "recover_interrupted",
     "retention_rows",
+    "save_package",
     "search_packages",
     "search_projects",
     "set_api_token",
@@ -214,6 +221,9 @@ __all__ = [
     "set_permission",
     "set_project_chroots",
     "set_source_url",
+    "set_webhook_secret",
     "unfinished_builds",
     "update_project",
+    "webhook_packages",
+    "webhook_secret",
 ]

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..models import Build, BuildChroot, LatestBuild, SourcePackage
@@ -15,10 +16,17 @@ from ..states import UNFINISHED_CODES, State, can_move, derive_build_state
 
 @dataclass(frozen=True)
 class NewBuild:
-    """What new_build stores for each SRPM (one build per URL or uploaded file)."""
+    """What new_build stores for each source: an SRPM URL, an uploaded file, or a package
+    source (`source_type` 'scm' or 'custom' with its settings, see sources.py)."""
 
     source_url: str
     srpm_path: str | None = None
+    source_type: str = "link"
+    source: Mapping[str, object] | None = None
+
+    @property
+    def stored_type(self) -> str:
+        return "upload" if self.srpm_path is not None else self.source_type
 
 
 def insert_builds(
@@ -40,14 +48,16 @@ def insert_builds(
     importing = State.IMPORTING.code
     for source in sources:
         cur = conn.execute(
-            "INSERT INTO builds (project_id, submitter_id, source_url, srpm_path, memory_reqs,"
-            " timeout, enable_net, repos, background, submitted_on)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO builds (project_id, submitter_id, source_url, srpm_path, source_type,"
+            " source_json, memory_reqs, timeout, enable_net, repos, background, submitted_on)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 project_id,
                 submitter_id,
                 source.source_url,
                 source.srpm_path,
+                source.stored_type,
+                json.dumps(dict(source.source or {}), sort_keys=True),
                 memory_reqs,
                 timeout,
                 int(enable_net),
@@ -85,7 +95,8 @@ BUILD_COLUMNS = (
     "b.id, b.project_id, u.name AS owner_name, p.name AS project_name,"
     " s.name AS submitter_name, b.source_url, b.srpm_path, b.srpm_sha256, b.pkg_name,"
     " b.pkg_epoch, b.pkg_version, b.pkg_release, b.memory_reqs, b.timeout, b.enable_net,"
-    " b.repos, b.background, b.canceled, b.submitted_on, b.started_on, b.ended_on"
+    " b.repos, b.background, b.canceled, b.submitted_on, b.started_on, b.ended_on,"
+    " b.source_type, b.source_json"
 )
 BUILD_JOINS = (
     " FROM builds b JOIN projects p ON p.id = b.project_id JOIN users u ON u.id = p.owner_id"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..models import Build, BuiltPackage
 from ..states import UNFINISHED_CODES, State
@@ -13,12 +14,33 @@ from .builds import _builds_by_ids
 
 @dataclass(frozen=True)
 class Package:
-    """A package name a project has built, with its newest and newest succeeded build."""
+    """A package of a project: a name it has built or defined, its source ('unset' for one
+    only built from SRPMs), and its newest and newest succeeded build when asked for."""
 
     id: int
     name: str
     latest: Build | None
     latest_succeeded: Build | None
+    source_type: str = "unset"
+    source: dict[str, Any] = field(default_factory=dict)
+    webhook_rebuild: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+_PACKAGE_COLUMNS = "id, name, source_type, source_json, webhook_rebuild, options_json"
+
+
+def _package(row: sqlite3.Row, latest: Build | None, succeeded: Build | None) -> Package:
+    return Package(
+        row["id"],
+        row["name"],
+        latest,
+        succeeded,
+        row["source_type"],
+        json.loads(row["source_json"]),
+        bool(row["webhook_rebuild"]),
+        json.loads(row["options_json"]),
+    )
 
 
 def packages_page(
@@ -33,7 +55,7 @@ def packages_page(
     when `with_builds`."""
     where, params = ("AND name = ?", (name,)) if name is not None else ("", ())
     rows = conn.execute(
-        f"SELECT id, name FROM packages WHERE project_id = ? {where}"
+        f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE project_id = ? {where}"
         " ORDER BY name LIMIT ? OFFSET ?",
         (project_id, *params, limit, offset),
     ).fetchall()
@@ -42,8 +64,53 @@ def packages_page(
         latest = succeeded = None
         if with_builds:
             latest, succeeded = _package_builds(conn, project_id, row["name"])
-        packages.append(Package(row["id"], row["name"], latest, succeeded))
+        packages.append(_package(row, latest, succeeded))
     return packages
+
+
+def get_package(conn: sqlite3.Connection, project_id: int, name: str) -> Package | None:
+    """The project's package called `name` (without its builds), or None."""
+    row = conn.execute(
+        f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE project_id = ? AND name = ?",
+        (project_id, name),
+    ).fetchone()
+    return _package(row, None, None) if row is not None else None
+
+
+def save_package(
+    conn: sqlite3.Connection,
+    project_id: int,
+    name: str,
+    source_type: str,
+    source: dict[str, Any],
+    webhook_rebuild: bool,
+    options: dict[str, Any],
+) -> None:
+    """Create or update the project's package `name` with its source and build options."""
+    conn.execute(
+        "INSERT INTO packages (project_id, name, source_type, source_json, webhook_rebuild,"
+        " options_json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, name) DO UPDATE SET"
+        " source_type = excluded.source_type, source_json = excluded.source_json,"
+        " webhook_rebuild = excluded.webhook_rebuild, options_json = excluded.options_json",
+        (
+            project_id,
+            name,
+            source_type,
+            json.dumps(source, sort_keys=True),
+            int(webhook_rebuild),
+            json.dumps(options, sort_keys=True),
+        ),
+    )
+
+
+def webhook_packages(conn: sqlite3.Connection, project_id: int) -> list[Package]:
+    """The project's packages with a source that a forge push may rebuild."""
+    rows = conn.execute(
+        f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE project_id = ? AND webhook_rebuild = 1"
+        " AND source_type != 'unset' ORDER BY name",
+        (project_id,),
+    ).fetchall()
+    return [_package(row, None, None) for row in rows]
 
 
 def _package_builds(

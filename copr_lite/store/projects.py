@@ -334,3 +334,13 @@ def set_project_chroots(conn: sqlite3.Connection, project_id: int, chroots: list
         " SELECT ?, value FROM json_each(?)",
         (project_id, wanted),
     )
+
+
+def webhook_secret(conn: sqlite3.Connection, project_id: int) -> str | None:
+    """The secret of the project's incoming webhooks, or None before one is generated."""
+    row = conn.execute("SELECT webhook_secret FROM projects WHERE id = ?", (project_id,)).fetchone()
+    return row[0] if row is not None else None
+
+
+def set_webhook_secret(conn: sqlite3.Connection, project_id: int, secret: str) -> None:
+    conn.execute("UPDATE projects SET webhook_secret = ? WHERE id = ?", (secret, project_id))
