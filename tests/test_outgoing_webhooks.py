@@ -44,6 +44,7 @@ class Receiver:
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     runner: web.AppRunner | None = None
+    redirected: int = 0  # requests that followed a redirect (there must be none)
 
     @property
     def url(self) -> str:
@@ -52,6 +53,7 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/hook", self.handle)
+        app.router.add_route("*", "/moved", self.moved)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, HOST, self.port).start()
@@ -74,7 +76,12 @@ class Receiver:
                 "content_type": request.content_type,
             }
         )
-        return web.Response(status=self.answers.pop(0) if self.answers else 200)
+        status = self.answers.pop(0) if self.answers else 200
+        return web.Response(status=status, headers={"Location": "/moved"} if status < 400 else {})
+
+    async def moved(self, request: web.Request) -> web.Response:
+        self.redirected += 1
+        return web.Response(status=200)
 
     def accepted(self) -> list[dict[str, Any]]:
         """The requests answered 2xx, in order (the last of each delivery's attempts)."""
@@ -235,10 +242,14 @@ async def test_a_builds_events_arrive_signed_in_order(aiohttp_client, make_app):
     assert all(
         d["delivered"] and d["attempts"] == 1 and d["last_status_code"] == 200 for d in listed
     )
+    # The web page lists them with their last answer.
+    await sign_in(client, "alice")
+    html = await (await client.get("/coprs/alice/proj/webhooks/outgoing/")).text()
+    assert html.count("data-delivery=") == 4 and html.count("HTTP 200") == 4
 
 
 async def test_a_failing_receiver_is_retried_until_it_accepts(aiohttp_client, make_app):
-    receiver = Receiver(answers=[503, 503])
+    receiver = Receiver(answers=[503, 302])  # a redirect is a failure, not followed
     await receiver.start()
     try:
         app, client, user, project_id, alice = await setup(aiohttp_client, make_app, receiver)
@@ -259,6 +270,7 @@ async def test_a_failing_receiver_is_retried_until_it_accepts(aiohttp_client, ma
         "build.ended",
     ]
     assert all(r["signed"] for r in receiver.requests)
+    assert receiver.redirected == 0
     first = (await deliveries(client, alice))[-1]
     assert first["event"] == "build.started" and first["attempts"] == 3
     assert first["last_status_code"] == 200 and first["build_id"] == build_id

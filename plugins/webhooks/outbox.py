@@ -145,7 +145,8 @@ class Outbox:
         except Exception:
             log.exception("webhook delivery=%s: its attempt could not be stored", delivery.id)
             return
-        log.info(
+        log.log(
+            logging.WARNING if state == tables.FAILED else logging.INFO,
             'webhook attempt event=%s delivery=%s project=%s attempt=%d status=%s error="%s" '
             "state=%s next_try=%s",
             delivery.event,
