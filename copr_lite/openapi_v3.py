@@ -9,6 +9,7 @@ a trailing slash (and without one where the route has it).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from . import operations
@@ -821,8 +822,11 @@ def package_body() -> Schema:
     }
 
 
-def openapi_v3_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 description of this server's /api_3/ surface (a fresh copy)."""
+def openapi_v3_document(
+    base_url: str, chroot_names: list[str], plugin_paths: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 description of this server's /api_3/ surface, with the plugins'
+    paths under /api_3/ (`plugins.api_paths`); a fresh copy."""
     document = {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -833,7 +837,10 @@ def openapi_v3_document(base_url: str, chroot_names: list[str]) -> dict[str, Any
             "are JSON objects; keys not described are ignored.",
         },
         "servers": [{"url": base_url}],
-        "paths": v3_paths(sorted(chroot_names)),
+        "paths": {
+            **v3_paths(sorted(chroot_names)),
+            **{k: v for k, v in (plugin_paths or {}).items() if k.startswith("/api_3/")},
+        },
         "components": {
             "responses": error_responses(),
             "schemas": {

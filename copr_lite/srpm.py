@@ -210,6 +210,28 @@ class _PinnedResolver(AbstractResolver):
         return None
 
 
+def _pinned_connector(target: _Target) -> aiohttp.TCPConnector:
+    """A connector that reaches `target`'s checked addresses only, one connection a request."""
+    return aiohttp.TCPConnector(
+        resolver=_PinnedResolver(target), use_dns_cache=False, force_close=True
+    )
+
+
+async def pinned_connector(
+    url: str, allowed_networks: tuple[str, ...]
+) -> tuple[URL, aiohttp.TCPConnector]:
+    """Check `url` under the SRPM URL policy (http or https, every address the host resolves
+    to allowed) and return the URL to request with a connector pinned to the checked
+    addresses; the caller closes the connector (its session does). Raises SrpmError. For
+    other outgoing requests made under the same policy (outgoing webhooks)."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise SrpmError(f"refused: {url!r} is not a valid URL") from None
+    target = await _check_url(parsed, allowed_networks)
+    return target.url, _pinned_connector(target)
+
+
 # ---------------------------------------------------------------- download
 
 
@@ -265,9 +287,7 @@ async def _fetch_hops(
         target = await check_url(url, allowed)
         addresses = ", ".join(address for _family, address in target.addresses)
         await _emit(log, f"Connecting to {target.host} port {target.port} ({addresses})")
-        connector = aiohttp.TCPConnector(
-            resolver=_PinnedResolver(target), use_dns_cache=False, force_close=True
-        )
+        connector = _pinned_connector(target)
         async with (
             aiohttp.ClientSession(
                 connector=connector,
@@ -457,6 +477,7 @@ __all__ = [
     "download",
     "fetch_srpm",
     "import_srpm",
+    "pinned_connector",
     "read_srpm_header",
     "sha256_file",
     "srpm_file_name",

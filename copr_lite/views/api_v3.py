@@ -19,9 +19,10 @@ from ..cache import Computed, cached_json
 from ..changes import ALL_PROJECTS, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, Forbidden, NotFound
-from ..keys import ANSWERS, CONFIG, DB, SERVICES
+from ..keys import ANSWERS, CONFIG, DB, PLUGINS, SERVICES
 from ..models import Build, Project, User
 from ..openapi_v3 import openapi_v3_document
+from ..plugins import api_paths
 from ..publisher import MAX_BUILD_ID, build_dir_name
 from ..responses import json_response
 from ..states import State, derive_build_state
@@ -261,7 +262,8 @@ async def home(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    return json_response(openapi_v3_document(config.public_base_url, sorted(config.chroots)))
+    paths = api_paths(request.app[PLUGINS])
+    return json_response(openapi_v3_document(config.public_base_url, sorted(config.chroots), paths))
 
 
 async def auth_check(request: web.Request) -> web.Response:
