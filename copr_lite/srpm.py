@@ -210,7 +210,7 @@ class _PinnedResolver(AbstractResolver):
         return None
 
 
-def _pinned_connector(target: _Target) -> aiohttp.TCPConnector:
+def _pinned_connector(target: Target) -> aiohttp.TCPConnector:
     """A connector that reaches `target`'s checked addresses only, one connection a request."""
     return aiohttp.TCPConnector(
         resolver=_PinnedResolver(target), use_dns_cache=False, force_close=True
@@ -228,7 +228,7 @@ async def pinned_connector(
         parsed = URL(url)
     except (ValueError, TypeError):
         raise SrpmError(f"refused: {url!r} is not a valid URL") from None
-    target = await _check_url(parsed, allowed_networks)
+    target = await check_url(parsed, allowed_networks)
     return target.url, _pinned_connector(target)
 
 
