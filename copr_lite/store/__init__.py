@@ -122,6 +122,7 @@ from .users import (
     set_api_token,
     set_password_hash,
 )
+from .webhooks import Delivery, recent_deliveries, record_delivery, set_delivery_outcome
 
 __all__ = [
     "ACTIVE_CODES",
@@ -134,6 +135,7 @@ __all__ = [
     "RETENTION_FIELDS",
     "BuildFilter",
     "ChrootFinish",
+    "Delivery",
     "HomeSummary",
     "NewBuild",
     "Package",
@@ -204,7 +206,9 @@ __all__ = [
     "project_roles",
     "projects_by_ids",
     "projects_page",
+    "recent_deliveries",
     "record_chroot_bytes",
+    "record_delivery",
     "record_import_bytes",
     "recover_interrupted",
     "retention_rows",
@@ -216,6 +220,7 @@ __all__ = [
     "set_chroot_packages",
     "set_chroot_repos",
     "set_chroot_state",
+    "set_delivery_outcome",
     "set_package_settings",
     "set_password_hash",
     "set_permission",
