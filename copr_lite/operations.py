@@ -306,6 +306,12 @@ RESET_PACKAGE = Operation(
     (),
     Action.MODIFY,
 )
+GENERATE_WEBHOOK_SECRET = Operation(
+    "generate_webhook_secret",
+    "Replace the secret of the project's incoming webhooks with a new random one.",
+    (),
+    Action.MODIFY,
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     CREATE_PROJECT,
@@ -320,6 +326,7 @@ OPERATIONS: tuple[Operation, ...] = (
     REGENERATE_REPOS,
     SET_PERMISSIONS,
     REQUEST_PERMISSIONS,
+    GENERATE_WEBHOOK_SECRET,
 )
 
 ROLES = ("builder", "admin")
