@@ -4,6 +4,7 @@ nothing), the secret through API v3 and the web UI's Integrations tab."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -131,6 +132,17 @@ async def test_unknown_project_and_forge(app_client, alice):
         app_client, "github", "github-push", "push", path="/webhooks/svn/alice/hello/"
     )
     assert resp.status == 404 and "Unknown forge" in (await resp.json())["error"]
+
+
+async def test_an_oversized_or_compressed_delivery_is_refused(app_client, alice):
+    big = b"x" * (3 * 1024 * 1024)
+    resp = await app_client.post("/webhooks/github/alice/hello/", data=io.BytesIO(big))
+    assert resp.status == 413
+    assert (await resp.json())["errcode"] == "too_large"
+    resp = await app_client.post(
+        "/webhooks/github/alice/hello/", data=b"{}", headers={"Content-Encoding": "gzip"}
+    )
+    assert resp.status == 400
 
 
 # ---------------------------------------------------------------- the service, up to the build

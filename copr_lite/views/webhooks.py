@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import forges, services, store
+from .. import forges, forms, services, store
 from ..keys import CONFIG, DB, SERVICES
 from ..middlewares import form_routes
 from ..models import Project
@@ -59,7 +59,7 @@ async def receive(request: web.Request) -> web.Response:
     incoming = services.Incoming(
         forge=info["forge"],
         headers=request.headers,
-        body=await request.read(),
+        body=await forms.read_body(request),
         owner=info.get("username", ""),
         name=info.get("project", ""),
         project_id=int(project_id) if project_id is not None else None,
