@@ -92,9 +92,10 @@ def register_commands(registry: CommandRegistry) -> None:
 
 @hookspec
 def register_api_paths(paths: dict[str, Any]) -> None:
-    """Describe this plugin's ``/api/`` routes in the OpenAPI document (/api/openapi.json).
+    """Describe this plugin's ``/api/`` routes in the OpenAPI document (/api/openapi.json);
+    paths under ``/api_3/`` go into /api_3/openapi.json instead.
 
-    Called for each request of the document, so a blocked plugin's routes and description
+    Called for each request of a document, so a blocked plugin's routes and description
     go together.
 
     :param paths: set ``paths["/api/NAME/"] = path item`` (OpenAPI 3.0 path items; the

@@ -1,7 +1,10 @@
 """Real processes on real ports for the tests and the benchmarks: a free port, the command
 line run once (`cli`), a process for the length of a block (`running`), `python -m copr_lite
 serve` until it says it is serving (`serving`), polling until something holds (`wait_for`,
-`wait_ready`), and a directory served over HTTP (`serving_directory`).
+`wait_ready`), a directory served over HTTP (`serving_directory`), and git repositories:
+made and committed to with `commit_files`, served for cloning over HTTP by
+`git_http_server` (git's own `git http-backend` behind a small CGI bridge) or over git's
+own protocol by `git_daemon`.
 
 It lives in the package, not in tests/, so that tests (`pytest`) and benchmarks (`python
 bench/x.py`) import the same module without touching sys.path, and so that a plugin's own
@@ -22,10 +25,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+from urllib.parse import unquote
 
 HOST = "127.0.0.1"
 # How long a process has to end after SIGTERM before it is killed.
@@ -196,24 +200,26 @@ class QuietFiles(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def http_server(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    """An HTTP server on a free port of HOST, answering with `handler` from threads of this
+def http_server(
+    handler: Callable[..., http.server.BaseHTTPRequestHandler], host: str = HOST
+) -> Iterator[str]:
+    """An HTTP server on a free port of `host`, answering with `handler` from threads of this
     process for the length of the block; its base URL (no trailing slash)."""
-    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="http-server", daemon=True)
     thread.start()
     try:
-        yield f"http://{HOST}:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
 
 
-def serving_directory(directory: Path) -> contextlib.AbstractContextManager[str]:
-    """`directory`'s files over HTTP for the length of the block; the base URL."""
-    return http_server(functools.partial(QuietFiles, directory=str(directory)))
+def serving_directory(directory: Path, host: str = HOST) -> contextlib.AbstractContextManager[str]:
+    """`directory`'s files over HTTP on `host` for the length of the block; the base URL."""
+    return http_server(functools.partial(QuietFiles, directory=str(directory)), host)
 
 
 def request(
@@ -244,3 +250,167 @@ def wait_ready(
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"the server did not answer within 60 s:\n{tail(log_path)}")
+
+
+# ---------------------------------------------------------------- git repositories
+
+# No user or system configuration: the same commits on every machine.
+_GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
+_GIT_CONFIG = (
+    "-c", "user.name=copr-lite", "-c", "user.email=copr-lite@example.invalid",
+    "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false",
+)  # fmt: skip
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run `git ARGS` in `repo` without user or system configuration; its stdout.
+    AssertionError with git's output when it fails."""
+    proc = subprocess.run(
+        ["git", *_GIT_CONFIG, *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **_GIT_ENV},
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def commit_files(
+    repo: Path,
+    files: Mapping[str, str | bytes],
+    message: str = "update",
+    *,
+    branch: str | None = None,
+    tag: str | None = None,
+) -> str:
+    """Write `files` (paths relative to `repo`) into the git repository `repo`, creating it
+    (non-bare, default branch main) when missing, and commit them: on `branch` when given
+    (created from the current commit if new, and left checked out), tagged `tag` when given.
+    Returns the commit id."""
+    if not (repo / ".git").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        git(repo, "init", "--quiet")
+    if branch is not None:
+        exists = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+            cwd=repo, env={**os.environ, **_GIT_ENV}, capture_output=True, check=False,
+        ).returncode == 0  # fmt: skip
+        git(repo, "checkout", "--quiet", *([] if exists else ["-b"]), branch)
+    for name, content in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    if tag is not None:
+        git(repo, "tag", tag)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+class GitBackend(http.server.BaseHTTPRequestHandler):
+    """git's smart HTTP protocol for the repositories under `root`: each request is handed
+    to `git http-backend` as a CGI request. One request per connection (HTTP/1.0)."""
+
+    def __init__(self, *args: Any, root: Path, **kwargs: Any) -> None:
+        self.root = root
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._cgi(b"")
+
+    def do_POST(self) -> None:
+        self._cgi(self._body())
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = bytearray()
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        self.rfile.readline()  # the empty line after the last chunk
+        return bytes(body)
+
+    def _cgi(self, body: bytes) -> None:
+        path, _, query = self.path.partition("?")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **_GIT_ENV,
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": self.client_address[0],
+        }
+        if protocol := self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = protocol
+        if encoding := self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = encoding
+        proc = subprocess.run(
+            ["git", "http-backend"], input=body, capture_output=True, env=env, timeout=60
+        )
+        separator = b"\r\n\r\n" if b"\r\n\r\n" in proc.stdout else b"\n\n"
+        head, _, payload = proc.stdout.partition(separator)
+        status, headers = 200, []
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        if proc.returncode != 0 and not head:
+            status = 500
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def git_http_server(repos_dir: Path) -> contextlib.AbstractContextManager[str]:
+    """The git repositories under `repos_dir` (bare or not, e.g. made by `commit_files`),
+    clonable over HTTP for the length of the block: the repository `repos_dir/NAME` clones
+    from `<base URL>/NAME`. Yields the base URL (http://127.0.0.1:PORT, no trailing slash).
+
+        with git_http_server(tmp_path / "repos") as base:
+            clone_url = f"{base}/hello"
+    """
+    return http_server(functools.partial(GitBackend, root=repos_dir))
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
+@contextlib.contextmanager
+def git_daemon(repos_dir: Path) -> Iterator[str]:
+    """`git daemon` serving the repositories under `repos_dir` on a free port of HOST over
+    git's own protocol for the length of the block; yields the base URL
+    (git://127.0.0.1:PORT): `repos_dir/NAME` clones from `<base URL>/NAME`."""
+    port = free_port()
+    cmd = [
+        "git", "daemon", "--export-all", "--reuseaddr", "--informative-errors",
+        f"--base-path={repos_dir}", f"--listen={HOST}", f"--port={port}",
+    ]  # fmt: skip
+    env = {**os.environ, **_GIT_ENV}
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env, text=True) as proc:
+        try:
+            wait_for(lambda: _listening(port), 10, "git daemon listening")
+            yield f"git://{HOST}:{port}"
+        finally:
+            stop(proc, within=5)

@@ -764,6 +764,12 @@ def basic_auth(description: str) -> dict[str, Schema]:
     return {"basicAuth": {"type": "http", "scheme": "basic", "description": description}}
 
 
+def v1_paths(plugin_paths: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The plugins' paths that belong to /api/openapi.json (those under /api_3/ belong to
+    /api_3/openapi.json)."""
+    return {k: v for k, v in (plugin_paths or {}).items() if not k.startswith("/api_3/")}
+
+
 def openapi_document(
     base_url: str, chroot_names: list[str], plugin_paths: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -782,7 +788,7 @@ def openapi_document(
             "also be a flat JSON object with the same keys.",
         },
         "servers": [{"url": base_url}],
-        "paths": {**api_paths(sorted(chroot_names)), **(plugin_paths or {})},
+        "paths": {**api_paths(sorted(chroot_names)), **v1_paths(plugin_paths)},
         "components": {
             "schemas": COMPONENT_SCHEMAS,
             "responses": error_responses(),

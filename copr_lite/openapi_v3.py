@@ -9,6 +9,7 @@ a trailing slash (and without one where the route has it).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from . import operations
@@ -36,6 +37,7 @@ from .openapi import (
     string,
     string_map,
 )
+from .sources import SOURCE_TYPES
 
 V3_PROJECT_NAMES = {"repos": "additional_repos", "build_enable_net": "enable_net"}
 V3_CHROOT_NAMES = {"buildroot_pkgs": "additional_packages", "repos": "additional_repos"}
@@ -202,6 +204,8 @@ PACKAGE_SCHEMA = obj(
         "source_type": string(),
         "source_dict": {"type": "object"},
         "auto_rebuild": boolean(),
+        "timeout": {**integer(), "nullable": True},
+        "chroot_denylist": array(string()),
         "builds": obj(
             {
                 "latest": {**BUILD_SCHEMA, "nullable": True},
@@ -219,6 +223,24 @@ PERMISSIONS_SCHEMA = obj(
     }
 )
 ANY_OBJECT: Schema = {"type": "object"}
+# A package source's settings (sources.parse_source), as build/create/<type> and
+# package/add take them; package/add also takes the custom ones with a "script_" prefix.
+SOURCE_FIELDS: dict[str, Schema] = {
+    "clone_url": string("scm: http, https or git URL of the repository."),
+    "committish": string("scm: branch, tag or commit; empty: the default branch."),
+    "subdirectory": string("scm: where the spec is in the repository."),
+    "spec": string("scm: the spec's path in the subdirectory; empty: the one there."),
+    "scm_type": string("scm: git.", enum=["git"]),
+    "source_build_method": string("scm: how the SRPM is made.", enum=["rpkg", "make_srpm"]),
+    "script": string("custom: the script that leaves a spec and sources, or an SRPM."),
+    "chroot": string("custom: the chroot the script is meant for (informational)."),
+    "builddeps": string("custom: packages the script needs (informational)."),
+    "resultdir": string("custom: where the script leaves its results."),
+    "repos": string("custom: repositories of the script's dependencies (kept)."),
+}
+SCRIPT_FIELDS: dict[str, Schema] = {
+    f"script_{key}": SOURCE_FIELDS[key] for key in ("chroot", "builddeps", "resultdir", "repos")
+}
 
 
 def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
@@ -495,12 +517,21 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
         },
         "/api_3/build/create/{source_type}": {
             "post": operation(
-                "Builds from other sources (SCM, PyPI, RubyGems, custom, dist-git): 400",
-                ANY_OBJECT,
-                (400,),
+                "Build from a git repository (scm) or a custom script; other types are 400",
+                BUILD_SCHEMA,
+                (400, 403, 404, 409, 413),
                 operation_id="v3_build_create_other",
                 login=True,
-                parameters=[path_param("source_type", "The source type.", string())],
+                parameters=[
+                    path_param("source_type", "scm or custom.", string(enum=list(SOURCE_TYPES)))
+                ],
+                body=body_of(
+                    ops.SUBMIT_BUILD,
+                    {},
+                    skip=frozenset({"pkgs"}),
+                    extra={**build_body_extra, **SOURCE_FIELDS},
+                    required=("ownername", "projectname"),
+                ),
             )
         },
         "/api_3/build/cancel/{build_id}": {
@@ -649,30 +680,32 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
         },
         "/api_3/package/add/{ownername}/{projectname}/{package_name}/{source_type}": {
             "post": operation(
-                "Packages from other sources than SRPMs: 400",
-                ANY_OBJECT,
-                (400,),
+                ops.SAVE_PACKAGE.summary,
+                PACKAGE_SCHEMA,
+                (400, 403, 404, 409, 413),
                 operation_id="v3_package_add",
                 login=True,
                 parameters=[
                     *projects,
                     path_param("package_name", "The package name.", string()),
-                    path_param("source_type", "The source type.", string()),
+                    path_param("source_type", "scm or custom.", string(enum=list(SOURCE_TYPES))),
                 ],
+                body=body_of(ops.SAVE_PACKAGE, {}, extra={**SOURCE_FIELDS, **SCRIPT_FIELDS}),
             )
         },
         "/api_3/package/edit/{ownername}/{projectname}/{package_name}/{source_type}": {
             "post": operation(
-                "Packages from other sources than SRPMs: 400",
-                ANY_OBJECT,
-                (400,),
+                ops.SAVE_PACKAGE.summary,
+                PACKAGE_SCHEMA,
+                (400, 403, 404, 409, 413),
                 operation_id="v3_package_edit",
                 login=True,
                 parameters=[
                     *projects,
                     path_param("package_name", "The package name.", string()),
-                    path_param("source_type", "The source type.", string()),
+                    path_param("source_type", "scm or custom.", string(enum=list(SOURCE_TYPES))),
                 ],
+                body=body_of(ops.SAVE_PACKAGE, {}, extra={**SOURCE_FIELDS, **SCRIPT_FIELDS}),
             )
         },
         "/api_3/package/reset": {
@@ -687,11 +720,18 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
         },
         "/api_3/package/build": {
             "post": operation(
-                "Rebuilding a package from its source: 400",
-                ANY_OBJECT,
-                (400,),
+                "Build a package from its source (its build options are the defaults)",
+                BUILD_SCHEMA,
+                (400, 403, 404, 409, 413),
                 operation_id="v3_package_build",
                 login=True,
+                body=body_of(
+                    ops.SUBMIT_BUILD,
+                    {},
+                    skip=frozenset({"pkgs"}),
+                    extra={**build_body_extra, "package_name": string()},
+                    required=("ownername", "projectname", "package_name"),
+                ),
             )
         },
         "/api_3/package/delete": {
@@ -797,8 +837,11 @@ def package_body() -> Schema:
     }
 
 
-def openapi_v3_document(base_url: str, chroot_names: list[str]) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 description of this server's /api_3/ surface (a fresh copy)."""
+def openapi_v3_document(
+    base_url: str, chroot_names: list[str], plugin_paths: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 description of this server's /api_3/ surface, with the plugins'
+    paths under /api_3/ (`plugins.api_paths`); a fresh copy."""
     document = {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -809,7 +852,10 @@ def openapi_v3_document(base_url: str, chroot_names: list[str]) -> dict[str, Any
             "are JSON objects; keys not described are ignored.",
         },
         "servers": [{"url": base_url}],
-        "paths": v3_paths(sorted(chroot_names)),
+        "paths": {
+            **v3_paths(sorted(chroot_names)),
+            **{k: v for k, v in (plugin_paths or {}).items() if k.startswith("/api_3/")},
+        },
         "components": {
             "responses": error_responses(),
             "schemas": {

@@ -302,9 +302,33 @@ DELETE_PACKAGE = Operation(
 )
 RESET_PACKAGE = Operation(
     "reset_package",
-    "Reset a package's default source (SRPM packages have none).",
+    "Forget a package's source and build options: it is built from SRPMs only again.",
     (),
     Action.MODIFY,
+)
+SAVE_PACKAGE = Operation(
+    "save_package",
+    "Define a package with a source (scm: a git repository; custom: a script) or change it.",
+    (
+        Field("webhook_rebuild", Kind.FLAG, "A push to its repository builds it (webhooks)."),
+        Field(
+            "max_builds",
+            Kind.NUMBER,
+            "Finished builds kept per chroot; 0: the project's setting.",
+            0,
+            *forms.RETENTION_LIMITS["keep_last"],
+        ),
+        Field(
+            "timeout",
+            Kind.NUMBER,
+            "Seconds its builds may take; 0: the server's default.",
+            0,
+            0,
+            forms.MAX_TIMEOUT,
+        ),
+        Field("chroot_denylist", Kind.NAMES, "Chroots (or patterns) its builds skip."),
+    ),
+    Action.BUILD,
 )
 GENERATE_WEBHOOK_SECRET = Operation(
     "generate_webhook_secret",
@@ -322,6 +346,7 @@ OPERATIONS: tuple[Operation, ...] = (
     DELETE_BUILDS,
     DELETE_PACKAGE,
     RESET_PACKAGE,
+    SAVE_PACKAGE,
     EDIT_CHROOT,
     REGENERATE_REPOS,
     SET_PERMISSIONS,

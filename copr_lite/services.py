@@ -15,6 +15,7 @@ the web application.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import hmac
 import logging
 import secrets
@@ -28,12 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import auth, forges, forms, operations, store
+from . import auth, forges, forms, operations, sources, store
 from .config import Config
 from .db import Database
 from .errors import BadRequest, Conflict, CoprLiteError, Forbidden, NotFound
 from .models import Build, Project, User
 from .publisher import Publisher
+from .srpm import public_url
 
 log = logging.getLogger(__name__)
 
@@ -435,8 +437,9 @@ async def submit_builds(
     upload: store.NewBuild | None = None,
     precheck: Precheck | None = None,
 ) -> tuple[Project, list[int]]:
-    """Store one build per SRPM URL of `pkgs` (or of the `upload`), its chroots in
-    `importing`, and start their imports (operations.SUBMIT_BUILD)."""
+    """Store one build per SRPM URL of `pkgs` (or one of the given source: an uploaded SRPM
+    or a package source), its chroots in `importing`, and start their imports
+    (operations.SUBMIT_BUILD)."""
     project, ids = await ctx.db.write(
         submit_builds_in, user, owner, name, values, upload, precheck, ctx.config
     )
@@ -472,7 +475,8 @@ def submit_builds_in(
     chroots = _chroot_names(parsed.get("chroots", []), found.chroots) or list(found.chroots)
     excluded = parsed.get("exclude_chroots") or []
     assert isinstance(excluded, list)
-    chroots = [c for c in chroots if c not in excluded]
+    # Names or shell patterns, as a package's chroot_denylist has them ("*-rawhide-*").
+    chroots = [c for c in chroots if not any(fnmatch.fnmatchcase(c, e) for e in excluded)]
     if not chroots:
         raise Conflict(f"Project {project.full_name} has no chroots to build in.")
     timeout = parsed.get("timeout") or config.default_timeout
@@ -539,7 +543,7 @@ async def rebuild(ctx: Services, user: User, build_id: int, chroots: list[str] |
         "enable_net": build.enable_net,
         "background": build.background,
     }
-    upload = source if source.srpm_path is not None else None
+    upload = source if source.stored_type != "link" else None
     if upload is None:
         values["pkgs"] = source.source_url
     try:
@@ -554,13 +558,15 @@ async def rebuild(ctx: Services, user: User, build_id: int, chroots: list[str] |
 
 def _copy_source(build: Build, upload_dir: Path) -> store.NewBuild:
     """The source of a rebuild: a copy of the imported SRPM, as if uploaded again, or the
-    original URL when nothing was imported."""
+    original URL (or package source) when nothing was imported."""
     if build.srpm_path is not None and Path(build.srpm_path).is_file():
         imported = Path(build.srpm_path)
         target = upload_dir / secrets.token_hex(8) / imported.name
         target.parent.mkdir(parents=True)
         shutil.copyfile(imported, target)
         return store.NewBuild(imported.name, str(target))
+    if build.source_type in sources.SOURCE_TYPES:
+        return store.NewBuild(build.source_url, None, build.source_type, build.source_dict)
     if (
         build.source_url.startswith(("http://", "https://"))
         and "/srpm-builds/" not in build.source_url
@@ -666,10 +672,141 @@ def _package_builds(
 
 
 async def reset_package(ctx: Services, user: User, owner: str, name: str, package: str) -> Project:
-    """Reset a package's default source (operations.RESET_PACKAGE). Packages here come from
-    SRPMs and have no default source, so nothing changes once the checks pass."""
-    project, _, _ = await ctx.db.read(_package_builds, user, owner, name, package)
+    """Forget a package's source and its build options (operations.RESET_PACKAGE): it is
+    then a package built from SRPMs only, as before it was defined. NotFound, Forbidden."""
+
+    def write(conn: sqlite3.Connection) -> Project:
+        project = _allowed(conn, user, owner, name, operations.RESET_PACKAGE, None).project
+        if store.get_package(conn, project.id, package) is None:
+            raise NotFound(f"Package {package[:100]} does not exist in {project.full_name}.")
+        store.save_package(conn, project.id, package, "unset", {}, False, {})
+        return project
+
+    project = await ctx.db.write(write)
+    log.info("package reset project=%s package=%s", project.full_name, package)
     return project
+
+
+async def save_package(
+    ctx: Services,
+    user: User,
+    owner: str,
+    name: str,
+    package: str,
+    source_type: str,
+    values: Mapping[str, object],
+    *,
+    create: bool,
+) -> Project:
+    """Define a package with a source (`create`: Conflict when it exists) or change one
+    (NotFound when it does not), as operations.SAVE_PACKAGE. On a change, settings not
+    given (None) keep their stored values. BadRequest for a source type or setting that
+    is not right, Forbidden, NotFound."""
+
+    def write(conn: sqlite3.Connection) -> Project:
+        project = _allowed(conn, user, owner, name, operations.SAVE_PACKAGE, None).project
+        forms.check_name(package, "package_name")
+        stored = store.get_package(conn, project.id, package)
+        if create and stored is not None and stored.source_type != "unset":
+            raise Conflict(f"Package {package} already exists in {project.full_name}.")
+        if not create and stored is None:
+            raise NotFound(f"Package {package[:100]} does not exist in {project.full_name}.")
+        given = {k: v for k, v in values.items() if v is not None}
+        before = stored if stored is not None and stored.source_type == source_type else None
+        source = sources.parse_source(source_type, {**(before.source if before else {}), **given})
+        parsed = operations.SAVE_PACKAGE.parse(given, user)
+        options = dict(stored.options) if stored is not None else {}
+        if "timeout" in parsed:
+            options["timeout"] = parsed["timeout"]
+        if "chroot_denylist" in parsed:
+            options["chroot_denylist"] = parsed["chroot_denylist"]
+        rebuild = parsed.get("webhook_rebuild", stored.webhook_rebuild if stored else False)
+        store.save_package(conn, project.id, package, source_type, source, bool(rebuild), options)
+        if "max_builds" in parsed:
+            settings = store.package_settings(conn, project.id).get(package, {})
+            keep = int(str(parsed["max_builds"])) or None
+            store.set_package_settings(conn, project.id, package, {**settings, "keep_last": keep})
+        return project
+
+    project = await ctx.db.write(write)
+    log.info(
+        "package saved project=%s package=%s source_type=%s",
+        project.full_name,
+        package,
+        source_type,
+    )
+    return project
+
+
+async def build_package(
+    ctx: Services,
+    user: User,
+    owner: str,
+    name: str,
+    package: str,
+    values: Mapping[str, object],
+    *,
+    committish: str | None = None,
+) -> tuple[Project, int]:
+    """Build a package from its stored source (operations.SUBMIT_BUILD with the package's
+    build options as defaults): NotFound, Forbidden, BadRequest for a package without one.
+    `committish` builds that commit or tag of an scm source instead of the stored one (a
+    webhook's pushed commit)."""
+    found = await check_allowed(ctx, user, owner, name, operations.SUBMIT_BUILD)
+    stored = await ctx.db.read(store.get_package, found.project.id, package)
+    if stored is None:
+        raise NotFound(f"Package {package[:100]} does not exist in {found.project.full_name}.")
+    if stored.source_type not in sources.SOURCE_TYPES:
+        raise BadRequest(
+            f"Package {package} has no source to build from: define one (scm or custom), or "
+            "build an SRPM by URL or upload."
+        )
+    values = {k: v for k, v in values.items() if v is not None and k != "pkgs"}
+    if "timeout" not in values and stored.options.get("timeout"):
+        values["timeout"] = stored.options["timeout"]
+    denied = stored.options.get("chroot_denylist") or []
+    if denied:
+        values["exclude_chroots"] = [*_words(values.get("exclude_chroots")), *denied]
+    chosen = stored.source
+    if committish and stored.source_type == "scm":
+        chosen = {**stored.source, "committish": committish}
+    label = _source_label(stored.source_type, chosen)
+    source = store.NewBuild(label, None, stored.source_type, chosen)
+    project, ids = await submit_builds(ctx, user, owner, name, values, source)
+    log.info("package build project=%s package=%s build=%d", project.full_name, package, ids[0])
+    return project, ids[0]
+
+
+def _words(value: object) -> list[str]:
+    """A list-or-whitespace-separated field's words (exclude_chroots)."""
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    return str(value).split() if value else []
+
+
+def _source_label(source_type: str, source: Mapping[str, object]) -> str:
+    """What a build from a package source shows as its source: the clone URL (without
+    credentials) or "custom script"."""
+    if source_type == "scm":
+        return public_url(str(source.get("clone_url") or ""))
+    return "custom script"
+
+
+async def submit_source_build(
+    ctx: Services,
+    user: User,
+    owner: str,
+    name: str,
+    source_type: str,
+    values: Mapping[str, object],
+) -> tuple[Project, int]:
+    """Build straight from a source given with the request (API v3 build/create/scm and
+    build/create/custom), without defining a package: BadRequest for a bad source."""
+    source = sources.parse_source(source_type, values)
+    new = store.NewBuild(_source_label(source_type, source), None, source_type, source)
+    build_values = {k: v for k, v in values.items() if k not in source and k != "pkgs"}
+    project, ids = await submit_builds(ctx, user, owner, name, build_values, new)
+    return project, ids[0]
 
 
 async def set_package_retention(
@@ -698,11 +835,24 @@ async def set_package_retention(
 
 # ---------------------------------------------------------------- incoming webhooks
 
-# How a webhook starts the build of one package from its stored source, as the project's
-# owner: build_package, or what the caller passes instead.
-PackageBuild = Callable[
-    [Services, User, str, str, str, Mapping[str, object]], Awaitable[tuple[Project, int]]
-]
+
+class PackageBuild(Protocol):
+    """How a webhook starts the build of one package from its stored source, as the
+    project's owner: build_package, or what the caller passes instead."""
+
+    def __call__(
+        self,
+        ctx: Services,
+        user: User,
+        owner: str,
+        name: str,
+        package: str,
+        values: Mapping[str, object],
+        *,
+        committish: str | None = None,
+    ) -> Awaitable[tuple[Project, int]]: ...
+
+
 # The forges of Copr's webhook URLs that this server does not take.
 UNSUPPORTED_FORGES = ("bitbucket", "pagure")
 
@@ -870,11 +1020,10 @@ async def receive_webhook(
     failures: list[str] = []
     # The pushed commit (a tag: its name) is what the build checks out, as in Copr.
     committish = push.tag or push.commit
-    values: dict[str, object] = {"committish": committish} if committish else {}
     for name in names:
         try:
             _, build_id = await (build or build_package)(
-                ctx, target.owner, project.owner_name, project.name, name, values
+                ctx, target.owner, project.owner_name, project.name, name, {}, committish=committish
             )
         except CoprLiteError as exc:
             failures.append(f"{name}: {exc.message}")

@@ -6,6 +6,8 @@ with `forms.address_policy`, and the connection goes to those checked addresses 
 resolver pinned to them; the Host header and the TLS server name stay the URL's). Redirects are
 followed by hand, at most MAX_REDIRECTS, each new URL checked the same way. The size limit
 holds while streaming, whatever Content-Length says, and the whole download has a time limit.
+`download()` is the same for any file (a spec's sources), and `check_url()` the address check
+alone, for connections other programs make (git).
 
 Every failure raises `SrpmError` with one line saying why, fit for a build log and for
 `fail_reasons`. Partial files are removed.
@@ -125,8 +127,8 @@ def _refusal(address: Address, allowed: tuple[str, ...]) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Target:
-    """One hop's checked destination: the URL to request and the addresses it may reach."""
+class Target:
+    """A checked destination: the URL to request and the addresses it may reach."""
 
     url: URL
     host: str  # the host as aiohttp will look it up (IDNA, no trailing dot, lower case)
@@ -134,10 +136,17 @@ class _Target:
     addresses: tuple[tuple[socket.AddressFamily, str], ...]
 
 
-async def _check_url(url: URL, allowed: tuple[str, ...]) -> _Target:
-    """Check scheme and host of `url`, resolve it and check every address (spec A19)."""
-    if url.scheme not in ("http", "https"):
-        raise SrpmError(f"refused: only http and https URLs are fetched, not {_display(url)}")
+async def check_url(
+    url: URL, allowed: tuple[str, ...], schemes: tuple[str, ...] = ("http", "https")
+) -> Target:
+    """Check scheme and host of `url`, resolve it and check every address (spec A19).
+
+    The returned addresses are the only ones a connection may go to. A URL of a scheme
+    yarl knows no default port for (git) must name its port."""
+    if url.scheme not in schemes:
+        raise SrpmError(
+            f"refused: only {' and '.join(schemes)} URLs are fetched, not {_display(url)}"
+        )
     raw_host = url.raw_host
     port = url.port
     if not raw_host or port is None:
@@ -150,7 +159,7 @@ async def _check_url(url: URL, allowed: tuple[str, ...]) -> _Target:
         # Connect to the address spelled canonically (aiohttp refuses 0177.0.0.1 and such).
         canonical = url.with_host(str(literal))
         family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
-        return _Target(canonical, str(literal), port, ((family, str(literal)),))
+        return Target(canonical, str(literal), port, ((family, str(literal)),))
     host = raw_host.rstrip(".").lower()
     loop = asyncio.get_running_loop()
     try:
@@ -170,13 +179,13 @@ async def _check_url(url: URL, allowed: tuple[str, ...]) -> _Target:
             addresses.append((family, text))
     if not addresses:
         raise SrpmError(f"download failed: {host} has no IPv4 or IPv6 address")
-    return _Target(url, host, port, tuple(addresses))
+    return Target(url, host, port, tuple(addresses))
 
 
 class _PinnedResolver(AbstractResolver):
     """Answers for the one checked host with the checked addresses, and for nothing else."""
 
-    def __init__(self, target: _Target) -> None:
+    def __init__(self, target: Target) -> None:
         self._target = target
 
     async def resolve(
@@ -201,6 +210,28 @@ class _PinnedResolver(AbstractResolver):
         return None
 
 
+def _pinned_connector(target: Target) -> aiohttp.TCPConnector:
+    """A connector that reaches `target`'s checked addresses only, one connection a request."""
+    return aiohttp.TCPConnector(
+        resolver=_PinnedResolver(target), use_dns_cache=False, force_close=True
+    )
+
+
+async def pinned_connector(
+    url: str, allowed_networks: tuple[str, ...]
+) -> tuple[URL, aiohttp.TCPConnector]:
+    """Check `url` under the SRPM URL policy (http or https, every address the host resolves
+    to allowed) and return the URL to request with a connector pinned to the checked
+    addresses; the caller closes the connector (its session does). Raises SrpmError. For
+    other outgoing requests made under the same policy (outgoing webhooks)."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise SrpmError(f"refused: {url!r} is not a valid URL") from None
+    target = await check_url(parsed, allowed_networks)
+    return target.url, _pinned_connector(target)
+
+
 # ---------------------------------------------------------------- download
 
 
@@ -217,10 +248,10 @@ class _Sink:
 
 
 async def _stream_body(
-    response: aiohttp.ClientResponse, part: Path, size_limit: int
+    response: aiohttp.ClientResponse, part: Path, size_limit: int, what: str
 ) -> tuple[int, str]:
     """Write the body to `part`, enforcing the size limit; return (size, sha256)."""
-    too_large = SrpmError(f"the SRPM is larger than {_size_text(size_limit)}")
+    too_large = SrpmError(f"{what} is larger than {_size_text(size_limit)}")
     if response.content_length is not None and response.content_length > size_limit:
         raise too_large
     fh = await asyncio.to_thread(part.open, "wb")
@@ -244,16 +275,19 @@ async def _stream_body(
 
 
 async def _fetch_hops(
-    url: URL, part: Path, allowed: tuple[str, ...], size_limit: int, log: LogWriter | None
+    url: URL,
+    part: Path,
+    allowed: tuple[str, ...],
+    size_limit: int,
+    what: str,
+    log: LogWriter | None,
 ) -> tuple[int, str]:
     """Request `url`, following redirects by hand, and store the final body in `part`."""
     for hop in range(MAX_REDIRECTS + 1):
-        target = await _check_url(url, allowed)
+        target = await check_url(url, allowed)
         addresses = ", ".join(address for _family, address in target.addresses)
         await _emit(log, f"Connecting to {target.host} port {target.port} ({addresses})")
-        connector = aiohttp.TCPConnector(
-            resolver=_PinnedResolver(target), use_dns_cache=False, force_close=True
-        )
+        connector = _pinned_connector(target)
         async with (
             aiohttp.ClientSession(
                 connector=connector,
@@ -276,11 +310,11 @@ async def _fetch_hops(
                 continue
             if response.status != 200:
                 raise SrpmError(f"download failed: HTTP {response.status} from {_display(url)}")
-            return await _stream_body(response, part, size_limit)
+            return await _stream_body(response, part, size_limit, what)
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-async def fetch_srpm(
+async def download(
     url: str,
     dest: Path,
     *,
@@ -288,8 +322,11 @@ async def fetch_srpm(
     size_limit: int,
     time_limit: float = 300.0,
     log: LogWriter | None = None,
+    what: str = "the SRPM",
 ) -> str:
-    """Download the SRPM at `url` (http or https) into `dest`; return its sha256 hex.
+    """Download the file at `url` (http or https) into `dest` under the SRPM URL policy
+    (addresses, redirects, size and time limits); return its sha256 hex. `what` names the
+    file in the "larger than" error.
 
     Raises SrpmError (refused address or scheme, HTTP error, too large, too slow, too many
     redirects, network error). Nothing is left at `dest` when it fails or is cancelled.
@@ -303,7 +340,9 @@ async def fetch_srpm(
     try:
         try:
             async with asyncio.timeout(time_limit):
-                size, digest = await _fetch_hops(start, part, allowed_networks, size_limit, log)
+                size, digest = await _fetch_hops(
+                    start, part, allowed_networks, size_limit, what, log
+                )
         except TimeoutError:  # aiohttp's own timeouts are off: this is ours
             raise SrpmError(f"download took longer than {time_limit:g} s") from None
         except aiohttp.ClientError as exc:
@@ -317,6 +356,10 @@ async def fetch_srpm(
         raise
     await _emit(log, f"Downloaded {size} bytes, sha256 {digest}")
     return digest
+
+
+# The import step's name for it: the SRPM is the file downloaded.
+fetch_srpm = download
 
 
 # ---------------------------------------------------------------- header
@@ -429,8 +472,12 @@ async def import_srpm(
 __all__ = [
     "MAX_REDIRECTS",
     "SrpmError",
+    "Target",
+    "check_url",
+    "download",
     "fetch_srpm",
     "import_srpm",
+    "pinned_connector",
     "read_srpm_header",
     "sha256_file",
     "srpm_file_name",

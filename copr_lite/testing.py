@@ -303,6 +303,20 @@ class BuilderPlugin:
             registry.add(builder)  # type: ignore[arg-type]
 
 
+class LogLines:
+    """A LogWriter (`builders.LogWriter`) that keeps the lines it is given."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    async def __call__(self, line: str) -> None:
+        self.lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
 def read_log(build_dir: Path) -> str:
     """A chroot's build log, whether it is still builder-live.log or already compressed
     to builder-live.log.gz (as it is once the chroot ended)."""

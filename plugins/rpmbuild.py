@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from copr_lite import (
     hookimpl,
     plugin_setting,
     run_logged,
+    sandbox,
 )
 from copr_lite.rpmtools import (
     arch_refusal,
@@ -86,19 +86,6 @@ class RpmbuildSettings:
     )
 
 
-def _root_links() -> list[str]:
-    """bwrap arguments recreating /bin, /sbin, /lib... as on the host (symlinks into /usr
-    on a merged-/usr system, read-only binds otherwise)."""
-    args: list[str] = []
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = Path("/") / name
-        if path.is_symlink():
-            args += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            args += ["--ro-bind", str(path), str(path)]
-    return args
-
-
 class RpmbuildBuilder:
     """Builds with the host's rpmbuild inside bubblewrap (see the module docstring)."""
 
@@ -110,32 +97,13 @@ class RpmbuildBuilder:
         self.rpmbuild = rpmbuild
 
     def bwrap_argv(self, job: BuildJob, build_dir: Path, srpm_in: str) -> list[str]:
-        # No --new-session: the sandbox must stay in the session run_logged gives bwrap, so
-        # that stopping the session reaches it even when bwrap dies before --die-with-parent
-        # is armed. That session has no controlling terminal (stdin is /dev/null, output a
-        # pipe), so there is no terminal for TIOCSTI, which is what --new-session guards.
-        argv = [
+        return sandbox.bwrap_argv(
             self.bwrap,
-            "--unshare-all",
-            *(["--share-net"] if job.enable_net else []),
-            "--die-with-parent",
-            "--ro-bind", "/usr", "/usr",
-            *_root_links(),
-            "--ro-bind", "/etc", "/etc",
-            "--proc", "/proc",
-            "--dev", "/dev",
-            "--tmpfs", "/tmp",
-            "--tmpfs", "/var/tmp",
-            "--ro-bind", str(job.srpm.resolve()), srpm_in,
-            "--bind", str(build_dir), "/build",
-            "--clearenv",
-            "--setenv", "HOME", "/build",
-            "--setenv", "PATH", "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin",
-            "--setenv", "LANG", "C.UTF-8",
-            "--setenv", "TMPDIR", "/tmp",
-            "--chdir", "/build",
-        ]  # fmt: skip
-        return argv
+            ["--ro-bind", str(job.srpm.resolve()), srpm_in, "--bind", str(build_dir), "/build"],
+            home="/build",
+            cwd="/build",
+            share_net=job.enable_net,
+        )
 
     def rpmbuild_args(
         self, job: BuildJob, *, nodeps: bool, target: str | None, private_rpmdb: bool = True

@@ -30,7 +30,14 @@ from typing import Any
 import pytest
 from client_venv import Clients, assert_no_traceback, client_venv, client_versions, unique
 
-from copr_lite.liveserver import cli, free_port, http_server, serving
+from copr_lite.liveserver import (
+    cli,
+    commit_files,
+    free_port,
+    git_http_server,
+    http_server,
+    serving,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -470,8 +477,8 @@ def test_python_copr_project_edit_and_can_build_in(env: Env) -> None:
 
 def test_unsupported_sources_and_features_say_so(env: Env) -> None:
     name = env.new_project()
-    message = env.cli_error("add-package-scm", name, "--name", "x", "--clone-url", "https://e/x")
-    assert "'scm'" in message and "not supported" in message
+    message = env.cli_error("add-package-pypi", name, "--name", "x", "--packagename", "x")
+    assert "'pypi'" in message and "not supported" in message
     message = env.cli_error("buildpypi", name, "--packagename", "six", "--nowait")
     assert "'pypi'" in message and "not supported" in message
     assert "not supported" in env.cli_error("fork", f"alice/{name}", unique("fork"))
@@ -489,6 +496,104 @@ def test_new_webhook_secret(env: Env) -> None:
         "webhook_proxy", "generate", who="bob", ownername="alice", projectname=name
     )
     assert kind == "CoprAuthException" and "Only owners and admins" in message, (kind, message)
+
+
+# ---------------------------------------------------------------- packages from git
+
+
+def git_spec(name: str) -> str:
+    return f"""Name: {name}
+Version: 1.0
+Release: 1
+Summary: Built from git by copr-cli
+License: MIT
+Source0: {name}.sh
+BuildArch: noarch
+
+%description
+A package whose spec and source live in a git repository.
+
+%install
+install -D -m 0755 %{{SOURCE0}} %{{buildroot}}/usr/bin/{name}
+
+%files
+/usr/bin/{name}
+"""
+
+
+# Copr's spec= is the spec given, or else the subdirectory: this Makefile finds its spec.
+MAKEFILE = """srpm:
+\trpmbuild -bs --define "_sourcedir $(CURDIR)" --define "_srcrpmdir $(outdir)" *.spec
+"""
+
+
+@pytest.fixture(scope="module")
+def git_repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """(directory, base URL) of git repositories served over HTTP on loopback."""
+    repos = tmp_path_factory.mktemp("git-repos")
+    with git_http_server(repos) as base:
+        yield repos, base
+
+
+def test_packages_from_git_with_copr_cli(env: Env, git_repos: tuple[Path, str]) -> None:
+    repos, base = git_repos
+    name, pkg = env.new_project("alice", CHROOTS[0]), unique("gitpkg")
+    commit_files(
+        repos / pkg,
+        {f"pkg/{pkg}.spec": git_spec(pkg), f"pkg/{pkg}.sh": "#!/bin/sh\necho hi\n"},
+        branch="release",
+    )
+    url = f"{base}/{pkg}"
+    add = ("add-package-scm", name, "--name", pkg, "--clone-url", url, "--commit", "main")
+    assert "successful" in env.cli(*add, "--webhook-rebuild", "on").stdout
+    edit = ("edit-package-scm", name, "--name", pkg, "--clone-url", url, "--commit", "release")
+    env.cli(*edit, "--subdir", "pkg")
+    listed = json.loads(env.cli("get-package", name, "--name", pkg).stdout)
+    assert listed["source_type"] == "scm" and listed["auto_rebuild"] is True
+    assert listed["source_dict"]["clone_url"] == url
+    assert listed["source_dict"]["committish"] == "release"
+    assert listed["source_dict"]["subdirectory"] == "pkg"
+
+    built = env.cli("build-package", name, "--name", pkg)  # waits until it ends
+    [build_id] = build_ids(built.stdout)
+    assert env.wait_finished(build_id) == "succeeded", built.stdout
+    packages = env.call("build_proxy", "get_built_packages", build_id=build_id)
+    assert {p["name"] for p in packages[CHROOTS[0]]["packages"]} == {pkg}
+
+    # Straight from a repository, the SRPM made by .copr/Makefile.
+    other = unique("mkpkg")
+    commit_files(
+        repos / other,
+        {
+            f"{other}.spec": git_spec(other),
+            f"{other}.sh": "#!/bin/sh\necho made\n",
+            ".copr/Makefile": MAKEFILE,
+        },
+    )
+    scm = ("buildscm", name, "--clone-url", f"{base}/{other}", "--method", "make_srpm")
+    [build_id] = build_ids(env.cli(*scm, "--nowait").stdout)
+    assert env.wait_finished(build_id) == "succeeded"
+
+    # A custom script, as a package and as a one-off build.
+    script = env.live.workdir / f"{pkg}-script.sh"
+    script.write_text(
+        "#!/bin/sh\nset -e\nmkdir out\n"
+        f"cat > out/{pkg}-custom.spec <<'EOF'\n{git_spec(pkg + '-custom')}EOF\n"
+        f"printf '#!/bin/sh\\necho custom\\n' > out/{pkg}-custom.sh\n"
+    )
+    custom = ("--script", str(script), "--script-resultdir", "out")
+    env.cli("add-package-custom", name, "--name", f"{pkg}-custom", *custom)
+    [build_id] = build_ids(
+        env.cli("build-package", name, "--name", f"{pkg}-custom", "--nowait").stdout
+    )
+    assert env.wait_finished(build_id) == "succeeded"
+    [build_id] = build_ids(env.cli("buildcustom", name, *custom, "--nowait").stdout)
+    assert env.wait_finished(build_id) == "succeeded"
+
+    # A package without a source, and someone else's project, say so.
+    message = env.cli_error("build-package", name, "--name", "nothing-here")
+    assert "nothing-here" in message
+    assert env.forbidden("add-package-scm", f"alice/{name}", "--name", "x", "--clone-url", url)
 
 
 # ---------------------------------------------------------------- python-copr proxies

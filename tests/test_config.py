@@ -258,7 +258,13 @@ def test_every_builtin_plugin_setting_is_documented():
     readme = (root / "README.md").read_text()
     shipped = (root / "copr-lite.ini").read_text()
     settings = list(builtin_plugin_settings())
-    assert {name for name, _, _ in settings} == {"container", "mock", "remote", "rpmbuild"}
+    assert {name for name, _, _ in settings} == {
+        "container",
+        "mock",
+        "remote",
+        "rpmbuild",
+        "webhooks",
+    }
     for name, key, help_text in settings:
         assert help_text.strip()
         assert f"| plugin:{name} | `{key}` |" in readme, (name, key)

@@ -43,6 +43,7 @@ async def alice(app_client):
 
 async def add_package(
     client,
+    token,
     name: str,
     clone_url: str,
     *,
@@ -50,17 +51,19 @@ async def add_package(
     subdirectory: str = "",
     webhook_rebuild: bool = True,
 ) -> None:
-    db = client.server.app[DB]
-    project = await db.read(store.get_project, "alice", "hello")
-    source = {
-        "clone_url": clone_url,
-        "committish": committish,
-        "subdirectory": subdirectory,
-        "spec": "",
-        "scm_type": "git",
-        "source_build_method": "rpkg",
-    }
-    await db.write(store.save_package, project.id, name, "scm", source, webhook_rebuild, {})
+    """Define alice/hello's package `name` built from git (API v3 package/add, as copr-cli
+    add-package-scm)."""
+    resp = await client.post(
+        f"/api_3/package/add/alice/hello/{name}/scm",
+        headers=basic_auth(token),
+        json={
+            "clone_url": clone_url,
+            "committish": committish,
+            "subdirectory": subdirectory,
+            "webhook_rebuild": webhook_rebuild,
+        },
+    )
+    assert resp.status == 200, await resp.text()
 
 
 async def project_id(client) -> int:
@@ -82,6 +85,7 @@ async def deliveries(client) -> list[store.Delivery]:
 
 
 async def builds_of(client) -> list[dict]:
+    """alice/hello's builds through API v3."""
     resp = await client.get("/api_3/build/list?ownername=alice&projectname=hello")
     assert resp.status == 200
     return (await resp.json())["items"]
@@ -91,7 +95,7 @@ async def builds_of(client) -> list[dict]:
 
 
 async def test_a_bad_signature_is_refused_recorded_and_builds_nothing(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO)
+    await add_package(app_client, alice, "hello", GITHUB_REPO)
     resp = await deliver(app_client, "github", "github-push", "push", secret="wrong")
     assert resp.status == 403
     body = await resp.json()
@@ -151,13 +155,13 @@ async def test_an_oversized_or_compressed_delivery_is_refused(app_client, alice)
 async def test_the_service_builds_what_the_push_names(app_client, alice):
     """services.receive_webhook with the build step given: which packages, as whom, with
     which commit, and that a replay builds nothing."""
-    await add_package(app_client, "hello", GITHUB_REPO, committish="main")
-    await add_package(app_client, "other", "https://github.com/o/other.git")
-    await add_package(app_client, "off", GITHUB_REPO, webhook_rebuild=False)
+    await add_package(app_client, alice, "hello", GITHUB_REPO, committish="main")
+    await add_package(app_client, alice, "other", "https://github.com/o/other.git")
+    await add_package(app_client, alice, "off", GITHUB_REPO, webhook_rebuild=False)
     calls = []
 
-    async def build(ctx, user, owner, name, package, values):
-        calls.append((user.name, owner, name, package, dict(values)))
+    async def build(ctx, user, owner, name, package, values, *, committish=None):
+        calls.append((user.name, owner, name, package, committish))
         return None, 1000 + len(calls)
 
     body = payload("github-push")
@@ -167,7 +171,7 @@ async def test_the_service_builds_what_the_push_names(app_client, alice):
     ctx = app_client.server.app[SERVICES]
     result = await services.receive_webhook(ctx, incoming, build)
     commit = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
-    assert calls == [("alice", "alice", "hello", "hello", {"committish": commit})]
+    assert calls == [("alice", "alice", "hello", "hello", commit)]
     assert result.build_ids == (1001,) and result.status == 200
     again = await services.receive_webhook(ctx, incoming, build)
     assert again.build_ids == () and "already received" in again.outcome
@@ -180,8 +184,8 @@ async def test_the_service_builds_what_the_push_names(app_client, alice):
 
 
 async def test_github_push_starts_a_build_of_the_matching_package(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO)
-    await add_package(app_client, "elsewhere", "https://github.com/o/other.git")
+    await add_package(app_client, alice, "hello", GITHUB_REPO)
+    await add_package(app_client, alice, "elsewhere", "https://github.com/o/other.git")
     resp = await deliver(app_client, "github", "github-push", "push")
     assert resp.status == 200, await resp.text()
     answer = await resp.json()
@@ -189,13 +193,17 @@ async def test_github_push_starts_a_build_of_the_matching_package(app_client, al
     [build] = await builds_of(app_client)
     assert build["id"] == build_id
     assert build["state"] in ("importing", "pending")
-    assert build["source_type"] == "scm"
+    stored = await app_client.server.app[DB].read(store.get_build, build_id)
+    assert stored.source_type == "scm"
+    # the build checks out the pushed commit, as Copr's do
+    assert stored.source_dict["committish"] == "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
+    assert stored.source_dict["clone_url"] == GITHUB_REPO
     [recorded] = await deliveries(app_client)
     assert recorded.build_ids == (build_id,) and recorded.event == "push"
 
 
 async def test_a_replayed_delivery_builds_nothing_twice(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO)
+    await add_package(app_client, alice, "hello", GITHUB_REPO)
     first = await deliver(app_client, "github", "github-push", "push")
     assert len((await first.json())["builds"]) == 1
     again = await deliver(app_client, "github", "github-push", "push")
@@ -206,7 +214,7 @@ async def test_a_replayed_delivery_builds_nothing_twice(app_client, alice):
 
 
 async def test_a_push_to_another_branch_builds_nothing(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO, committish="stable")
+    await add_package(app_client, alice, "hello", GITHUB_REPO, committish="stable")
     resp = await deliver(app_client, "github", "github-push", "push")
     assert resp.status == 200
     answer = await resp.json()
@@ -218,12 +226,16 @@ async def test_a_push_to_another_branch_builds_nothing(app_client, alice):
 
 
 async def test_a_tag_builds_only_the_package_it_names(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO)
-    await add_package(app_client, "world", GITHUB_REPO)
+    # Their subdirectories tell their builds apart before the import reads the SRPM.
+    await add_package(app_client, alice, "hello", GITHUB_REPO, subdirectory="hello")
+    await add_package(app_client, alice, "world", GITHUB_REPO, subdirectory="world")
     resp = await deliver(app_client, "github", "github-tag-push", "push")
     answer = await resp.json()
-    assert len(answer["builds"]) == 1, answer
-    assert len(await builds_of(app_client)) == 1
+    [build_id] = answer["builds"]
+    assert [b["id"] for b in await builds_of(app_client)] == [build_id]
+    stored = await app_client.server.app[DB].read(store.get_build, build_id)
+    assert stored.source_dict["subdirectory"] == "hello"
+    assert stored.source_dict["committish"] == "hello-2.1"
     [recorded] = await deliveries(app_client)
     assert recorded.event == "tag" and recorded.outcome.startswith("builds ")
 
@@ -238,7 +250,7 @@ async def test_a_tag_builds_only_the_package_it_names(app_client, alice):
     ],
 )
 async def test_each_forge_push_starts_a_build(app_client, alice, forge, fixture, event, repo):
-    await add_package(app_client, "diaspora", repo)
+    await add_package(app_client, alice, "diaspora", repo)
     resp = await deliver(app_client, forge, fixture, event)
     assert resp.status == 200, await resp.text()
     assert len((await resp.json())["builds"]) == 1
@@ -246,7 +258,7 @@ async def test_each_forge_push_starts_a_build(app_client, alice, forge, fixture,
 
 
 async def test_ping_builds_nothing(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO)
+    await add_package(app_client, alice, "hello", GITHUB_REPO)
     body = b'{"zen": "Design for failure."}'
     headers = signed("github", body, "ping")
     resp = await app_client.post("/webhooks/github/alice/hello/", data=body, headers=headers)
@@ -256,7 +268,7 @@ async def test_ping_builds_nothing(app_client, alice):
 
 
 async def test_custom_webhook_with_a_token(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO, webhook_rebuild=False)
+    await add_package(app_client, alice, "hello", GITHUB_REPO, webhook_rebuild=False)
     path = "/webhooks/custom/alice/hello/hello/"
     resp = await app_client.post(path, headers={"Authorization": "Bearer wrong"})
     assert resp.status == 403
@@ -273,7 +285,7 @@ async def test_custom_webhook_with_a_token(app_client, alice):
 
 
 async def test_copr_url_form(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO)
+    await add_package(app_client, alice, "hello", GITHUB_REPO)
     pid = await project_id(app_client)
     body = payload("github-push")
     plain = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "copr-1"}
@@ -319,7 +331,7 @@ async def test_webhook_generate_through_api_v3(app_client, alice):
 
 
 async def test_integrations_tab(app_client, alice):
-    await add_package(app_client, "hello", GITHUB_REPO)
+    await add_package(app_client, alice, "hello", GITHUB_REPO)
     await deliver(app_client, "github", "github-push", "push", secret="wrong")
     csrf = await sign_in(app_client, "alice")
     page = await (await app_client.get("/coprs/alice/hello/integrations/")).text()

@@ -26,6 +26,7 @@ def test_wheel_contains_templates_and_plugins_and_serves_from_them(tmp_path):
     for template in ("api.html", "layout.html", "login.html", "error.html"):
         assert f"copr_lite/_templates/{template}" in names
     assert "copr_lite/_plugins/__init__.py" in names
+    assert "copr_lite/_plugins/webhooks/templates/outgoing.html" in names  # a plugin's own
     assert not any(name.startswith(("tests/", "plugins/", "templates/")) for name in names)
 
     target = tmp_path / "site"

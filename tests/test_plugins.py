@@ -185,7 +185,14 @@ def test_hook_register_settings(make_config):
     loaded = load_plugins(make_config(plugin_sections=sections), [Notify()], False)
     assert seen == [NotifySettings("http://x", 5)]
     # The built-in plugins declare theirs the same way.
-    assert loaded.settings.names() == ["container", "mock", "notify", "remote", "rpmbuild"]
+    assert loaded.settings.names() == [
+        "container",
+        "mock",
+        "notify",
+        "remote",
+        "rpmbuild",
+        "webhooks",
+    ]
     with pytest.raises(ConfigError, match=r"^\[plugin:notify\] retries = 0: must be at least 1$"):
         load_plugins(make_config(plugin_sections={"notify": {"retries": "0"}}), [Notify()], False)
     with pytest.raises(ConfigError, match=r"^unknown section \[plugin:notify\]"):
@@ -269,7 +276,7 @@ async def test_hook_register_migrations(make_config, tmp_path):
         lambda conn: dict(conn.execute("SELECT plugin, version FROM plugin_schema_versions"))
     )
     await db.close()
-    assert versions == {"notes": 1, "remote": 1}
+    assert versions == {"notes": 1, "remote": 1, "webhooks": 1}
 
 
 async def test_hook_register_api_paths(aiohttp_client, make_app):

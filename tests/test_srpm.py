@@ -30,6 +30,7 @@ from copr_lite.srpm import (
     sha256_file,
     srpm_file_name,
 )
+from copr_lite.testing import LogLines as Log
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPEC = FIXTURES / "hello-copr-lite.spec"
@@ -69,20 +70,6 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> Packages:
         srpm=tmp / "top" / "SRPMS" / SRPM_NAME,
         rpm=tmp / "top" / "RPMS" / "noarch" / "hello-copr-lite-1.0-1.noarch.rpm",
     )
-
-
-class Log:
-    """A LogWriter that keeps its lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    async def __call__(self, line: str) -> None:
-        self.lines.append(line)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 @dataclass

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import store
+from .. import sources, store
 from ..builders import PackageInfo
 from ..models import Build
 from ..processes import complete
@@ -116,19 +118,45 @@ async def import_build(deps: EngineDeps, build_id: int) -> None:
 async def _fetch(
     deps: EngineDeps, build: Build, import_dir: Path, live: LiveLog
 ) -> tuple[Path, str, PackageInfo]:
-    """The build's SRPM in `import_dir`: (path, sha256, header); ImportFailed says why not."""
+    """The build's SRPM in `import_dir`: (path, sha256, header); ImportFailed says why not.
+    A build from a package source (scm, custom) first makes its SRPM in the sandbox."""
+    config = deps.config
+    work_dir: Path | None = None
     try:
+        srpm_path = Path(build.srpm_path) if build.srpm_path else None
+        if srpm_path is None and build.source_type in sources.SOURCE_TYPES:
+            work_dir = Path(await asyncio.to_thread(_scratch_dir, config.data_dir))
+            srpm_path = await sources.make_srpm(
+                build.source_type,
+                build.source_dict,
+                work_dir / "work",
+                work_dir / "out",
+                allowed_networks=config.srpm_allowed_networks,
+                size_limit=config.upload_size_limit,
+                time_limit=IMPORT_TIME_LIMIT,
+                log=live.write,
+            )
         return await import_srpm(
             build.source_url,
-            Path(build.srpm_path) if build.srpm_path else None,
+            srpm_path,
             import_dir,
-            allowed_networks=deps.config.srpm_allowed_networks,
-            size_limit=deps.config.upload_size_limit,
+            allowed_networks=config.srpm_allowed_networks,
+            size_limit=config.upload_size_limit,
             time_limit=IMPORT_TIME_LIMIT,
             log=live.write,
         )
     except SrpmError as exc:
         raise ImportFailed(str(exc)) from None
+    finally:
+        if work_dir is not None:
+            await complete(asyncio.to_thread(shutil.rmtree, work_dir, True))
+
+
+def _scratch_dir(data_dir: Path) -> str:
+    """A new directory where an SRPM is made (on the data disk: clones can be big)."""
+    parent = data_dir / "srpm-work"
+    parent.mkdir(exist_ok=True)
+    return tempfile.mkdtemp(prefix="build-", dir=parent)
 
 
 async def _sign(deps: EngineDeps, owner: str, project: str, path: Path, live: LiveLog) -> None:

@@ -103,6 +103,16 @@ def save_package(
     )
 
 
+def defined_packages(conn: sqlite3.Connection, project_id: int) -> list[Package]:
+    """The project's packages that have a source (scm or custom), by name."""
+    rows = conn.execute(
+        f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE project_id = ?"
+        " AND source_type != 'unset' ORDER BY name",
+        (project_id,),
+    ).fetchall()
+    return [_package(row, None, None) for row in rows]
+
+
 def webhook_packages(conn: sqlite3.Connection, project_id: int) -> list[Package]:
     """The project's packages with a source that a forge push may rebuild."""
     rows = conn.execute(

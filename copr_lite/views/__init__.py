@@ -9,6 +9,7 @@ from . import api_v1, health, pages
 from .api_v3 import add_api_v3_routes
 from .results import add_results_routes
 from .web import add_web_routes
+from .web_packages import add_package_routes
 from .webhooks import PREFIX as WEBHOOKS_PREFIX
 from .webhooks import add_webhook_routes
 
@@ -29,6 +30,7 @@ def setup_routes(app: web.Application) -> None:
     add_api_v1_routes(app.router)
     add_api_v3_routes(app.router)
     add_results_routes(app.router)
+    add_package_routes(app.router)
     add_web_routes(app.router)
     add_webhook_routes(app.router)
     json_errors_under(app, WEBHOOKS_PREFIX)

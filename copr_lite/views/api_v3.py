@@ -14,14 +14,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import __version__, auth, forms, operations, services, signin, store
+from .. import __version__, auth, forms, operations, services, signin, sources, store
 from ..cache import Computed, cached_json
 from ..changes import ALL_PROJECTS, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, Forbidden, NotFound
-from ..keys import ANSWERS, CONFIG, DB, SERVICES
+from ..keys import ANSWERS, CONFIG, DB, PLUGINS, SERVICES
 from ..models import Build, Project, User
 from ..openapi_v3 import openapi_v3_document
+from ..plugins import api_paths
 from ..publisher import MAX_BUILD_ID, build_dir_name
 from ..responses import json_response
 from ..states import State, derive_build_state
@@ -34,8 +35,6 @@ from .common import (
 )
 
 DEFAULT_LIMIT = 100
-# Package sources other than an SRPM (by URL or uploaded) that Copr knows.
-OTHER_SOURCES = ("scm", "pypi", "rubygems", "custom", "distgit")
 # v3 spellings of operation fields.
 PROJECT_RENAMES = {"additional_repos": "repos", "enable_net": "build_enable_net"}
 CHROOT_RENAMES = {"additional_packages": "buildroot_pkgs", "additional_repos": "repos"}
@@ -263,7 +262,8 @@ async def home(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    return json_response(openapi_v3_document(config.public_base_url, sorted(config.chroots)))
+    paths = api_paths(request.app[PLUGINS])
+    return json_response(openapi_v3_document(config.public_base_url, sorted(config.chroots), paths))
 
 
 async def auth_check(request: web.Request) -> web.Response:
@@ -514,12 +514,22 @@ async def build_create_upload(request: web.Request) -> web.Response:
 
 
 async def build_create_other(request: web.Request) -> web.Response:
+    """Builds from a source given with the request: scm (a git repository) and custom (a
+    script). Copr's other source types (pypi, rubygems, distgit) are refused."""
     source_type = request.match_info["source_type"]
-    await signin.api_user(request)
-    raise BadRequest(
-        f"Builds from the '{source_type[:40]}' source type are not supported by this server: "
-        "build from an SRPM URL or upload an SRPM."
+    user = await signin.api_user(request)
+    if source_type not in sources.SOURCE_TYPES:
+        raise BadRequest(
+            f"Builds from the '{source_type[:40]}' source type are not supported by this "
+            "server: build from an SRPM URL or upload, a git repository (scm) or a custom script."
+        )
+    data = await body(request)
+    owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
+    _, build_id = await services.submit_source_build(
+        request.app[SERVICES], user, owner, name, source_type, build_values(data)
     )
+    build = await get_build(request, build_id)
+    return json_response(build_json(request.app[CONFIG], build))
 
 
 async def build_cancel(request: web.Request) -> web.Response:
@@ -725,9 +735,11 @@ def package_json(config: Config, project: Project, package: store.Package) -> An
         "name": package.name,
         "ownername": project.owner_name,
         "projectname": project.name,
-        "source_type": "unset",
-        "source_dict": {},
-        "auto_rebuild": False,
+        "source_type": package.source_type,
+        "source_dict": package.source,
+        "auto_rebuild": package.webhook_rebuild,
+        "timeout": package.options.get("timeout"),
+        "chroot_denylist": package.options.get("chroot_denylist", []),
         "builds": builds,
     }
 
@@ -759,43 +771,71 @@ async def package_list(request: web.Request) -> web.Response:
     return items([package_json(config, found.project, p) for p in packages], offset, limit)
 
 
+# copr-cli's add-package-custom spells the script's settings with a "script_" prefix;
+# build/create/custom and the stored source do not.
+CUSTOM_RENAMES = {f"script_{key}": key for key in ("chroot", "builddeps", "resultdir", "repos")}
+
+
 async def package_add(request: web.Request) -> web.Response:
-    await signin.api_user(request)
+    """package/add and package/edit: define a package with an scm or custom source."""
+    user = await signin.api_user(request)
     source_type = request.match_info["source_type"]
-    raise BadRequest(
-        f"Package source type '{source_type[:40]}' is not supported by this server: packages "
-        "come from SRPMs built by URL or upload."
+    if source_type not in sources.SOURCE_TYPES:
+        raise BadRequest(
+            f"Package source type '{source_type[:40]}' is not supported by this server: "
+            "packages come from a git repository (scm), a custom script, or SRPMs built by "
+            "URL or upload."
+        )
+    data = await body(request)
+    owner, name = request.match_info["ownername"], request.match_info["projectname"]
+    package = request.match_info["package_name"]
+    values = renamed(data, CUSTOM_RENAMES)
+    create = request.path.startswith("/api_3/package/add/")
+    project = await services.save_package(
+        request.app[SERVICES], user, owner, name, package, source_type, values, create=create
     )
+    return await _package_answer(request, project, package)
+
+
+async def _package_answer(request: web.Request, project: Project, package: str) -> web.Response:
+    packages = await request.app[DB].read(store.packages_page, project.id, package, 0, 1, False)
+    if not packages:
+        raise NotFound(f"Package {package[:100]} does not exist in {project.full_name}.")
+    return json_response(package_json(request.app[CONFIG], project, packages[0]))
 
 
 async def package_build(request: web.Request) -> web.Response:
-    await signin.api_user(request)
-    raise BadRequest(
-        "Rebuilding a package from its source is not supported by this server: build its "
-        "SRPM by URL or upload."
+    """Build a package from its stored source, with the request's build options."""
+    (user, owner, name, package), data = await _package_target(request)
+    _, build_id = await services.build_package(
+        request.app[SERVICES], user, owner, name, package, build_values(data)
     )
+    build = await get_build(request, build_id)
+    return json_response(build_json(request.app[CONFIG], build))
 
 
-async def _package_target(request: web.Request) -> tuple[User, str, str, str]:
+async def _package_target(
+    request: web.Request,
+) -> tuple[tuple[User, str, str, str], dict[str, object]]:
+    """(caller, owner, project, package) of a package request body, and the body."""
     user = await signin.api_user(request)
     data = await body(request)
     owner, name = str(data.get("ownername") or ""), str(data.get("projectname") or "")
     package = str(data.get("package_name") or "")
     if not package:
         raise forms.validation_error("package_name", "This field is required.")
-    return user, owner, name, package
+    return (user, owner, name, package), data
 
 
 async def package_reset(request: web.Request) -> web.Response:
-    """An SRPM-built package has no default source to reset: it is answered as it is."""
-    user, owner, name, package = await _package_target(request)
+    """Forget a package's source: it is then built from SRPMs only."""
+    (user, owner, name, package), _ = await _package_target(request)
     project = await services.reset_package(request.app[SERVICES], user, owner, name, package)
-    packages = await request.app[DB].read(store.packages_page, project.id, package, 0, 1, False)
-    return json_response(package_json(request.app[CONFIG], project, packages[0]))
+    return await _package_answer(request, project, package)
 
 
 async def package_delete(request: web.Request) -> web.Response:
-    user, owner, name, package = await _package_target(request)
+    (user, owner, name, package), _ = await _package_target(request)
     project, found = await services.delete_package(
         request.app[SERVICES], user, owner, name, package
     )

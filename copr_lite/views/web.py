@@ -466,6 +466,7 @@ async def project_packages(request: web.Request) -> web.Response:
     """The packages tab: each package with its latest build per chroot."""
     overview, user, _ = await _overview(request)
     counts = await request.app[DB].read(store.package_counts, overview.project.id)
+    defined = await request.app[DB].read(store.defined_packages, overview.project.id)
     grid = monitor_grid(overview)
     return await page(
         request,
@@ -476,6 +477,7 @@ async def project_packages(request: web.Request) -> web.Response:
             "grid": grid,
             "live_ids": live_ids([], grid),
             "counts": counts,
+            "defined": defined,
             "tab": "packages",
         },
     )
@@ -732,7 +734,7 @@ def _project_form(form: Form, offered: list[str]) -> dict[str, object]:
     return values
 
 
-def _field_errors(exc: Exception, errors: dict[str, str]) -> None:
+def field_errors(exc: Exception, errors: dict[str, str]) -> None:
     """Put an operation's complaint beside the field it is about."""
     if isinstance(exc, forms.ValidationError):
         errors.update(exc.errors)
@@ -766,13 +768,13 @@ async def new_project(request: web.Request) -> web.StreamResponse:
                 f"/coprs/{user.name}/{values['name']}/", f"Project {values['name']} created."
             )
     except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
-        _field_errors(exc, errors)
+        field_errors(exc, errors)
     except Conflict as exc:
         errors["name"] = exc.message
     return await form_again(request, "project_form.html", context, form, errors)
 
 
-async def _project_for(
+async def project_for(
     request: web.Request, action: auth.Action
 ) -> tuple[User, Project, tuple[str, ...]]:
     """The signed-in user, the addressed project (404) they may act on (403), its chroots."""
@@ -783,7 +785,7 @@ async def _project_for(
 
 
 async def edit_project(request: web.Request) -> web.StreamResponse:
-    user, project, enabled = await _project_for(request, auth.Action.MODIFY)
+    user, project, enabled = await project_for(request, auth.Action.MODIFY)
     offered = sorted(set(request.app[CONFIG].chroots) | set(enabled))
     context = {"project": project, "offered": offered, "flags": FLAGS, "errors": {}}
     if request.method == "GET":
@@ -805,12 +807,12 @@ async def edit_project(request: web.Request) -> web.StreamResponse:
             )
             raise flash_redirect(project_url(project), "Project settings saved.")
     except (forms.ValidationError, PayloadTooLarge, Forbidden) as exc:
-        _field_errors(exc, errors)
+        field_errors(exc, errors)
     return await form_again(request, "project_form.html", context, form, errors)
 
 
 async def edit_chroot(request: web.Request) -> web.StreamResponse:
-    user, project, enabled = await _project_for(request, auth.Action.MODIFY)
+    user, project, enabled = await project_for(request, auth.Action.MODIFY)
     chroot = request.match_info["chroot"]
     if chroot not in enabled:
         raise NotFound(f"Chroot name {chroot[:100]} does not exist in this project.")
@@ -833,13 +835,13 @@ async def edit_chroot(request: web.Request) -> web.StreamResponse:
             {"buildroot_pkgs": form.get("buildroot_pkgs") or ""},
         )
     except (forms.ValidationError, PayloadTooLarge) as exc:
-        _field_errors(exc, errors)
+        field_errors(exc, errors)
         return await form_again(request, "chroot_form.html", context, form, errors)
     raise flash_redirect(project_url(project), f"Buildroot packages of {chroot} saved.")
 
 
 async def delete_project(request: web.Request) -> web.StreamResponse:
-    user, project, _ = await _project_for(request, auth.Action.DELETE)
+    user, project, _ = await project_for(request, auth.Action.DELETE)
     context: dict[str, Any] = {"project": project, "errors": {}}
     if request.method == "GET":
         return await page(request, "project_delete.html", context)
@@ -870,7 +872,7 @@ def _build_values(project: Project, enabled: tuple[str, ...]) -> dict[str, str]:
 
 
 async def new_build(request: web.Request) -> web.StreamResponse:
-    user, project, enabled = await _project_for(request, auth.Action.BUILD)
+    user, project, enabled = await project_for(request, auth.Action.BUILD)
     config = request.app[CONFIG]
     context: dict[str, Any] = {
         "project": project,
@@ -1056,7 +1058,7 @@ async def _confirm_delete(request: web.Request, user: User) -> web.Response:
 
 async def package_retention(request: web.Request) -> web.StreamResponse:
     """A package's own retention settings; an empty field takes the project's value."""
-    user, project, _ = await _project_for(request, auth.Action.MODIFY)
+    user, project, _ = await project_for(request, auth.Action.MODIFY)
     package = request.match_info["package"]
     db = request.app[DB]
     if package not in await db.read(store.project_packages, project.id):
