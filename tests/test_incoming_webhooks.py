@@ -338,6 +338,8 @@ async def test_integrations_tab(app_client, alice):
     assert SECRET in page
     assert "/webhooks/gitlab/alice/hello/" in page
     assert "Bad signature" in page
+    # the built-in webhooks plugin's page (named route "outgoing-webhooks") is linked
+    assert 'href="/coprs/alice/hello/webhooks/outgoing/"' in page
     resp = await app_client.post(
         "/coprs/alice/hello/integrations/", data={"csrf_token": csrf}, allow_redirects=False
     )
