@@ -15,7 +15,8 @@ from test_web import csrf_in, sign_in
 
 from copr_lite import services, store
 from copr_lite.keys import DB, SERVICES
-from copr_lite.testing import add_user, basic_auth
+from copr_lite.liveserver import commit_files, git_http_server
+from copr_lite.testing import add_user, basic_auth, wait_until
 
 F41 = "fedora-41-x86_64"
 GITHUB_REPO = "https://github.com/Codertocat/Hello-World.git"
@@ -367,6 +368,65 @@ async def test_integrations_tab_hides_the_secret_from_others(app_client, alice):
         store.webhook_secret, await project_id(app_client)
     )
     assert stored == SECRET
+
+
+# ---------------------------------------------------------------- to the end, with real git
+
+HELLO_SPEC = """Name: hookpkg
+Version: {version}
+Release: 1
+Summary: Built from a git push
+License: MIT
+BuildArch: noarch
+
+%description
+Built from the commit a webhook named.
+
+%install
+mkdir -p %{{buildroot}}/usr/share/hookpkg
+echo {version} > %{{buildroot}}/usr/share/hookpkg/version
+
+%files
+/usr/share/hookpkg/version
+"""
+
+
+async def test_a_push_builds_the_pushed_commit_from_git(aiohttp_client, make_app, tmp_path):
+    """A real git repository over HTTP with two commits on main: a delivery naming the
+    first one builds that commit (version 1.0), not the branch's newest (2.0)."""
+    client = await aiohttp_client(make_app())
+    app = client.server.app
+    _, token = await add_user(app, "alice")
+    await new_project(client, token, "hello", [F41])
+    project = await app[DB].read(store.get_project, "alice", "hello")
+    await app[DB].write(store.set_webhook_secret, project.id, SECRET)
+    repo = tmp_path / "repos" / "hookpkg"
+    first = commit_files(repo, {"hookpkg.spec": HELLO_SPEC.format(version="1.0")})
+    commit_files(repo, {"hookpkg.spec": HELLO_SPEC.format(version="2.0")})
+    with git_http_server(tmp_path / "repos") as base:
+        # The package's URL has no ".git", the payload's has: they match all the same.
+        await add_package(client, token, "hookpkg", f"{base}/hookpkg", committish="main")
+        body = json.loads(payload("github-push"))
+        body["after"] = first
+        body["commits"][0]["modified"] = ["hookpkg.spec"]
+        body["repository"]["clone_url"] = f"{base}/hookpkg.git"
+        data = json.dumps(body).encode()
+        resp = await client.post(
+            "/webhooks/github/alice/hello/", data=data, headers=signed("github", data, "push")
+        )
+        assert resp.status == 200, await resp.text()
+        [build_id] = (await resp.json())["builds"]
+
+        async def ended() -> bool:
+            build = await (await client.get(f"/api_3/build/{build_id}")).json()
+            return build["state"] in ("succeeded", "failed", "canceled", "skipped")
+
+        await wait_until(ended, within=180, interval=0.5)
+    build = await (await client.get(f"/api_3/build/{build_id}")).json()
+    log = await client.get(f"/results/alice/hello/srpm-builds/{build_id:08d}/builder-live.log")
+    assert build["state"] == "succeeded", await log.text()
+    assert build["source_package"]["name"] == "hookpkg"
+    assert build["source_package"]["version"] == "1.0-1"
 
 
 def test_fixture_payloads_are_the_forges_shapes():
