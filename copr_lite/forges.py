@@ -223,7 +223,9 @@ def parse(forge: str, headers: Mapping[str, str], body: bytes) -> Push:
     delivery = delivery_id_of(forge, headers)
     event = event_name(forge, headers)
     if forge == "custom":
-        return Push(forge, delivery, "custom")
+        # A forge pointed at a custom URL (as Copr allows) says hello with a ping first.
+        pinged = _lower(headers).get(EVENT_HEADERS["github"]) == "ping"
+        return Push(forge, delivery, "ping" if pinged else "custom")
     if event == "ping":
         return Push(forge, delivery, "ping")
     try:

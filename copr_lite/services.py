@@ -972,11 +972,22 @@ async def receive_webhook(
     record the delivery once per forge delivery id (a replay builds nothing), then build
     each package the push concerns from its source, as the project's owner."""
     forge, package = incoming.forge, incoming.package
-    if forge in UNSUPPORTED_FORGES:
-        raise NotFound(f"{forge.capitalize()} webhooks are not supported by this server.")
-    if forge not in forges.FORGES:
-        raise NotFound(f"Unknown forge {forge[:40]!r}: use one of {', '.join(forges.FORGES)}.")
-    target = await ctx.db.read(_webhook_target, incoming)
+    try:
+        if forge in UNSUPPORTED_FORGES:
+            raise NotFound(f"{forge.capitalize()} webhooks are not supported by this server.")
+        if forge not in forges.FORGES:
+            known = ", ".join(forges.FORGES)
+            raise NotFound(f"Unknown forge {forge[:40]!r}: use one of {known}.")
+        target = await ctx.db.read(_webhook_target, incoming)
+    except NotFound as exc:
+        where = incoming.project_id or f"{incoming.owner[:100]}/{incoming.name[:100]}"
+        log.info(
+            "webhook delivery refused project=%s forge=%s status=404 outcome=%r",
+            where,
+            forge[:40],
+            exc.message,
+        )
+        raise
     project = target.project
     now = int(time.time())
     try:

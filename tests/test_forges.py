@@ -116,6 +116,9 @@ def test_custom_token_as_bearer():
     headers = {"Authorization": f"Bearer {SECRET}", "X-Copr-Delivery": "ci-42"}
     push = verify_and_parse("custom", headers, b"", SECRET, url_secret_ok=False)
     assert (push.event, push.delivery_id) == ("custom", "ci-42")
+    # GitHub pointed at a custom URL says hello first: that builds nothing
+    pinged = {**headers, "X-GitHub-Event": "ping"}
+    assert verify_and_parse("custom", pinged, b"{}", SECRET, url_secret_ok=False).event == "ping"
     with pytest.raises(DeliveryError):
         verify_and_parse("custom", {"Authorization": "Bearer x"}, b"", SECRET, url_secret_ok=False)
 

@@ -150,6 +150,20 @@ async def test_an_oversized_or_compressed_delivery_is_refused(app_client, alice)
     assert resp.status == 400
 
 
+async def test_old_deliveries_are_pruned(app_client, alice):
+    pid = await project_id(app_client)
+
+    def record_many(conn):
+        for number in range(store.KEEP_DELIVERIES + 5):
+            store.record_delivery(conn, pid, "github", f"d{number}", "push", 1, 200, "x")
+
+    await app_client.server.app[DB].write(record_many)
+    kept = await app_client.server.app[DB].read(store.recent_deliveries, pid, 10_000)
+    assert len(kept) == store.KEEP_DELIVERIES
+    assert kept[0].delivery_id == f"d{store.KEEP_DELIVERIES + 4}"
+    assert kept[-1].delivery_id == "d5"
+
+
 # ---------------------------------------------------------------- the service, up to the build
 
 

@@ -123,13 +123,20 @@ from .users import (
     set_api_token,
     set_password_hash,
 )
-from .webhooks import Delivery, recent_deliveries, record_delivery, set_delivery_outcome
+from .webhooks import (
+    KEEP_DELIVERIES,
+    Delivery,
+    recent_deliveries,
+    record_delivery,
+    set_delivery_outcome,
+)
 
 __all__ = [
     "ACTIVE_CODES",
     "BUILD_COLUMNS",
     "BUILD_JOINS",
     "BUILD_SORTS",
+    "KEEP_DELIVERIES",
     "MODIFIABLE_PROJECT_FIELDS",
     "PROJECT_COLUMNS",
     "QUEUED_CODES",

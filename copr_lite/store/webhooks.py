@@ -32,6 +32,11 @@ class Delivery:
     build_ids: tuple[int, ...]
 
 
+# Deliveries kept per project (the newest); a forge redelivers recent ones only, so older
+# delivery ids need not be kept.
+KEEP_DELIVERIES = 1000
+
+
 def record_delivery(
     conn: sqlite3.Connection,
     project_id: int,
@@ -43,7 +48,8 @@ def record_delivery(
     outcome: str,
 ) -> int | None:
     """Record a delivery; its id, or None when the project already has this forge's
-    delivery id (a replay: the unique index webhook_deliveries_once says so)."""
+    delivery id (a replay: the unique index webhook_deliveries_once says so). The project's
+    deliveries beyond the newest KEEP_DELIVERIES are removed."""
     try:
         cursor = conn.execute(
             "INSERT INTO webhook_deliveries (project_id, forge, delivery_id, event, received_on,"
@@ -54,6 +60,11 @@ def record_delivery(
         if delivery_id is None:
             raise
         return None
+    conn.execute(
+        "DELETE FROM webhook_deliveries WHERE project_id = ? AND id <= (SELECT id FROM"
+        " webhook_deliveries WHERE project_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        (project_id, project_id, KEEP_DELIVERIES),
+    )
     return cursor.lastrowid
 
 
