@@ -964,6 +964,31 @@ def _nothing_to_build(push: forges.Push) -> str:
     return f"no package matches {url} {push.ref_text}"
 
 
+def _verified(incoming: Incoming, target: _WebhookTarget) -> forges.Push:
+    """The delivery read, once its secret (in the URL) or signature is found right and the
+    package its URL names has a source; forges.DeliveryError otherwise."""
+    if incoming.url_secret is not None and not (
+        target.secret is not None
+        and hmac.compare_digest(incoming.url_secret.encode(), target.secret.encode())
+    ):
+        raise forges.DeliveryError(403, "Bad webhook URL: its secret is not the project's.")
+    push = forges.verify_and_parse(
+        incoming.forge,
+        incoming.headers,
+        incoming.body,
+        target.secret,
+        url_secret_ok=incoming.url_secret is not None,
+    )
+    package = incoming.package
+    if package is not None and (target.named is None or target.named.source_type == "unset"):
+        raise forges.DeliveryError(
+            404, f"Package {package[:100]} of {target.project.full_name} has no source to build."
+        )
+    if push.event == "custom" and package is None:
+        raise forges.DeliveryError(400, "A custom webhook URL must end with a package name.")
+    return push
+
+
 async def receive_webhook(
     ctx: Services, incoming: Incoming, build: PackageBuild | None = None
 ) -> DeliveryResult:
@@ -991,24 +1016,7 @@ async def receive_webhook(
     project = target.project
     now = int(time.time())
     try:
-        if incoming.url_secret is not None and not (
-            target.secret is not None
-            and hmac.compare_digest(incoming.url_secret.encode(), target.secret.encode())
-        ):
-            raise forges.DeliveryError(403, "Bad webhook URL: its secret is not the project's.")
-        push = forges.verify_and_parse(
-            forge,
-            incoming.headers,
-            incoming.body,
-            target.secret,
-            url_secret_ok=incoming.url_secret is not None,
-        )
-        if package is not None and (target.named is None or target.named.source_type == "unset"):
-            raise forges.DeliveryError(
-                404, f"Package {package[:100]} of {project.full_name} has no source to build."
-            )
-        if push.event == "custom" and package is None:
-            raise forges.DeliveryError(400, "A custom webhook URL must end with a package name.")
+        push = _verified(incoming, target)
     except forges.DeliveryError as exc:
         # The delivery id of a refused delivery is not trusted: it is not recorded.
         event = forges.event_name(forge, incoming.headers)

@@ -294,6 +294,10 @@ async def test_custom_webhook_with_a_token(app_client, alice):
         "/webhooks/custom/alice/hello/missing/", headers={"X-Copr-Token": SECRET}
     )
     assert resp.status == 404
+    resp = await app_client.post("/webhooks/custom/alice/hello/", headers={"X-Copr-Token": SECRET})
+    assert resp.status == 400 and "must end with a package name" in (await resp.json())["error"]
+    assert len(await builds_of(app_client)) == 1
+    assert [d.status for d in await deliveries(app_client)] == [400, 404, 200, 403]
 
 
 # ---------------------------------------------------------------- Copr's URL form
