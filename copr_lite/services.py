@@ -836,21 +836,9 @@ async def set_package_retention(
 # ---------------------------------------------------------------- incoming webhooks
 
 
-class PackageBuild(Protocol):
-    """How a webhook starts the build of one package from its stored source, as the
-    project's owner: build_package, or what the caller passes instead."""
-
-    def __call__(
-        self,
-        ctx: Services,
-        user: User,
-        owner: str,
-        name: str,
-        package: str,
-        values: Mapping[str, object],
-        *,
-        committish: str | None = None,
-    ) -> Awaitable[tuple[Project, int]]: ...
+# How a webhook starts the build of one package from its stored source, as the project's
+# owner: build_package, or what a caller passes instead, called as build_package is.
+PackageBuild = Callable[..., Awaitable[tuple[Project, int]]]
 
 
 # The forges of Copr's webhook URLs that this server does not take.
