@@ -92,6 +92,13 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
     return bytes(data)
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, as sent (a webhook's: its signature covers these bytes); refused over
+    `declared_limit()` or when compressed."""
+    check_body_headers(request)
+    return await _read_limited(request, declared_limit())
+
+
 def declared_limit(file_limit: int = 0) -> int:
     """The largest Content-Length a body may declare: fields, multipart framing and, for a
     route that takes a file, the file."""

@@ -808,7 +808,22 @@ def v3_paths(chroot_names: list[str]) -> dict[str, Schema]:
             "post": {**not_supported, "operationId": "v3_module_build"}
         },
         "/api_3/webhook/generate/{ownername}/{projectname}": {
-            "post": {**not_supported, "operationId": "v3_webhook_generate"}
+            "post": operation(
+                ops.GENERATE_WEBHOOK_SECRET.summary,
+                obj(
+                    {
+                        "id": integer(),
+                        "name": string(),
+                        "ownername": string(),
+                        "full_name": string(),
+                        "webhook_secret": string("The new secret (a UUID)."),
+                    }
+                ),
+                (403, 404),
+                operation_id="v3_webhook_generate",
+                login=True,
+                parameters=projects,
+            )
         },
     }
 

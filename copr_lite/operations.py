@@ -330,6 +330,12 @@ SAVE_PACKAGE = Operation(
     ),
     Action.BUILD,
 )
+GENERATE_WEBHOOK_SECRET = Operation(
+    "generate_webhook_secret",
+    "Replace the secret of the project's incoming webhooks with a new random one.",
+    (),
+    Action.MODIFY,
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     CREATE_PROJECT,
@@ -345,6 +351,7 @@ OPERATIONS: tuple[Operation, ...] = (
     REGENERATE_REPOS,
     SET_PERMISSIONS,
     REQUEST_PERMISSIONS,
+    GENERATE_WEBHOOK_SECRET,
 )
 
 ROLES = ("builder", "admin")

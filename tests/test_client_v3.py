@@ -484,6 +484,20 @@ def test_unsupported_sources_and_features_say_so(env: Env) -> None:
     assert "not supported" in env.cli_error("fork", f"alice/{name}", unique("fork"))
 
 
+def test_new_webhook_secret(env: Env) -> None:
+    """What `copr-cli new-webhook-secret` calls after its y/n question: the owner gets a new
+    UUID secret each time, another user a 403 (copr-cli's exit 7)."""
+    name = env.new_project()
+    first = env.call("webhook_proxy", "generate", ownername="alice", projectname=name)
+    assert first["full_name"] == f"alice/{name}" and len(first["webhook_secret"]) == 36
+    second = env.call("webhook_proxy", "generate", ownername="alice", projectname=name)
+    assert second["webhook_secret"] != first["webhook_secret"]
+    kind, message = env.call_fails(
+        "webhook_proxy", "generate", who="bob", ownername="alice", projectname=name
+    )
+    assert kind == "CoprAuthException" and "Only owners and admins" in message, (kind, message)
+
+
 # ---------------------------------------------------------------- packages from git
 
 

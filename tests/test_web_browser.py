@@ -637,6 +637,7 @@ def test_every_page_fits_and_passes_axe(page: Any, server: Server) -> None:
         base + "builds/",
         base + "packages/",
         base + "permissions/",
+        base + "integrations/",
         base + "edit/",
         base + "new_build/",
         f"/builds/{failed}/",

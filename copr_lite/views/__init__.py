@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..middlewares import expect_upload, form_routes
+from ..middlewares import expect_upload, form_routes, json_errors_under
 from . import api_v1, health, pages
 from .api_v3 import add_api_v3_routes
 from .results import add_results_routes
 from .web import add_web_routes
 from .web_packages import add_package_routes
+from .webhooks import PREFIX as WEBHOOKS_PREFIX
+from .webhooks import add_webhook_routes
 
 
 def setup_routes(app: web.Application) -> None:
@@ -30,6 +32,8 @@ def setup_routes(app: web.Application) -> None:
     add_results_routes(app.router)
     add_package_routes(app.router)
     add_web_routes(app.router)
+    add_webhook_routes(app.router)
+    json_errors_under(app, WEBHOOKS_PREFIX)
 
 
 def add_api_v1_routes(router: web.UrlDispatcher) -> None:

@@ -99,7 +99,7 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
     get("/api_3/monitor", monitor)
     get("/api_3/rpmrepo/{ownername}/{dirname}/{name_version}/", rpmrepo)
     post("/api_3/module/build/{ownername}/{projectname}", not_supported)
-    post("/api_3/webhook/generate/{ownername}/{projectname}", not_supported)
+    post("/api_3/webhook/generate/{ownername}/{projectname}", webhook_generate)
 
 
 # ---------------------------------------------------------------- helpers
@@ -249,7 +249,7 @@ async def get_build(request: web.Request, build_id: int) -> Build:
 
 
 async def not_supported(request: web.Request) -> web.Response:
-    """Forks, modules, dist-git and webhooks are not part of this server."""
+    """Forks, modules and dist-git are not part of this server."""
     raise BadRequest("This is not supported by this server.")
 
 
@@ -902,5 +902,26 @@ async def rpmrepo(request: web.Request) -> web.Response:
             "repos": repos,
             "directories": {found.project.name: {}},
             "dependencies": [],
+        }
+    )
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+async def webhook_generate(request: web.Request) -> web.Response:
+    """A new secret for the project's incoming webhooks (`copr-cli new-webhook-secret`)."""
+    user = await signin.api_user(request)
+    owner, name = request.match_info["ownername"], request.match_info["projectname"]
+    project, secret = await services.generate_webhook_secret(
+        request.app[SERVICES], user, owner, name
+    )
+    return json_response(
+        {
+            "id": project.id,
+            "name": project.name,
+            "ownername": project.owner_name,
+            "full_name": project.full_name,
+            "webhook_secret": secret,
         }
     )

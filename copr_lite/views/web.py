@@ -37,6 +37,7 @@ from .common import (
 from .events import add_event_routes
 from .pages import current_user, flash_redirect, render_page
 from .text import contact_link, homepage_link, markdown
+from .webhooks import integrations_context
 
 PAGE_SIZE = 25
 PROJECTS_PAGE_SIZE = 50
@@ -81,6 +82,7 @@ def add_web_routes(router: web.UrlDispatcher) -> None:
     form_page(prefix + "/package/{package}/retention/", package_retention)
     get(prefix + "/packages/", project_packages)
     form_page(prefix + "/permissions/", project_permissions)
+    form_page(prefix + "/integrations/", project_integrations)
     get("/builds/{build_id}/", build_page)
     get("/builds/{build_id}/state", build_state)
     form_page("/builds/{build_id}/cancel/", cancel_build)
@@ -533,6 +535,23 @@ async def project_permissions(request: web.Request) -> web.StreamResponse:
         },
         status=status,
     )
+
+
+async def project_integrations(request: web.Request) -> web.StreamResponse:
+    """The Integrations tab: the owner and admins see the incoming webhooks' URLs, secret
+    and recent deliveries (views/webhooks.py), and generate a new secret."""
+    user, project, roles, _ = await _project_read(request)
+    context = _permissions_context(user, project, roles)
+    if request.method == "POST":
+        user = await signed_in(request)
+        await read_form(request)
+        await services.generate_webhook_secret(
+            request.app[SERVICES], user, project.owner_name, project.name
+        )
+        raise flash_redirect(request.path, "A new webhook secret was generated.")
+    if context["can_modify"]:
+        context |= await integrations_context(request, project)
+    return await page(request, "project_integrations.html", {**context, "tab": "integrations"})
 
 
 async def _request_access(request: web.Request, user: User, project: Project, form: Form) -> None:
