@@ -638,6 +638,8 @@ def test_every_page_fits_and_passes_axe(page: Any, server: Server) -> None:
         base + "packages/",
         base + "permissions/",
         base + "integrations/",
+        base + "package/new/",
+        base + "webhooks/outgoing/",
         base + "edit/",
         base + "new_build/",
         f"/builds/{failed}/",
