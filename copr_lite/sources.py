@@ -574,7 +574,7 @@ class _Maker:
             self.work.real_dir,
             self.work.script_dir / resultdir,
             shown,
-            f"the script left no {shown}",
+            f"the script did not make {shown}",
         )
         if await asyncio.to_thread(lambda: any(folder.glob("*.src.rpm"))):
             return folder

@@ -258,7 +258,7 @@ async def test_custom_script_failures(tmp_path):
         await make(tmp_path, "custom", {"script": "echo bad luck\nexit 3\n"})
     with pytest.raises(SrpmError, match="left no SRPM and no spec file in the script's"):
         await make(tmp_path, "custom", {"script": "echo nothing\n"})
-    with pytest.raises(SrpmError, match="the script left no the result directory 'res'"):
+    with pytest.raises(SrpmError, match="the script did not make the result directory 'res'"):
         await make(tmp_path, "custom", {"script": "true\n", "resultdir": "res"})
     # Links must not lead the server out of the work tree.
     script = "ln -s / res\n"
