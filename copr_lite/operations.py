@@ -60,7 +60,7 @@ class Field:
             text = str(value) if isinstance(value, int) else _text(value, self.name)
             assert isinstance(self.default, int)
             return forms.check_int(text, self.name, self.default, self.low, self.high)
-        text = _words(value, self.name) if kind in _LISTS else _text(value, self.name)
+        text = words(value, self.name) if kind in _LISTS else _text(value, self.name)
         if kind is Kind.TEXT:
             holder = forms.Form({self.name: text})
             return forms.check_text(holder, self.name, self.limit)
@@ -90,7 +90,9 @@ def _text(value: object, name: str) -> str:
     raise forms.validation_error(name, "Must be a string.")
 
 
-def _words(value: object, name: str) -> str:
+def words(value: object, name: str) -> str:
+    """A list-or-whitespace-separated field's value as one string (ValidationError on
+    `name` for anything else)."""
     if isinstance(value, list | tuple):
         if not all(isinstance(item, str) for item in value):
             raise forms.validation_error(name, "Must be a list of strings.")

@@ -766,7 +766,8 @@ async def build_package(
         values["timeout"] = stored.options["timeout"]
     denied = stored.options.get("chroot_denylist") or []
     if denied:
-        values["exclude_chroots"] = [*_words(values.get("exclude_chroots")), *denied]
+        asked = operations.words(values.get("exclude_chroots"), "exclude_chroots")
+        values["exclude_chroots"] = " ".join([asked, *denied])
     chosen = stored.source
     if committish and stored.source_type == "scm":
         chosen = {**stored.source, "committish": committish}
@@ -775,13 +776,6 @@ async def build_package(
     project, ids = await submit_builds(ctx, user, owner, name, values, source)
     log.info("package build project=%s package=%s build=%d", project.full_name, package, ids[0])
     return project, ids[0]
-
-
-def _words(value: object) -> list[str]:
-    """A list-or-whitespace-separated field's words (exclude_chroots)."""
-    if isinstance(value, list | tuple):
-        return [str(item) for item in value]
-    return str(value).split() if value else []
 
 
 def _source_label(source_type: str, source: Mapping[str, object]) -> str:

@@ -51,6 +51,13 @@ async def call(
     return resp.status, await resp.json()
 
 
+async def in_hello(
+    client: Any, method: str, path: str, headers: dict[str, str], **body: Any
+) -> tuple[int, Any]:
+    """A call whose body addresses alice/hello."""
+    return await call(client, method, path, headers, ownername="alice", projectname="hello", **body)
+
+
 async def add_scm(client: Any, headers: dict[str, str], name: str = "hello", **extra: Any):
     return await call(
         client,
@@ -99,13 +106,11 @@ async def test_add_get_list_edit_reset_scm_package(app_client, alice):
     assert edited["source_dict"]["clone_url"] == SCM["clone_url"]
     assert edited["auto_rebuild"] is True
 
-    status, reset = await call(
+    status, reset = await in_hello(
         app_client,
         "PUT",
         "/api_3/package/reset",
         alice,
-        ownername="alice",
-        projectname="hello",
         package_name="hello",
     )
     assert status == 200, reset
@@ -167,13 +172,11 @@ async def test_package_errors(app_client, alice):
     bob = await api_headers(app_client, "bob")
     status, body = await add_scm(app_client, bob, "theirs")
     assert status == 403 and body["output"] == "notok"
-    status, body = await call(
+    status, body = await in_hello(
         app_client,
         "POST",
         "/api_3/package/build",
         bob,
-        ownername="alice",
-        projectname="hello",
         package_name="hello",
     )
     assert status == 403
@@ -181,24 +184,20 @@ async def test_package_errors(app_client, alice):
 
 
 async def test_package_build_and_source_builds(app_client, alice):
-    status, body = await call(
+    status, body = await in_hello(
         app_client,
         "POST",
         "/api_3/package/build",
         alice,
-        ownername="alice",
-        projectname="hello",
         package_name="nothing",
     )
     assert status == 404, body
     await add_scm(app_client, alice, chroot_denylist=["fedora-40-*"])
-    status, build = await call(
+    status, build = await in_hello(
         app_client,
         "POST",
         "/api_3/package/build",
         alice,
-        ownername="alice",
-        projectname="hello",
         package_name="hello",
         timeout=4000,
     )
@@ -209,13 +208,11 @@ async def test_package_build_and_source_builds(app_client, alice):
     assert stored.source_type == "scm" and stored.timeout == 4000
     assert stored.source_dict["committish"] == "main"
 
-    status, direct = await call(
+    status, direct = await in_hello(
         app_client,
         "POST",
         "/api_3/build/create/scm",
         alice,
-        ownername="alice",
-        projectname="hello",
         clone_url="https://user:secret@git.example.org/x.git",
         committish="",
         subdirectory="",
@@ -230,13 +227,11 @@ async def test_package_build_and_source_builds(app_client, alice):
     assert stored.source_type == "scm"
     assert stored.source_dict["source_build_method"] == "make_srpm"
 
-    status, custom = await call(
+    status, custom = await in_hello(
         app_client,
         "POST",
         "/api_3/build/create/custom",
         alice,
-        ownername="alice",
-        projectname="hello",
         script="#!/bin/sh\ntrue\n",
         chroot=None,
         builddeps=None,

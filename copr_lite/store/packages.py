@@ -105,19 +105,18 @@ def save_package(
 
 def defined_packages(conn: sqlite3.Connection, project_id: int) -> list[Package]:
     """The project's packages that have a source (scm or custom), by name."""
-    rows = conn.execute(
-        f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE project_id = ?"
-        " AND source_type != 'unset' ORDER BY name",
-        (project_id,),
-    ).fetchall()
-    return [_package(row, None, None) for row in rows]
+    return _with_source(conn, project_id, "")
 
 
 def webhook_packages(conn: sqlite3.Connection, project_id: int) -> list[Package]:
     """The project's packages with a source that a forge push may rebuild."""
+    return _with_source(conn, project_id, " AND webhook_rebuild = 1")
+
+
+def _with_source(conn: sqlite3.Connection, project_id: int, condition: str) -> list[Package]:
     rows = conn.execute(
-        f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE project_id = ? AND webhook_rebuild = 1"
-        " AND source_type != 'unset' ORDER BY name",
+        f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE project_id = ?"
+        f" AND source_type != 'unset'{condition} ORDER BY name",
         (project_id,),
     ).fetchall()
     return [_package(row, None, None) for row in rows]

@@ -91,7 +91,7 @@ def add_api_v3_routes(router: web.UrlDispatcher) -> None:
     post("/api_3/package/add/{ownername}/{projectname}/{package_name}/{source_type}", package_add)
     post(
         "/api_3/package/edit/{ownername}/{projectname}/{package_name}/{source_type}",
-        package_add,
+        package_edit,
     )
     put("/api_3/package/reset", package_reset)
     post("/api_3/package/build", package_build)
@@ -777,7 +777,16 @@ CUSTOM_RENAMES = {f"script_{key}": key for key in ("chroot", "builddeps", "resul
 
 
 async def package_add(request: web.Request) -> web.Response:
-    """package/add and package/edit: define a package with an scm or custom source."""
+    """Define a package with an scm or custom source (Conflict when it has one)."""
+    return await _save_package(request, create=True)
+
+
+async def package_edit(request: web.Request) -> web.Response:
+    """Change a package's source; what is not given keeps its value."""
+    return await _save_package(request, create=False)
+
+
+async def _save_package(request: web.Request, *, create: bool) -> web.Response:
     user = await signin.api_user(request)
     source_type = request.match_info["source_type"]
     if source_type not in sources.SOURCE_TYPES:
@@ -790,7 +799,6 @@ async def package_add(request: web.Request) -> web.Response:
     owner, name = request.match_info["ownername"], request.match_info["projectname"]
     package = request.match_info["package_name"]
     values = renamed(data, CUSTOM_RENAMES)
-    create = request.path.startswith("/api_3/package/add/")
     project = await services.save_package(
         request.app[SERVICES], user, owner, name, package, source_type, values, create=create
     )
