@@ -23,6 +23,7 @@ from test_e2e import long_srpm, marker_pids
 from copr_lite import store
 from copr_lite.builders import PackageInfo
 from copr_lite.conformance import build_conformance_srpms
+from copr_lite.engine.importer import import_build
 from copr_lite.keys import CONFIG, DB, DISPATCHER
 from copr_lite.rpmheader import read_nevra
 from copr_lite.states import State
@@ -131,3 +132,29 @@ async def test_a_cancel_in_each_window_leaves_nothing_running_or_published(
         opener = gzip.open if primary[0].suffix == ".gz" else open
         with opener(primary[0], "rt") as f:
             assert 'packages="0"' in f.read(), "the repository still lists the package"
+
+
+async def test_an_import_started_after_its_build_was_canceled_does_nothing(
+    aiohttp_client, make_app
+) -> None:
+    """The loop reads the builds waiting for an import, a cancel commits, then the import
+    task starts (too late for the cancel to find it): it must not fetch, read or log."""
+    app = make_app(chroots={F40: "rpmbuild"})
+    client = await aiohttp_client(app)
+    user, token = await add_user(app, "alice")
+    resp = await client.post(
+        "/api/coprs/alice/new/", data={"name": "proj", "chroots": F40}, headers=basic_auth(token)
+    )
+    assert resp.status == 200, await resp.text()
+
+    def stored_and_canceled(conn: sqlite3.Connection) -> int:
+        project = store.get_project(conn, "alice", "proj")
+        [build_id] = store_builds(conn, project.id, user.id, ["http://x.example/a.src.rpm"], [F40])
+        assert store.cancel_build(conn, build_id) == [F40]
+        return build_id
+
+    build_id = await app[DB].write(stored_and_canceled)
+    await import_build(app[DISPATCHER].deps, build_id)
+    import_dir = app[DISPATCHER].deps.publisher.import_dir("alice", "proj", build_id)
+    assert not import_dir.exists(), "the canceled build's import began"
+    assert await chroot_state(app, build_id) == "canceled"

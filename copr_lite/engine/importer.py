@@ -23,6 +23,7 @@ from ..processes import complete
 from ..publisher import LiveLog
 from ..signing import SigningError
 from ..srpm import SrpmError, import_srpm, public_url
+from ..states import State
 from . import events
 from .deps import EngineDeps
 from .projects import sign_files
@@ -82,7 +83,9 @@ async def import_build(deps: EngineDeps, build_id: int) -> None:
     import_dir: Path | None = None
     try:
         build = await deps.db.read(store.get_build, build_id)
-        if build is None:
+        if build is None or not any(c.status is State.IMPORTING for c in build.chroots):
+            # Canceled (or deleted) after the loop read it as waiting, before this task was
+            # there for the cancel to find: nothing is fetched, read or written.
             return
         import_dir = deps.publisher.import_dir(build.owner_name, build.project_name, build.id)
         live = LiveLog(import_dir / "builder-live.log")
