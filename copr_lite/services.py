@@ -52,8 +52,11 @@ class BuildQueue(Protocol):
     def submitted(self, build_ids: Iterable[int]) -> None:
         """New builds were stored: start their imports."""
 
-    def prepare_repos(self, owner: str, project: str, chroots: Iterable[str]) -> None:
-        """Create the empty repositories of a project's new chroots."""
+    def prepare_repos(
+        self, owner: str, project: str, chroots: Iterable[str], *, created: bool = False
+    ) -> None:
+        """Create the empty repositories of a project's new chroots (`created`: of a
+        project created just now)."""
 
     async def cancel_build(self, build_id: int) -> None:
         """Stop the running chroots of a build already marked canceled."""
@@ -138,7 +141,7 @@ async def create_project(
     project, chroots, build_ids = await ctx.db.write(
         _create_project, user, owner_name, values, ctx.config
     )
-    ctx.builds.prepare_repos(project.owner_name, project.name, chroots)
+    ctx.builds.prepare_repos(project.owner_name, project.name, chroots, created=True)
     if build_ids:
         ctx.builds.submitted(build_ids)
     log.info("project created owner=%s name=%s id=%d", project.owner_name, project.name, project.id)

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,8 +236,15 @@ class Signer:
                 await self._rpmsign(key, files[start : start + SIGN_BATCH])
 
     async def _rpmsign(self, key: ProjectKey, files: Sequence[Path]) -> None:
+        # rpmsign has gpg write `<file>.sig` beside each file and removes it afterwards; a
+        # run that was killed (a canceled build, a shutdown) leaves it, and gpg would then
+        # ask on a tty whether to overwrite it. Only this lock's holder writes them.
+        await asyncio.to_thread(_remove_signature_files, files)
         await asyncio.to_thread(self._prepare_home)
-        with tempfile.TemporaryDirectory(dir=self.home, prefix="rpmdb.") as dbpath:
+        with (
+            tempfile.TemporaryDirectory(dir=self.home, prefix="rpmdb.") as dbpath,
+            _signature_files_removed(files),
+        ):
             argv = [
                 RPMSIGN,
                 "--addsign",
@@ -294,6 +301,21 @@ class Signer:
                     ["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"],
                     time_limit=10,
                 )
+
+
+def _remove_signature_files(files: Sequence[Path]) -> None:
+    for path in files:
+        path.with_name(path.name + ".sig").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _signature_files_removed(files: Sequence[Path]) -> Iterator[None]:
+    """After a failed or cancelled rpmsign, no `<file>.sig` is left to be published."""
+    try:
+        yield
+    except BaseException:
+        _remove_signature_files(files)  # a few unlink calls: not worth a thread hop
+        raise
 
 
 async def _run_tool(tool: str, argv: list[str], time_limit: float) -> bytes:

@@ -38,7 +38,7 @@ from test_e2e import (  # the live-server helpers
 
 from copr_lite import auth, store
 from copr_lite.builders import PackageInfo
-from copr_lite.keys import CONFIG, DB, PUBLISHER, TOKEN_CACHE
+from copr_lite.keys import CONFIG, DB, DISPATCHER, PUBLISHER, TOKEN_CACHE
 from copr_lite.liveserver import wait_for
 from copr_lite.signing import Signer, SigningError
 from copr_lite.testing import FakeBuilder, basic_auth, read_log, write_fake_rpm
@@ -513,3 +513,48 @@ async def test_an_srpm_that_cannot_be_signed_fails_the_import(aiohttp_client, ma
     import_dir = app[PUBLISHER].import_dir("alice", "proj", build_id)
     assert sorted(p.name for p in import_dir.iterdir()) == ["builder-live.log"]
     assert reason.removeprefix("import failed: ") in (import_dir / "builder-live.log").read_text()
+
+
+def signature_of(rpm: Path) -> str:
+    return run("rpm", "-qp", "--nosignature", "--qf", "%{RSAHEADER:pgpsig}", str(rpm)).stdout
+
+
+async def test_a_signature_file_left_by_a_killed_rpmsign_does_not_stop_signing(
+    tmp_path: Path, fixture_srpm
+) -> None:
+    signer = Signer(tmp_path / "gnupg", key_length=2048)
+    srpm = Path(shutil.copy(fixture_srpm(NAME), tmp_path))
+    leftover = srpm.with_name(srpm.name + ".sig")  # where rpmsign has gpg write
+    leftover.write_bytes(b"half a signature")
+    try:
+        key = await signer.key("alice", "p")
+        await signer.sign_rpms(key, [srpm])  # gpg would ask on a tty to overwrite it
+    finally:
+        await signer.close()
+    assert key.key_id in signature_of(srpm)
+    assert not leftover.exists()
+
+
+async def test_only_a_project_older_than_its_key_has_its_packages_signed_on_arrival(
+    aiohttp_client, make_app, fixture_srpm
+) -> None:
+    """A project created with signing on: each build signs its own packages once the key
+    is there, so the key's arrival signs nothing (it would race those builds). A project
+    published before signing was on gets everything signed."""
+    from test_dispatcher import start
+
+    from copr_lite.engine.projects import ensure_signed
+
+    app, _ = await start(aiohttp_client, make_app, FakeBuilder(), sign=True)
+    deps = app[DISPATCHER].deps
+    srpms = {}
+    for project, sign_earlier in (("new", False), ("old", True)):
+        import_dir = app[PUBLISHER].import_dir("alice", project, 1)
+        import_dir.mkdir(parents=True)
+        srpms[project] = Path(shutil.copy(fixture_srpm(NAME), import_dir))
+        await ensure_signed(deps, "alice", project, sign_earlier=sign_earlier)
+    new_key = app[PUBLISHER].signer.current("alice", "new")
+    old_key = app[PUBLISHER].signer.current("alice", "old")
+    assert new_key.adopted and old_key.adopted
+    assert signature_of(srpms["new"]).strip() == "(none)"
+    assert old_key.key_id in signature_of(srpms["old"])

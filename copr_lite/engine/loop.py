@@ -148,14 +148,20 @@ class Dispatcher:
         self.wake()
         await events.build_canceled(self.deps, build_id)
 
-    def prepare_repos(self, owner: str, project: str, chroots: Iterable[str]) -> None:
-        """Create empty repositories for a new project's chroots (in the background), so
-        its yum_repos URLs answer before the first build."""
+    def prepare_repos(
+        self, owner: str, project: str, chroots: Iterable[str], *, created: bool = False
+    ) -> None:
+        """Create empty repositories for a project's new chroots (in the background), so
+        its yum_repos URLs answer before the first build; with signing on, make sure the
+        project has a key (`created`: the project is new, so nothing of it is unsigned)."""
         publisher = self.deps.publisher
         dirs = [publisher.chroot_dir(owner, project, chroot) for chroot in chroots]
         self._spawn(projects.create_repos(self.deps, dirs), f"repos-{owner}-{project}")
         if publisher.signer is not None:
-            self._spawn(projects.ensure_signed(self.deps, owner, project), f"key-{owner}-{project}")
+            self._spawn(
+                projects.ensure_signed(self.deps, owner, project, sign_earlier=not created),
+                f"key-{owner}-{project}",
+            )
 
     # ------------------------------------------------------------ the loop
 

@@ -30,10 +30,15 @@ async def create_repos(deps: EngineDeps, dirs: list[Path]) -> None:
             log.exception("could not create the empty repository %s", chroot_dir)
 
 
-async def ensure_signed(deps: EngineDeps, owner: str, project: str) -> None:
-    """Give the project a key (made now when it has none), publish its public key, and
-    sign what it published before it had one. Failures are logged; a build waiting for
-    the key fails on its own after `key_wait`."""
+async def ensure_signed(
+    deps: EngineDeps, owner: str, project: str, *, sign_earlier: bool = True
+) -> None:
+    """Give the project a key (made now when it has none), publish its public key, and,
+    `sign_earlier`, sign what it published before it had one. A project created with
+    signing on has nothing of that kind: each of its builds waits for the key and signs
+    its own packages, so signing them again here would only race with those builds (and
+    touch the files of builds canceled meanwhile). Failures are logged; a build waiting
+    for the key fails on its own after `key_wait`."""
     signer = deps.publisher.signer
     if signer is None:
         return
@@ -41,12 +46,14 @@ async def ensure_signed(deps: EngineDeps, owner: str, project: str) -> None:
         key = await signer.key(owner, project)
         await deps.publisher.publish_keys(owner, project, key)
         if not key.adopted:
-            count = await deps.publisher.sign_project(owner, project, key)
+            count = await deps.publisher.sign_project(owner, project, key) if sign_earlier else 0
             await signer.mark_adopted(owner, project, key)
             if count:
                 log.info("signed %d published packages of %s/%s", count, owner, project)
     except asyncio.CancelledError:
         raise
+    except SigningError as exc:
+        log.error("could not sign project %s/%s: %s", owner, project, exc)
     except Exception:
         log.exception("could not sign project %s/%s", owner, project)
 
