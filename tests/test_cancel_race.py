@@ -130,7 +130,8 @@ def test_queued_builds_canceled_one_after_another_leave_nothing(
     # Nothing of them may be published later either (a leaked build finishes in ~30 s;
     # the short wait here catches a build still starting).
     time.sleep(1.0)
-    assert not marker_pids(marker)
+    late = marker_pids(marker)
+    assert not late, f"processes of canceled builds started late:\n{describe(late)}"
     assert not published_rpms(server, build_ids)
     if builder == "container":
         assert not containers(), "containers of canceled builds are left"

@@ -233,8 +233,14 @@ def describe(pids: list[int]) -> str:
     for pid in pids:
         with contextlib.suppress(OSError):
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            ppid, _pgrp, sid = stat[stat.rfind(")") + 2 :].split()[1:4]
+            parent = Path(f"/proc/{ppid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             work = re.search(r"--bind (\S+) /build", cmd)
-            out.append(f"{pid}: {cmd[:300]}" + (f" [work dir {work[1]}]" if work else ""))
+            out.append(
+                f"{pid} (session {sid}, parent {ppid}: {parent[:120]}): {cmd[:300]}"
+                + (f" [work dir {work[1]}]" if work else "")
+            )
     return "\n".join(out)
 
 
