@@ -287,9 +287,10 @@ class _Maker:
     async def say(self, line: str) -> None:
         await self.log(self.redact(line))
 
-    def sandboxed(self, argv: list[str], cwd: Path) -> list[str]:
-        """`argv` run in bubblewrap, the work directory as /build, `cwd` (in it) the
-        working directory."""
+    async def sandboxed(self, argv: list[str], cwd: Path) -> list[str]:
+        """`argv` run in bubblewrap, the work directory as /build (handed to the sandbox's
+        user first), `cwd` (in it) the working directory."""
+        await asyncio.to_thread(sandbox.hand_over, self.work.top)
         bind = ["--bind", str(self.work.top), INSIDE]
         inside = self.work.inside(cwd)
         return [*sandbox.bwrap_argv("bwrap", bind, home=INSIDE, cwd=inside), *argv]
@@ -341,7 +342,7 @@ class _Maker:
             await self.log(line)
 
         if sandboxed:
-            argv = self.sandboxed(argv, cwd or self.work.top)
+            argv = await self.sandboxed(argv, cwd or self.work.top)
             cwd = None
         await self.say(f"Running {step}")
         try:
@@ -355,7 +356,8 @@ class _Maker:
         """Run a sandboxed command whose output is data: its stdout; stderr goes to the
         log."""
         self.step = step
-        code, out, err = await self._within_size(processes.run_captured(self.sandboxed(argv, cwd)))
+        argv = await self.sandboxed(argv, cwd)
+        code, out, err = await self._within_size(processes.run_captured(argv))
         errors = err.decode(errors="replace").splitlines()
         for line in errors:
             await self.say(line)

@@ -41,7 +41,7 @@ import asyncio
 import collections
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from copr_lite import (
@@ -99,7 +99,18 @@ class RpmbuildBuilder:
     def bwrap_argv(self, job: BuildJob, build_dir: Path, srpm_in: str) -> list[str]:
         return sandbox.bwrap_argv(
             self.bwrap,
-            ["--ro-bind", str(job.srpm.resolve()), srpm_in, "--bind", str(build_dir), "/build"],
+            [
+                # A directory bwrap makes for a bind is root's alone (0700).
+                *["--perms", "0755", "--dir", str(PurePosixPath(srpm_in).parent)],
+                *[
+                    "--ro-bind",
+                    str(job.srpm.resolve()),
+                    srpm_in,
+                    "--bind",
+                    str(build_dir),
+                    "/build",
+                ],
+            ],
             home="/build",
             cwd="/build",
             share_net=job.enable_net,
@@ -135,8 +146,10 @@ class RpmbuildBuilder:
         target = job.chroot.arch if job.chroot.arch == arch else None
         build_dir = ctx.work_dir / "rpmbuild"
         await asyncio.to_thread(prepare_build_dir, build_dir, ctx.result_dir)
+        await asyncio.to_thread(sandbox.hand_over, build_dir)
+        await asyncio.to_thread(sandbox.let_read, job.srpm)
         srpm_in = f"/srpm/{job.srpm.name}"
-        sandbox = self.bwrap_argv(job, build_dir, srpm_in)
+        sandboxed = self.bwrap_argv(job, build_dir, srpm_in)
         rpmbuild = self.rpmbuild_args(job, nodeps=nodeps, target=target)
         tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL)
 
@@ -145,7 +158,7 @@ class RpmbuildBuilder:
             await ctx.log(line)
 
         # -ra builds the binary RPMs and the rebuilt SRPM (same defines) in one run.
-        argv = [*sandbox, *rpmbuild, "-ra", srpm_in]
+        argv = [*sandboxed, *rpmbuild, "-ra", srpm_in]
         await ctx.log(f"building: {' '.join(rpmbuild)} -ra {srpm_in}")
         code = await run_logged(argv, log)
         if code != 0:

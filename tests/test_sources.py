@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
 import shutil
 import socket
 import subprocess
@@ -266,6 +267,17 @@ async def test_custom_script_failures(tmp_path):
         await make(tmp_path, "custom", {"script": script, "resultdir": "res"})
     with pytest.raises(SrpmError, match=r"x\.src\.rpm is not a regular file"):
         await make(tmp_path, "custom", {"script": "ln -s /etc/hostname x.src.rpm\n"})
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server drops root only when it has it")
+async def test_a_custom_script_of_a_root_server_runs_as_nobody(tmp_path):
+    """Root, even in the sandbox, could read the host's secrets under /etc."""
+    script = "id -u\nhead -c 1 /etc/shadow\n"
+    log = Log()
+    failed = r"custom script failed with exit code 1: .*Permission denied"
+    with pytest.raises(SrpmError, match=failed):
+        await make(tmp_path, "custom", {"script": script}, log=log)
+    assert "65534" in log.text.splitlines()
 
 
 def sleeping(marker: str) -> list[int]:
