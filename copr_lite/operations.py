@@ -2,7 +2,7 @@
 it, and which fields only system admins may set.
 
 API v1, API v3, the web forms and the OpenAPI description all read these declarations; the
-service functions in `services.py` parse a request's values with `Operation.parse` inside the
+service functions in `services/` parse a request's values with `Operation.parse` inside the
 same database hop that looks the project up and checks the permission. The APIs only rename
 their own spellings of a field (v3's `additional_repos` is `repos` here) before calling them.
 """

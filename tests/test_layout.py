@@ -105,7 +105,7 @@ def test_only_the_app_builds_the_engine() -> None:
 
 
 def test_services_know_nothing_of_http_or_views() -> None:
-    services = [ROOT / "copr_lite/services.py"]
+    services = _sources("copr_lite/services")
     assert _offending(services, ("aiohttp", "copr_lite.views", "copr_lite.engine")) == []
 
 

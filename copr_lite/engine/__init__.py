@@ -13,7 +13,7 @@ A build id's path through it, module by module:
 - events.py: the lifecycle hooks fired on the way; projects.py: a project's empty
   repositories and signing key, made in side tasks.
 
-Only loop.py's `Dispatcher` is used from outside (app.py, services.py, views).
+Only loop.py's `Dispatcher` is used from outside (app.py, services, views).
 """
 
 from .loop import Dispatcher
