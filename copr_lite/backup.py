@@ -94,7 +94,7 @@ def backup(config: Config, dest: Path, progress: Progress) -> dict[str, object]:
     keyring = config.gnupg_home
     if keyring.is_dir():
         _copy_tree(keyring, dest / "gnupg", copied, progress)
-    uploads = config.data_dir / "uploads"
+    uploads = config.upload_dir
     if uploads.is_dir():
         _copy_tree(uploads, dest / "uploads", copied, progress)
     manifest: dict[str, object] = {

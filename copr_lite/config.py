@@ -311,6 +311,8 @@ class Config:
     lock_path = _InDataDir(".lock")
     # The keyring of the project keys (mode 0700).
     gnupg_home = _InDataDir("gnupg")
+    # Uploaded SRPMs until their import copied them into the results (one directory each).
+    upload_dir = _InDataDir("uploads")
 
     @property
     def upload_size_limit(self) -> int:

@@ -12,9 +12,9 @@ from conftest import new_project
 
 from copr_lite import store
 from copr_lite.builders import PackageInfo
-from copr_lite.keys import DB
+from copr_lite.keys import CONFIG, DB
 from copr_lite.states import State
-from copr_lite.testing import basic_auth
+from copr_lite.testing import basic_auth, wait_until
 
 CHROOTS = ("epel-9-x86_64", "fedora-41-x86_64")
 SRPM = "http://127.0.0.1:9/pkgs/hello-1.0-1.src.rpm"
@@ -173,8 +173,6 @@ async def test_upload_refuses_bad_names_and_oversize(aiohttp_client, make_app, m
         )
         resp = await client.post(url, data=form, headers=basic_auth(token))
         assert resp.status == status, (name, await resp.text())
-    from copr_lite.keys import CONFIG
-
     stored = list((app[CONFIG].data_dir / "uploads").rglob("*"))
     files = [p for p in stored if p.is_file()]
     assert [p.name for p in files] == ["x-1-1.src.rpm"]  # nothing partial left behind
@@ -369,3 +367,33 @@ async def test_delete_cancels_unfinished_builds_and_removes_everything(client, p
         ]
     )
     assert counts == [0, 0, 0, 0]
+
+
+async def test_an_imported_upload_leaves_only_its_published_copy(
+    aiohttp_client, make_app, make_user, fixture_srpm
+):
+    """The import copies an upload into the results; the upload itself then goes."""
+    app = make_app(chroots={CHROOTS[0]: "mock"})
+    client = await aiohttp_client(app)
+    _, token = await make_user("alice")
+    await new_project(client, token, "proj", CHROOTS[:1])
+    srpm = fixture_srpm("hello-copr-lite")
+    form = aiohttp.FormData()
+    form.add_field("pkgs", srpm.read_bytes(), filename=srpm.name)
+    resp = await client.post(
+        "/api/coprs/alice/proj/new_build_upload/", data=form, headers=basic_auth(token)
+    )
+    assert resp.status == 200, await resp.text()
+    build_id = (await resp.json())["ids"][0]
+    uploads = app[CONFIG].upload_dir
+    assert [p.name for p in uploads.rglob("*.src.rpm")] == [srpm.name]
+
+    async def imported() -> bool:
+        build = await app[DB].read(store.get_build, build_id)
+        return build.pkg_name is not None
+
+    await wait_until(imported, within=30)
+    build = await app[DB].read(store.get_build, build_id)
+    assert Path(build.srpm_path).read_bytes() == srpm.read_bytes()
+    assert not Path(build.srpm_path).is_relative_to(uploads)
+    assert list(uploads.iterdir()) == []

@@ -22,7 +22,7 @@ from ..models import Build
 from ..processes import complete
 from ..publisher import LiveLog
 from ..signing import SigningError
-from ..srpm import SrpmError, import_srpm, public_url
+from ..srpm import SrpmError, import_srpm, public_url, remove_upload
 from ..states import State
 from . import events
 from .deps import EngineDeps
@@ -106,6 +106,9 @@ async def import_build(deps: EngineDeps, build_id: int) -> None:
             sha256,
             package,
         )
+        if build.srpm_path is not None:
+            # The imported copy is the build's SRPM from now on (a rebuild copies that one).
+            await asyncio.to_thread(remove_upload, Path(build.srpm_path), deps.config.upload_dir)
     except asyncio.CancelledError:
         raise
     except Exception as exc:

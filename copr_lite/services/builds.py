@@ -129,7 +129,7 @@ async def rebuild(ctx: Services, user: User, build_id: int, chroots: list[str] |
         raise BadRequest(f"Chroot {unknown[0]} is not enabled in {project.full_name}.")
     if not chroots:
         raise BadRequest("Select at least one chroot to rebuild.")
-    source = await asyncio.to_thread(_copy_source, build, config.data_dir / "uploads")
+    source = await asyncio.to_thread(_copy_source, build, config.upload_dir)
     values: dict[str, object] = {
         "chroots": sorted(set(chroots)),
         "memory_reqs": build.memory_reqs,

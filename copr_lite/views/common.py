@@ -77,7 +77,7 @@ async def read_with_srpm(request: web.Request, read: Callable[..., Awaitable[Bod
     return await read(
         request,
         file_field=UPLOAD_FIELD,
-        upload_dir=config.data_dir / "uploads",
+        upload_dir=config.upload_dir,
         file_limit=config.upload_size_limit,
     )
 

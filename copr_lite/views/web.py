@@ -890,7 +890,7 @@ async def new_build(request: web.Request) -> web.StreamResponse:
         form = await read_form(
             request,
             file_field="srpm",
-            upload_dir=config.data_dir / "uploads",
+            upload_dir=config.upload_dir,
             file_limit=config.upload_size_limit,
             optional_file=True,
         )
