@@ -97,23 +97,14 @@ class RpmbuildBuilder:
         self.rpmbuild = rpmbuild
 
     def bwrap_argv(self, job: BuildJob, build_dir: Path, srpm_in: str) -> list[str]:
+        mounts = [
+            # A directory bwrap makes for a bind is root's alone (0700) when it runs as root.
+            "--perms", "0755", "--dir", str(PurePosixPath(srpm_in).parent),
+            "--ro-bind", str(job.srpm.resolve()), srpm_in,
+            "--bind", str(build_dir), "/build",
+        ]  # fmt: skip
         return sandbox.bwrap_argv(
-            self.bwrap,
-            [
-                # A directory bwrap makes for a bind is root's alone (0700).
-                *["--perms", "0755", "--dir", str(PurePosixPath(srpm_in).parent)],
-                *[
-                    "--ro-bind",
-                    str(job.srpm.resolve()),
-                    srpm_in,
-                    "--bind",
-                    str(build_dir),
-                    "/build",
-                ],
-            ],
-            home="/build",
-            cwd="/build",
-            share_net=job.enable_net,
+            self.bwrap, mounts, home="/build", cwd="/build", share_net=job.enable_net
         )
 
     def rpmbuild_args(
