@@ -166,7 +166,7 @@ async def _prune_every(app: web.Application, interval: float) -> None:
     await asyncio.sleep(FIRST_PRUNE_DELAY)
     while True:
         try:
-            await prune(app[DB], app[PUBLISHER])
+            await prune(app[DB], app[PUBLISHER], upload_dir=app[CONFIG].upload_dir)
         except Exception:
             log.exception("the scheduled prune failed; it runs again in %.0f s", interval)
         await asyncio.sleep(interval)

@@ -438,7 +438,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     query = {"dry_run": "1" if args.dry_run else "0"}
 
     async def here(db: Database, publisher: Publisher) -> retention.Plan:
-        return await retention.prune(db, publisher, dry_run=args.dry_run)
+        return await retention.prune(
+            db, publisher, upload_dir=config.upload_dir, dry_run=args.dry_run
+        )
 
     answer, plan = _by_server_or_here(config, "prune", query, here)
     if answer is not None:

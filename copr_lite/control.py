@@ -132,7 +132,8 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
 
 async def _prune(app: web.Application, request: web.Request) -> web.Response:
     dry_run = request.query.get("dry_run") == "1"
-    plan = await retention.prune(app[DB], app[PUBLISHER], dry_run=dry_run)
+    upload_dir = app[CONFIG].upload_dir
+    plan = await retention.prune(app[DB], app[PUBLISHER], upload_dir=upload_dir, dry_run=dry_run)
     return web.json_response({**plan.to_json(), "lines": plan.lines(dry_run), "dry_run": dry_run})
 
 

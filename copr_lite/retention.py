@@ -12,7 +12,9 @@ package's own settings where it has them, else the project's:
 - Unfinished chroots are never touched, and count for nothing.
 
 A removed chroot keeps its row (state and fail reason stay readable, marked pruned); a build
-whose chroots are all removed is deleted (rows, import, SRPM). The server prunes once a day
+whose chroots are all removed is deleted (rows, import, SRPM). Uploaded SRPMs no build
+refers to any more (its import copied the file, or the build was deleted before that) go
+too, once they are older than UPLOAD_GRACE. The server prunes once a day
 and on demand (`python -m copr_lite prune`, which asks the running server over its control
 socket, see control.py): the repository locks of the publisher are per process, so only the
 process that runs createrepo_c may remove published files.
@@ -20,7 +22,10 @@ process that runs createrepo_c may remove published files.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import shutil
 import sqlite3
 import time
 from collections import defaultdict
@@ -35,6 +40,8 @@ from .states import State
 
 log = logging.getLogger(__name__)
 DAY = 86400
+# An upload younger than this may belong to a request whose build is not stored yet.
+UPLOAD_GRACE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,15 @@ class Plan:
     removals: list[Removal] = field(default_factory=list)
     builds: list[int] = field(default_factory=list)
     bytes_freed: int = 0
+    uploads: list[str] = field(default_factory=list)  # stray upload directories, by name
 
     def lines(self, dry_run: bool) -> list[str]:
         """One line per removal, then a total (the CLI prints these)."""
-        out = [("would remove " if dry_run else "removed ") + line for line in self._items()]
+        items = [
+            *self._items(),
+            *(f"upload {name}: no build refers to it" for name in self.uploads),
+        ]
+        out = [("would remove " if dry_run else "removed ") + line for line in items]
         verb = "would free" if dry_run else "freed"
         out.append(
             f"{len(self.removals)} chroot result(s), {len(self.builds)} whole build(s): "
@@ -84,7 +96,32 @@ class Plan:
             ],
             "builds_deleted": self.builds,
             "bytes_freed": self.bytes_freed,
+            "uploads": self.uploads,
         }
+
+
+def referenced_uploads(conn: sqlite3.Connection, upload_dir: Path) -> set[str]:
+    """The names of the upload directories builds still read their SRPM from."""
+    prefix = f"{upload_dir}/"
+    rows = conn.execute(
+        "SELECT srpm_path FROM builds WHERE substr(srpm_path, 1, ?) = ?", (len(prefix), prefix)
+    )
+    return {Path(row[0]).parent.name for row in rows}
+
+
+def stray_uploads(upload_dir: Path, referenced: set[str], now: float) -> list[Path]:
+    """Upload directories no build refers to, older than UPLOAD_GRACE. Blocks."""
+    try:
+        entries = list(os.scandir(upload_dir))
+    except FileNotFoundError:
+        return []
+    return sorted(
+        Path(entry.path)
+        for entry in entries
+        if entry.is_dir(follow_symlinks=False)
+        and entry.name not in referenced
+        and now - entry.stat(follow_symlinks=False).st_mtime > UPLOAD_GRACE
+    )
 
 
 def human_bytes(size: int) -> str:
@@ -152,13 +189,36 @@ def _reason(
     return None
 
 
-async def prune(db: Database, publisher: Publisher, *, dry_run: bool = False) -> Plan:
+async def prune(
+    db: Database, publisher: Publisher, *, upload_dir: Path | None = None, dry_run: bool = False
+) -> Plan:
     """Find what the rules remove and (unless `dry_run`) remove it: the database first (one
-    transaction), then the files, republishing each chroot that lost a published build."""
+    transaction), then the files, republishing each chroot that lost a published build;
+    with `upload_dir`, then the stray uploads in it."""
     rows, policies = await db.read(load)
     plan = plan_removals(rows, policies, int(time.time()))
-    if dry_run or not (plan.removals or plan.builds):
-        return plan
+    if not dry_run and (plan.removals or plan.builds):
+        await _remove(db, publisher, plan, rows)
+    if upload_dir is not None:
+        referenced = await db.read(referenced_uploads, upload_dir)
+        stray = await asyncio.to_thread(stray_uploads, upload_dir, referenced, time.time())
+        plan.uploads = [path.name for path in stray]
+        if not dry_run:
+            for path in stray:
+                await asyncio.to_thread(shutil.rmtree, path, True)
+    if not dry_run and (plan.removals or plan.builds or plan.uploads):
+        log.info(
+            "pruned chroots=%d builds=%d bytes=%d uploads=%d",
+            len(plan.removals),
+            len(plan.builds),
+            plan.bytes_freed,
+            len(plan.uploads),
+        )
+    return plan
+
+
+async def _remove(db: Database, publisher: Publisher, plan: Plan, rows: list[ChrootRow]) -> None:
+    """Carry out the plan's removals: the database (one transaction), then the files."""
     chroots = [(r.row.build_id, r.row.chroot) for r in plan.removals]
     await db.write(store.apply_prune, chroots, plan.builds, int(time.time()))
     by_chroot: dict[Path, list[Path]] = defaultdict(list)
@@ -175,10 +235,3 @@ async def prune(db: Database, publisher: Publisher, *, dry_run: bool = False) ->
         if row.build_id in deleted:
             deleted.discard(row.build_id)
             await publisher.discard(publisher.import_dir(row.owner, row.project, row.build_id))
-    log.info(
-        "pruned chroots=%d builds=%d bytes=%d",
-        len(plan.removals),
-        len(plan.builds),
-        plan.bytes_freed,
-    )
-    return plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import re
 import sys
 import time
@@ -14,7 +15,7 @@ from test_dispatcher import CHROOTS, add_pending, add_project, start, wait_state
 
 from copr_lite import store
 from copr_lite.builders import ChrootResult, Outcome, PackageInfo
-from copr_lite.keys import DB, PUBLISHER
+from copr_lite.keys import CONFIG, DB, PUBLISHER
 from copr_lite.retention import DAY, ChrootRow, Policy, plan_removals, prune
 from copr_lite.states import State
 from copr_lite.testing import FakeBuilder, Script, write_fake_rpm
@@ -292,3 +293,34 @@ async def test_prune_command(aiohttp_client, make_app, tmp_path, server_running)
         assert resp.status == 404
     status, out, err = await cli("prune", "--dry-run", cwd=tmp_path)
     assert out.splitlines()[-1].startswith("0 chroot result(s), 0 whole build(s)")
+
+
+async def test_prune_removes_the_uploads_no_build_refers_to(aiohttp_client, make_app):
+    """An upload stays while a build reads from it, and a young one may still be getting its
+    build; an old one no build refers to (its build deleted before its import) goes."""
+    app = make_app(chroots={F40: "mock"}, start_dispatcher=False)
+    await aiohttp_client(app)
+    user, project_id = await add_project(app, chroots=(F40,))
+    upload_dir = app[CONFIG].upload_dir
+    hour_ago = time.time() - 3700
+    for name, age in (("kept", hour_ago), ("stray", hour_ago), ("young", None)):
+        (upload_dir / name).mkdir(parents=True)
+        (upload_dir / name / "x-1-1.src.rpm").write_bytes(b"srpm")
+        if age is not None:
+            os.utime(upload_dir / name, (age, age))
+    kept = str(upload_dir / "kept" / "x-1-1.src.rpm")
+
+    def stored(conn) -> None:
+        store.insert_builds(
+            conn, project_id, user.id, [store.NewBuild("x-1-1.src.rpm", kept)], [F40],
+            memory_reqs=2048, timeout=3600, enable_net=False, repos="", background=False,
+        )  # fmt: skip
+
+    await app[DB].write(stored)
+    plan = await prune(app[DB], app[PUBLISHER], upload_dir=upload_dir, dry_run=True)
+    assert plan.uploads == ["stray"]
+    assert "would remove upload stray: no build refers to it" in plan.lines(True)
+    assert (upload_dir / "stray").is_dir()
+    plan = await prune(app[DB], app[PUBLISHER], upload_dir=upload_dir)
+    assert plan.uploads == ["stray"] and plan.to_json()["uploads"] == ["stray"]
+    assert sorted(p.name for p in upload_dir.iterdir()) == ["kept", "young"]
