@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -80,6 +81,18 @@ def basic_auth(token: auth.NewToken | tuple[str, str]) -> dict[str, str]:
     login, secret = (token.login, token.token) if isinstance(token, auth.NewToken) else token
     value = base64.b64encode(f"{login}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {value}"}
+
+
+async def upload_srpm(client: Any, token: auth.NewToken, project: str, srpm: Path) -> int:
+    """Submit `srpm` to `project` ("owner/name") as new_build_upload does with a test client;
+    the new build's id."""
+    form = aiohttp.FormData()
+    form.add_field("pkgs", await asyncio.to_thread(srpm.read_bytes), filename=srpm.name)
+    resp = await client.post(
+        f"/api/coprs/{project}/new_build_upload/", data=form, headers=basic_auth(token)
+    )
+    assert resp.status == 200, await resp.text()
+    return int((await resp.json())["id"])
 
 
 async def add_user(

@@ -14,7 +14,7 @@ from copr_lite import store
 from copr_lite.builders import PackageInfo
 from copr_lite.keys import CONFIG, DB
 from copr_lite.states import State
-from copr_lite.testing import basic_auth, wait_until
+from copr_lite.testing import basic_auth, upload_srpm, wait_until
 
 CHROOTS = ("epel-9-x86_64", "fedora-41-x86_64")
 SRPM = "http://127.0.0.1:9/pkgs/hello-1.0-1.src.rpm"
@@ -378,13 +378,7 @@ async def test_an_imported_upload_leaves_only_its_published_copy(
     _, token = await make_user("alice")
     await new_project(client, token, "proj", CHROOTS[:1])
     srpm = fixture_srpm("hello-copr-lite")
-    form = aiohttp.FormData()
-    form.add_field("pkgs", srpm.read_bytes(), filename=srpm.name)
-    resp = await client.post(
-        "/api/coprs/alice/proj/new_build_upload/", data=form, headers=basic_auth(token)
-    )
-    assert resp.status == 200, await resp.text()
-    build_id = (await resp.json())["ids"][0]
+    build_id = await upload_srpm(client, token, "alice/proj", srpm)
     uploads = app[CONFIG].upload_dir
     assert [p.name for p in uploads.rglob("*.src.rpm")] == [srpm.name]
 

@@ -7,26 +7,15 @@ import asyncio
 import shutil
 import sqlite3
 
-import aiohttp
 import pytest
 from test_results_views import NEEDS_DNF, dnf  # noqa: F401  (the dnf fixture)
 from test_retention import cli
 
 from copr_lite.keys import DB
-from copr_lite.testing import add_user, basic_auth, wait_until
+from copr_lite.testing import add_user, basic_auth, upload_srpm, wait_until
 
 F40 = "fedora-40-x86_64"
 pytestmark = NEEDS_DNF
-
-
-async def upload(client, token, project: str, srpm) -> int:
-    form = aiohttp.FormData()
-    form.add_field("pkgs", srpm.read_bytes(), filename=srpm.name)
-    resp = await client.post(
-        f"/api/coprs/alice/{project}/new_build_upload/", data=form, headers=basic_auth(token)
-    )
-    assert resp.status == 200, await resp.text()
-    return int((await resp.json())["id"])
 
 
 async def status(client, build_id: int) -> str:
@@ -58,11 +47,11 @@ async def test_backup_during_builds_restores_and_serves(
             "/api/coprs/alice/new/", headers=auth, data={"name": name, "chroots": F40}
         )
         assert resp.status == 200
-    hello = await upload(client, token, "proj", fixture_srpm("hello-copr-lite"))
-    stub = await upload(client, token, "proj", fixture_srpm("copr-lite-base-stub"))
+    hello = await upload_srpm(client, token, "alice/proj", fixture_srpm("hello-copr-lite"))
+    stub = await upload_srpm(client, token, "alice/proj", fixture_srpm("copr-lite-base-stub"))
     for build_id in (hello, stub):
         await wait_status(client, build_id, {"succeeded"})
-    long = await upload(client, token, "proj", fixture_srpm("copr-lite-e2e-long"))
+    long = await upload_srpm(client, token, "alice/proj", fixture_srpm("copr-lite-e2e-long"))
     await wait_status(client, long, {"running"})
 
     # Writes go on during the backup: builds whose import fails at once, one after another.

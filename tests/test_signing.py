@@ -19,7 +19,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from test_e2e import (  # the live-server helpers
     CALL_TIMEOUT,
@@ -41,7 +40,7 @@ from copr_lite.builders import PackageInfo
 from copr_lite.keys import CONFIG, DB, DISPATCHER, PUBLISHER, TOKEN_CACHE
 from copr_lite.liveserver import wait_for
 from copr_lite.signing import Signer, SigningError
-from copr_lite.testing import FakeBuilder, basic_auth, read_log, write_fake_rpm
+from copr_lite.testing import FakeBuilder, read_log, upload_srpm, write_fake_rpm
 
 _TOOLS = ("gpg", "gpgconf", "rpmsign", "rpmkeys", "rpmbuild", "createrepo_c", "dnf", "bwrap")
 pytestmark = pytest.mark.skipif(
@@ -499,13 +498,7 @@ async def test_an_srpm_that_cannot_be_signed_fails_the_import(aiohttp_client, ma
     token = await auth.issue_token(app[DB], app[TOKEN_CACHE], user, 1)
     srpm = Path(app[CONFIG].data_dir) / "hello-1.0-1.src.rpm"
     write_fake_rpm(srpm, PackageInfo("hello", None, "1.0", "1", "src"))  # no payload digest
-    form = aiohttp.FormData()
-    form.add_field("pkgs", srpm.read_bytes(), filename=srpm.name)
-    resp = await client.post(
-        "/api/coprs/alice/proj/new_build_upload/", data=form, headers=basic_auth(token)
-    )
-    assert resp.status == 200, await resp.text()
-    build_id = (await resp.json())["ids"][0]
+    build_id = await upload_srpm(client, token, "alice/proj", srpm)
     await wait_state(app, build_id, "failed", within=60)
     build = await app[DB].read(store.get_build, build_id)
     reason = build.chroots[0].fail_reason or ""
