@@ -265,10 +265,15 @@ async def _store_upload(part: BodyPartReader, form: Form, upload_dir: Path, limi
 def discard_upload(form: Form) -> None:
     """Remove an upload that will not be used (partial, or its request failed)."""
     if form.upload is not None:
-        form.upload.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            form.upload.parent.rmdir()
+        remove_upload(form.upload)
         form.upload = None
+
+
+def remove_upload(upload: Path) -> None:
+    """Remove a stored upload and the directory made for it (blocking: two quick calls)."""
+    upload.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        upload.parent.rmdir()
 
 
 # ---------------------------------------------------------------- field validators

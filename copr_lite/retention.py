@@ -109,8 +109,8 @@ def referenced_uploads(conn: sqlite3.Connection, upload_dir: Path) -> set[str]:
     return {Path(row[0]).parent.name for row in rows}
 
 
-def stray_uploads(upload_dir: Path, referenced: set[str], now: float) -> list[Path]:
-    """Upload directories no build refers to, older than UPLOAD_GRACE. Blocks."""
+def old_uploads(upload_dir: Path, now: float) -> list[Path]:
+    """Upload directories older than UPLOAD_GRACE, by name. Blocks."""
     try:
         entries = list(os.scandir(upload_dir))
     except FileNotFoundError:
@@ -119,9 +119,26 @@ def stray_uploads(upload_dir: Path, referenced: set[str], now: float) -> list[Pa
         Path(entry.path)
         for entry in entries
         if entry.is_dir(follow_symlinks=False)
-        and entry.name not in referenced
         and now - entry.stat(follow_symlinks=False).st_mtime > UPLOAD_GRACE
     )
+
+
+async def sweep_uploads(db: Database, upload_dir: Path, dry_run: bool) -> list[str]:
+    """The old upload directories no build refers to, removed unless `dry_run`; their names.
+    The builds are only read when an old upload exists (imports remove their uploads)."""
+    old = await asyncio.to_thread(old_uploads, upload_dir, time.time())
+    if not old:
+        return []
+    referenced = await db.read(referenced_uploads, upload_dir)
+    stray = [path for path in old if path.name not in referenced]
+    if stray and not dry_run:
+        await asyncio.to_thread(_remove_trees, stray)
+    return [path.name for path in stray]
+
+
+def _remove_trees(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def human_bytes(size: int) -> str:
@@ -200,12 +217,7 @@ async def prune(
     if not dry_run and (plan.removals or plan.builds):
         await _remove(db, publisher, plan, rows)
     if upload_dir is not None:
-        referenced = await db.read(referenced_uploads, upload_dir)
-        stray = await asyncio.to_thread(stray_uploads, upload_dir, referenced, time.time())
-        plan.uploads = [path.name for path in stray]
-        if not dry_run:
-            for path in stray:
-                await asyncio.to_thread(shutil.rmtree, path, True)
+        plan.uploads = await sweep_uploads(db, upload_dir, dry_run)
     if not dry_run and (plan.removals or plan.builds or plan.uploads):
         log.info(
             "pruned chroots=%d builds=%d bytes=%d uploads=%d",

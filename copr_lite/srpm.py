@@ -411,13 +411,6 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.exists() and b.exists() and a.samefile(b)
 
 
-def remove_upload(upload: Path, upload_dir: Path) -> None:
-    """Remove an uploaded SRPM with the directory made for it (`upload_dir`/<token>/);
-    anything outside `upload_dir` is left alone. Blocks: run it in a thread."""
-    if upload.parent.parent == upload_dir:
-        shutil.rmtree(upload.parent, ignore_errors=True)
-
-
 def _discard(dest: Path | None, upload: Path | None) -> None:
     """Remove the imported copy after a failure (never the upload itself)."""
     if dest is not None and not (upload is not None and _same_file(upload, dest)):
@@ -486,7 +479,6 @@ __all__ = [
     "import_srpm",
     "pinned_connector",
     "read_srpm_header",
-    "remove_upload",
     "sha256_file",
     "srpm_file_name",
 ]

@@ -136,9 +136,7 @@ class RpmbuildBuilder:
         arch = host_arch()
         target = job.chroot.arch if job.chroot.arch == arch else None
         build_dir = ctx.work_dir / "rpmbuild"
-        await asyncio.to_thread(prepare_build_dir, build_dir, ctx.result_dir)
-        await asyncio.to_thread(sandbox.hand_over, build_dir)
-        await asyncio.to_thread(sandbox.let_read, job.srpm)
+        await asyncio.to_thread(_prepare_sandbox, build_dir, ctx.result_dir, job.srpm)
         srpm_in = f"/srpm/{job.srpm.name}"
         sandboxed = self.bwrap_argv(job, build_dir, srpm_in)
         rpmbuild = self.rpmbuild_args(job, nodeps=nodeps, target=target)
@@ -199,6 +197,13 @@ class RpmbuildBuilder:
             "host): building with --nodeps"
         )
         return True
+
+
+def _prepare_sandbox(build_dir: Path, result_dir: Path, srpm: Path) -> None:
+    """rpmbuild's directories, writable and the SRPM readable by the sandbox's user."""
+    prepare_build_dir(build_dir, result_dir)
+    sandbox.hand_over(build_dir)
+    sandbox.let_read(srpm)
 
 
 @hookimpl

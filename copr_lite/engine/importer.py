@@ -16,13 +16,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import sources, store
+from .. import forms, sources, store
 from ..builders import PackageInfo
 from ..models import Build
 from ..processes import complete
 from ..publisher import LiveLog
 from ..signing import SigningError
-from ..srpm import SrpmError, import_srpm, public_url, remove_upload
+from ..srpm import SrpmError, import_srpm, public_url
 from ..states import State
 from . import events
 from .deps import EngineDeps
@@ -106,9 +106,10 @@ async def import_build(deps: EngineDeps, build_id: int) -> None:
             sha256,
             package,
         )
-        if build.srpm_path is not None:
+        upload = Path(build.srpm_path) if build.srpm_path else None
+        if upload is not None and upload.parent.parent == deps.config.upload_dir:
             # The imported copy is the build's SRPM from now on (a rebuild copies that one).
-            await asyncio.to_thread(remove_upload, Path(build.srpm_path), deps.config.upload_dir)
+            await asyncio.to_thread(forms.remove_upload, upload)
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -144,7 +144,7 @@ async def rebuild(ctx: Services, user: User, build_id: int, chroots: list[str] |
         _, ids = await submit_builds(ctx, user, project.owner_name, project.name, values, upload)
     except BaseException:
         if source.srpm_path is not None:
-            shutil.rmtree(Path(source.srpm_path).parent, ignore_errors=True)
+            forms.remove_upload(Path(source.srpm_path))
         raise
     log.info("build resubmitted id=%d from=%d by=%s", ids[0], build_id, user.name)
     return ids[0]
