@@ -45,6 +45,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._attempts: dict[int, asyncio.Task[None]] = {}  # project id -> its attempt
+        self._ended = 0  # attempts ended so far (see _start_due)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -110,7 +111,12 @@ class Outbox:
         """Start an attempt for each due delivery whose project has none running; return
         how long to wait for the next one (None: until woken)."""
         now = time.time()
+        ended = self._ended
         due, later = await self.db.read(tables.due_deliveries, now, 4 * MAX_IN_FLIGHT)
+        if self._ended != ended:
+            # An attempt ended during the read, which may list its delivery as it was before
+            # (still due): sending from that list would send it twice. Read again at once.
+            return 0.0
         for delivery in due:
             if len(self._attempts) >= MAX_IN_FLIGHT:
                 break  # a finished attempt wakes the loop
@@ -122,6 +128,7 @@ class Outbox:
         return None if later is None else max(0.0, later - time.time())
 
     def _done(self, project_id: int, _task: asyncio.Task[None]) -> None:
+        self._ended += 1
         self._attempts.pop(project_id, None)
         self.wake()
 
