@@ -597,11 +597,14 @@ class ContainerBuilder:
             await _unstoppable(self._remove(name, client))
 
     async def _kill_container(self, name: str, client: asyncio.Task[int]) -> None:
-        await self._podman("kill", "--signal", "KILL", name)
+        killed, _ = await self._podman("kill", "--signal", "KILL", name)
         await self._podman("rm", "--force", "--ignore", "--time", "0", name)
-        # The client sees its container gone and exits; if it does not, run_logged kills it.
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(client), 5.0)
+        if killed == 0:
+            # The client sees its container gone and exits; if it does not, run_logged kills it.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(client), 5.0)
+        # A container not there yet to kill would be started by a client left running: the
+        # client is stopped now, and `_remove` removes what it made meanwhile.
         if not client.done():
             client.cancel()
 
