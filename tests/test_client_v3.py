@@ -574,20 +574,24 @@ def test_packages_from_git_with_copr_cli(env: Env, git_repos: tuple[Path, str]) 
     [build_id] = build_ids(env.cli(*scm, "--nowait").stdout)
     assert env.wait_finished(build_id) == "succeeded"
 
-    # A custom script, as a package and as a one-off build.
-    script = env.live.workdir / f"{pkg}-script.sh"
-    script.write_text(
-        "#!/bin/sh\nset -e\nmkdir out\n"
-        f"cat > out/{pkg}-custom.spec <<'EOF'\n{git_spec(pkg + '-custom')}EOF\n"
-        f"printf '#!/bin/sh\\necho custom\\n' > out/{pkg}-custom.sh\n"
-    )
-    custom = ("--script", str(script), "--script-resultdir", "out")
-    env.cli("add-package-custom", name, "--name", f"{pkg}-custom", *custom)
+    # A custom script, as a package and as a one-off build. Each makes its own package:
+    # the same script run twice within a second makes the same SRPM, which is skipped.
+    def custom_script(made: str) -> tuple[str, ...]:
+        script = env.live.workdir / f"{made}-script.sh"
+        script.write_text(
+            "#!/bin/sh\nset -e\nmkdir out\n"
+            f"cat > out/{made}.spec <<'EOF'\n{git_spec(made)}EOF\n"
+            f"printf '#!/bin/sh\\necho custom\\n' > out/{made}.sh\n"
+        )
+        return ("--script", str(script), "--script-resultdir", "out")
+
+    env.cli("add-package-custom", name, "--name", f"{pkg}-custom", *custom_script(f"{pkg}-custom"))
     [build_id] = build_ids(
         env.cli("build-package", name, "--name", f"{pkg}-custom", "--nowait").stdout
     )
     assert env.wait_finished(build_id) == "succeeded"
-    [build_id] = build_ids(env.cli("buildcustom", name, *custom, "--nowait").stdout)
+    oneoff = custom_script(f"{pkg}-oneoff")
+    [build_id] = build_ids(env.cli("buildcustom", name, *oneoff, "--nowait").stdout)
     assert env.wait_finished(build_id) == "succeeded"
 
     # A package without a source, and someone else's project, say so.
