@@ -224,6 +224,42 @@ async def test_an_answer_read_before_a_write_is_not_served_after_it(client, toke
     assert cache.get("state") == new
 
 
+async def test_a_point_answer_is_kept_until_its_build_changes(client, token):
+    app = client.server.app
+    cache, db = app[ANSWERS], app[DB]
+    build_id = await submit(client, token, "one", "hello")
+    calls = 0
+
+    async def compute() -> Fresh:
+        nonlocal calls
+        calls += 1
+        state = await db.read_point(store.get_build_state, build_id)
+        return Fresh(orjson.dumps(state), [build_tag(build_id)])
+
+    first = await cache.answer_point("point", compute)
+    assert await cache.answer_point("point", compute) == first and calls == 1
+    await db.write(store.set_chroot_state, build_id, CHROOTS[0], State.PENDING)
+    changed = await cache.answer_point("point", compute)
+    assert calls == 2 and State.PENDING.code in orjson.loads(changed)[1]
+
+    # What was read before a write that changed it is answered once, not kept.
+    async def changed_meanwhile() -> Fresh:
+        fresh = await compute()
+        assert await db.write(store.set_chroot_state, build_id, CHROOTS[0], State.STARTING)
+        return fresh
+
+    assert await cache.answer_point("late", changed_meanwhile) == changed
+    assert cache.get("late") is None
+    assert cache.get("point") is None
+
+    async def failing() -> Fresh:
+        raise LookupError("gone")
+
+    with pytest.raises(LookupError):
+        await cache.answer_point("gone", failing)
+    assert cache.get("gone") is None
+
+
 async def test_an_exception_reaches_every_waiter_and_is_not_kept(client, token):
     cache: AnswerCache = client.server.app[ANSWERS]
     calls = 0

@@ -396,13 +396,15 @@ async def build_status(request: web.Request) -> web.Response:
     await caller(request)
     build_id = build_id_of(request)
 
-    async def compute() -> Computed:
+    async def compute() -> Fresh:
         state = await request.app[DB].read_point(store.get_build_state, build_id)
         if state is None:
             raise NotFound(f"Build {build_id} does not exist.")
-        return {"status": derive_build_state(*state)}, [build_tag(build_id)]
+        answer = {"output": "ok", "status": derive_build_state(*state)}
+        return Fresh(orjson.dumps(answer), (build_tag(build_id),))
 
-    return await cached_ok(request, ("status", build_id), compute)
+    body = await request.app[ANSWERS].answer_point(("status", build_id), compute)
+    return web.Response(body=body, content_type="application/json")
 
 
 def build_results_url(config: Config, build: Build) -> str | None:
