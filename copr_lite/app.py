@@ -15,6 +15,7 @@ import pluggy
 from aiohttp import web
 
 from .auth import PasswordHasher, TokenCache
+from .build_states import BuildStates
 from .cache import AnswerCache
 from .config import Config
 from .control import control_context
@@ -22,6 +23,7 @@ from .db import Database
 from .engine import Dispatcher
 from .keys import (
     ANSWERS,
+    BUILD_STATES,
     BUILDERS,
     CONFIG,
     DB,
@@ -125,6 +127,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     db = await Database.open(config.db_path, collect_migrations(app[PLUGINS]))
     app[DB] = db
     app[ANSWERS] = AnswerCache(db)
+    app[BUILD_STATES] = BuildStates(db, app[ANSWERS])
     app[MONITOR] = MonitorRows(app[ANSWERS])
     log.info("database open path=%s", config.db_path)
     yield

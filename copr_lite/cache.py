@@ -134,22 +134,6 @@ class AnswerCache:
             if arrived <= entry.snapshot or self.valid(entry.snapshot, entry.depends_on):
                 return entry.body
 
-    async def answer_point(self, key: Hashable, compute: Callable[[], Awaitable[Fresh]]) -> bytes:
-        """Like `answer`, for answers made from a point read (`Database.read_point`), which
-        runs on the event loop without yielding: no other request can arrive while one is
-        computed, so there is nothing to wait for and no single flight to keep. (When the
-        database is busy the read moves to a thread; two requests may then both compute.)
-        build_status, the hottest read (every client polls it), takes this path: the
-        flight's future and its coroutine layers were about 7 % of its CPU."""
-        body = self.get(key)
-        if body is not None:
-            return body
-        snapshot = self.version
-        fresh = await compute()
-        if self.valid(snapshot, fresh.depends_on):
-            self.put(key, snapshot, fresh.depends_on, fresh.body)
-        return fresh.body
-
     async def _lead(self, key: Hashable, compute: Callable[[], Awaitable[Fresh]]) -> bytes:
         snapshot = self.version
         flight: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()

@@ -13,6 +13,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .auth import PasswordHasher, TokenCache
+    from .build_states import BuildStates
     from .builders import BuilderRegistry
     from .cache import AnswerCache
     from .config import Config
@@ -34,6 +35,7 @@ START_DISPATCHER = web.AppKey("start_dispatcher", bool)
 DB: web.AppKey[Database] = web.AppKey("db")
 TOKEN_CACHE: web.AppKey[TokenCache] = web.AppKey("token_cache")
 ANSWERS: web.AppKey[AnswerCache] = web.AppKey("answers")
+BUILD_STATES: web.AppKey[BuildStates] = web.AppKey("build_states")
 MONITOR: web.AppKey[MonitorRows] = web.AppKey("monitor")
 HASHER: web.AppKey[PasswordHasher] = web.AppKey("hasher")
 GUARD: web.AppKey[Guard] = web.AppKey("guard")

@@ -15,12 +15,13 @@ import orjson
 from aiohttp import web
 
 from .. import auth, forms, operations, services, signin, store
+from ..build_states import STATES
 from ..cache import Fresh, cached_json
 from ..changes import Tag, build_tag, owner_tag, project_tag
 from ..config import Config
 from ..errors import BadRequest, CoprLiteError, NotFound
 from ..forms import Form
-from ..keys import ANSWERS, CONFIG, DB, MONITOR, PLUGINS, SERVICES
+from ..keys import ANSWERS, BUILD_STATES, CONFIG, DB, MONITOR, PLUGINS, SERVICES
 from ..models import Build, Project, User
 from ..monitor import build_entry, package_entries
 from ..openapi import openapi_document
@@ -396,15 +397,19 @@ async def build_status(request: web.Request) -> web.Response:
     await caller(request)
     build_id = build_id_of(request)
 
-    async def compute() -> Fresh:
-        state = await request.app[DB].read_point(store.get_build_state, build_id)
-        if state is None:
+    states = request.app[BUILD_STATES]
+    state = states.get(build_id)
+    if state is None:
+        snapshot = states.version
+        found = await request.app[DB].read_point(store.get_build_state, build_id)
+        if found is None:
             raise NotFound(f"Build {build_id} does not exist.")
-        answer = {"output": "ok", "status": derive_build_state(*state)}
-        return Fresh(orjson.dumps(answer), (build_tag(build_id),))
+        state = derive_build_state(*found)
+        states.put(build_id, snapshot, state)
+    return web.Response(body=_STATUS_BODIES[state], content_type="application/json")
 
-    body = await request.app[ANSWERS].answer_point(("status", build_id), compute)
-    return web.Response(body=body, content_type="application/json")
+
+_STATUS_BODIES = {state: orjson.dumps({"output": "ok", "status": state}) for state in STATES}
 
 
 def build_results_url(config: Config, build: Build) -> str | None:
