@@ -1,5 +1,6 @@
 """Cached answers: evicted by what they depend on only, computed once when asked together,
-and the monitor's kept rows byte for byte what encoding the whole answer gives."""
+and the monitor's kept rows byte for byte what encoding the whole answer gives; build_status
+from the build states table, kept until the build changes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import new_project
 
 from copr_lite import services, store
+from copr_lite.build_states import STATES, BuildStates
 from copr_lite.builders import PackageInfo
 from copr_lite.cache import AnswerCache, Fresh
 from copr_lite.changes import build_tag, chroots_tag, project_tag
@@ -48,6 +50,13 @@ async def submit(client, token, project: str, package: str) -> int:
         store.set_build_package, build_id, PackageInfo(package, None, "1.0", "1", "src")
     )
     return build_id
+
+
+async def succeed(db, build_id: int) -> None:
+    """Move every chroot of the build through its states to succeeded."""
+    for chroot in CHROOTS:
+        for state in (State.PENDING, State.STARTING, State.RUNNING, State.SUCCEEDED):
+            assert await db.write(store.set_chroot_state, build_id, chroot, state)
 
 
 def cached(client, key) -> bytes | None:
@@ -266,9 +275,7 @@ async def test_deleted_builds_leave_the_cached_answers(client, token):
     older = await submit(client, token, "one", "hello")
     newer = await submit(client, token, "one", "hello")
     for build_id in (older, newer):
-        for chroot in CHROOTS:
-            for state in (State.PENDING, State.STARTING, State.RUNNING, State.SUCCEEDED):
-                assert await db.write(store.set_chroot_state, build_id, chroot, state)
+        await succeed(db, build_id)
 
     async def monitored() -> set[int]:
         body = await (await client.get("/api/coprs/alice/one/monitor/")).json()
@@ -361,3 +368,104 @@ async def test_disk_usage_changes_its_project_not_its_chroots(client, token):
     assert chroots_tag(project.id) not in seen[-1]
     await db.write(store.update_project, project.id, {"description": "changed"})
     assert chroots_tag(project.id) in seen[-1]
+
+
+# ---------------------------------------------------------------- build states
+
+
+async def status(client, token, build_id: int) -> tuple[int, dict[str, str]]:
+    resp = await client.get(f"/api/coprs/build_status/{build_id}/", headers=basic_auth(token))
+    return resp.status, await resp.json()
+
+
+async def test_a_state_is_kept_until_its_build_changes(client, token):
+    app = client.server.app
+    db, states = app[DB], app[BUILD_STATES]
+    build_id = await submit(client, token, "one", "hello")
+    sibling = await submit(client, token, "one", "world")
+    assert states.get(build_id) is None
+    assert await status(client, token, build_id) == (200, {"output": "ok", "status": "importing"})
+    assert await status(client, token, sibling) == (200, {"output": "ok", "status": "importing"})
+    assert states.get(build_id) == "importing"
+
+    # Served from memory: the database is not read again while nothing changed.
+    reads = []
+    real = db.read_point
+
+    async def counted(fn, *args):
+        reads.append(args)
+        return await real(fn, *args)
+
+    db.read_point = counted  # type: ignore[method-assign]
+    assert await status(client, token, build_id) == (200, {"output": "ok", "status": "importing"})
+    assert reads == []
+
+    # A state change clears that build only; the next poll reads the new state.
+    for state in (State.PENDING, State.STARTING, State.RUNNING):
+        assert await db.write(store.set_chroot_state, build_id, CHROOTS[0], state)
+    assert states.get(build_id) is None and states.get(sibling) == "importing"
+    assert (await status(client, token, build_id))[1]["status"] == "running"
+    assert reads == [(build_id,)]
+
+    # The answers are byte for byte what encoding them gives.
+    resp = await client.get(f"/api/coprs/build_status/{build_id}/", headers=basic_auth(token))
+    assert await resp.read() == orjson.dumps({"output": "ok", "status": "running"})
+
+    # Cancelling is a change of the build's row.
+    resp = await client.post(f"/api/coprs/cancel_build/{build_id}/", headers=basic_auth(token))
+    assert resp.status == 200, await resp.text()
+    assert (await status(client, token, build_id))[1]["status"] == "canceled"
+
+
+async def test_a_state_read_before_a_write_is_not_kept(client, token):
+    app = client.server.app
+    db, states = app[DB], app[BUILD_STATES]
+    build_id = await submit(client, token, "one", "hello")
+    snapshot = states.version
+    before = await db.read_point(store.get_build_state, build_id)
+    for chroot in CHROOTS:
+        assert await db.write(store.set_chroot_state, build_id, chroot, State.PENDING)
+    states.put(build_id, snapshot, "importing")  # read before the write: stale
+    assert states.get(build_id) is None
+    assert before is not None
+    assert (await status(client, token, build_id))[1]["status"] == "pending"
+    assert states.get(build_id) == "pending"
+
+
+async def test_deleted_builds_and_projects_are_forgotten(client, token):
+    app = client.server.app
+    states = app[BUILD_STATES]
+    deleted = await submit(client, token, "one", "hello")
+    in_project = await submit(client, token, "two", "hello")
+    for build_id in (deleted, in_project):
+        assert (await status(client, token, build_id))[0] == 200
+        assert states.get(build_id) == "importing"
+
+    await succeed(app[DB], deleted)  # only finished builds may be deleted
+    assert (await status(client, token, deleted))[1]["status"] == "succeeded"
+    alice = await app[DB].read(store.get_user, "alice")
+    assert await services.delete_builds(app[SERVICES], alice, [deleted]) == [deleted]
+    assert states.get(deleted) is None
+    code, body = await status(client, token, deleted)
+    assert code == 404 and body["output"] == "notok"
+
+    resp = await client.post(
+        "/api/coprs/alice/two/delete/", headers=basic_auth(token), data={"verify": "yes"}
+    )
+    assert resp.status == 200, await resp.text()
+    assert states.get(in_project) is None
+    assert (await status(client, token, in_project))[0] == 404
+
+
+async def test_the_table_grows_to_its_limit_only(client):
+    app = client.server.app
+    states = BuildStates(app[DB], app[ANSWERS], limit=100)
+    snapshot = states.version
+    for build_id, state in ((5, "succeeded"), (60, "failed"), (99, "canceled")):
+        states.put(build_id, snapshot, state)
+        assert states.get(build_id) == state
+    states.put(100, snapshot, "running")  # past the limit: not kept
+    assert states.get(100) is None and states.get(10**12) is None
+    assert states.get(6) is None
+    assert len(states._codes) <= 100
+    assert set(STATES) >= {s.value for s in State} | {"unknown"}
